@@ -1,0 +1,31 @@
+//! What Rungate knows about the OpenAI and Anthropic wire formats, and nothing else: no I/O, no
+//! policy, no money. The gateway calls into this crate on every proxied request, so it reads only
+//! the fields governance needs (borrowed, skipping the rest), rewrites a body only when it must,
+//! and passes streamed bytes through untouched unless something has to be hidden.
+//!
+//! Map of the crate:
+//! - [`request`]: facts about an incoming request body, and the few rewrites Rungate may apply.
+//! - [`usage`]: token usage of a non-streaming answer.
+//! - [`stream`]: the tee between the upstream's SSE stream and the client, plus the events
+//!   Rungate itself appends (its trailer, a mid-stream error).
+//! - `sse` (private): incremental SSE framing shared by the tee.
+//! - `lenient` (private): JSON readers that accept any shape and keep what they understand.
+
+mod lenient;
+pub mod request;
+mod sse;
+pub mod stream;
+pub mod usage;
+
+pub use request::{RequestFacts, Rewrite, WireError, inspect_request, rewrite_request};
+pub use stream::{RungateTrailer, StreamTap, TrailerTokens, rungate_event, stream_error_event};
+pub use usage::{Usage, usage_from_body};
+
+/// The wire format a client speaks and an upstream answers in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// OpenAI Chat Completions (and OpenAI-compatible endpoints).
+    OpenAi,
+    /// Anthropic Messages (including `count_tokens`).
+    Anthropic,
+}

@@ -1,0 +1,209 @@
+//! The few changes Rungate makes to a request body before forwarding it: strip its own
+//! `rungate` member, inject `stream_options.include_usage`, swap the model on failover, clamp
+//! the output-token limit.
+//!
+//! Byte-faithfulness is the point: only the top level (and `stream_options`) is taken apart, as
+//! ordered `(key, raw JSON text)` pairs, so every other value (numbers in their original
+//! spelling, unknown fields, nested whitespace) is copied through verbatim, in its original
+//! order. Only the separators between top-level members are re-emitted compactly. A rewrite that
+//! would change nothing returns the original bytes.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use bytes::Bytes;
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+use super::{WireError, malformed};
+use crate::Dialect;
+use crate::lenient::CowStr;
+
+/// What to change in a request body; the default changes nothing.
+#[derive(Debug, Clone, Default)]
+pub struct Rewrite<'a> {
+    /// Remove the top-level `rungate` member.
+    pub strip_rungate: bool,
+    /// Set `stream_options.include_usage = true`, keeping other stream options (OpenAI only:
+    /// Anthropic streams always report usage).
+    pub inject_include_usage: bool,
+    /// Replace `model`.
+    pub model: Option<&'a str>,
+    /// Set the output-token limit field the request uses.
+    pub max_output_tokens: Option<u64>,
+}
+
+impl Rewrite<'_> {
+    /// True when applying this rewrite cannot change any body.
+    pub fn is_noop(&self) -> bool {
+        !self.strip_rungate
+            && !self.inject_include_usage
+            && self.model.is_none()
+            && self.max_output_tokens.is_none()
+    }
+}
+
+/// Applies the rewrite preserving key order, unknown fields and numbers exactly; returns the
+/// original bytes (cheap clone) when `is_noop()` or when the body already says what the rewrite
+/// would write.
+///
+/// `max_output_tokens` sets, for OpenAI, `max_completion_tokens` when the request has it,
+/// `max_tokens` when only that one is set, both when both are set, and `max_completion_tokens`
+/// when neither is (reasoning models reject `max_tokens`); for Anthropic, `max_tokens`.
+pub fn rewrite_request(
+    dialect: Dialect,
+    body: &Bytes,
+    rewrite: &Rewrite,
+) -> Result<Bytes, WireError> {
+    if rewrite.is_noop() {
+        return Ok(body.clone());
+    }
+    let mut object = Members::parse(body)?;
+    let mut changed = false;
+    if rewrite.strip_rungate {
+        changed |= object.remove("rungate");
+    }
+    if let Some(model) = rewrite.model {
+        let value = serde_json::to_string(model).map_err(malformed)?;
+        changed |= object.set("model", value);
+    }
+    if let Some(limit) = rewrite.max_output_tokens {
+        for field in limit_fields(dialect, &object) {
+            changed |= object.set(field, limit.to_string());
+        }
+    }
+    if rewrite.inject_include_usage && dialect == Dialect::OpenAi {
+        if let Some(options) = with_include_usage(object.get("stream_options"))? {
+            changed |= object.set("stream_options", options);
+        }
+    }
+    if !changed {
+        return Ok(body.clone());
+    }
+    object.render().map(Bytes::from)
+}
+
+/// The output-token limit field(s) a clamp must write.
+fn limit_fields(dialect: Dialect, object: &Members<'_>) -> &'static [&'static str] {
+    const COMPLETION: &str = "max_completion_tokens";
+    const LEGACY: &str = "max_tokens";
+    match dialect {
+        Dialect::Anthropic => &[LEGACY],
+        Dialect::OpenAi => match (object.has_value(COMPLETION), object.has_value(LEGACY)) {
+            (true, true) => &[COMPLETION, LEGACY],
+            (false, true) => &[LEGACY],
+            (true, false) | (false, false) => &[COMPLETION],
+        },
+    }
+}
+
+/// The new `stream_options` text, or `None` when it already asks for usage.
+fn with_include_usage(current: Option<&str>) -> Result<Option<String>, WireError> {
+    const FRESH: &str = r#"{"include_usage":true}"#;
+    match current {
+        Some(raw) if raw.starts_with('{') => {
+            let mut options = Members::parse(raw.as_bytes())?;
+            if options.set("include_usage", "true".to_owned()) {
+                options.render().map(Some)
+            } else {
+                Ok(None)
+            }
+        }
+        // Absent, null or not an object: replace it with one that asks for usage.
+        _ => Ok(Some(FRESH.to_owned())),
+    }
+}
+
+/// A JSON object as ordered `(key, raw value text)` pairs.
+struct Members<'a> {
+    entries: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+}
+
+impl<'a> Members<'a> {
+    fn parse(json: &'a [u8]) -> Result<Self, WireError> {
+        let mut de = serde_json::Deserializer::from_slice(json);
+        let members = de.deserialize_map(MembersVisitor).map_err(malformed)?;
+        de.end().map_err(malformed)?;
+        Ok(members)
+    }
+
+    /// The value of `key` (the last one, as JSON parsers resolve duplicates).
+    fn get(&self, key: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_ref())
+    }
+
+    /// `key` is present with a value other than `null`.
+    fn has_value(&self, key: &str) -> bool {
+        self.get(key).is_some_and(|v| v != "null")
+    }
+
+    /// Sets every occurrence of `key` to `value` (raw JSON), appending it when absent.
+    /// Returns whether anything changed.
+    fn set(&mut self, key: &'static str, value: String) -> bool {
+        let mut found = false;
+        let mut changed = false;
+        for (k, v) in &mut self.entries {
+            if k == key {
+                found = true;
+                if *v != value {
+                    *v = Cow::Owned(value.clone());
+                    changed = true;
+                }
+            }
+        }
+        if !found {
+            self.entries.push((Cow::Borrowed(key), Cow::Owned(value)));
+        }
+        changed || !found
+    }
+
+    /// Removes every occurrence of `key`; returns whether there was one.
+    fn remove(&mut self, key: &str) -> bool {
+        let before = self.entries.len();
+        self.entries.retain(|(k, _)| k != key);
+        self.entries.len() != before
+    }
+
+    /// The object as compact JSON; keys are re-escaped, values are copied verbatim.
+    fn render(&self) -> Result<String, WireError> {
+        let size: usize = self
+            .entries
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 4)
+            .sum();
+        let mut out = String::with_capacity(size + 2);
+        out.push('{');
+        for (i, (key, value)) in self.entries.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&serde_json::to_string(key.as_ref()).map_err(malformed)?);
+            out.push(':');
+            out.push_str(value);
+        }
+        out.push('}');
+        Ok(out)
+    }
+}
+
+struct MembersVisitor;
+
+impl<'de> Visitor<'de> for MembersVisitor {
+    type Value = Members<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(16));
+        while let Some((CowStr(key), raw)) = map.next_entry::<CowStr, &RawValue>()? {
+            entries.push((key, Cow::Borrowed(raw.get())));
+        }
+        Ok(Members { entries })
+    }
+}

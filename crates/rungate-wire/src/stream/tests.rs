@@ -1,0 +1,389 @@
+//! The tee on realistic provider streams, fed whole, byte by byte and in random splits.
+
+use bytes::Bytes;
+
+use super::*;
+
+const OPENAI_USAGE: &str = include_str!("../../tests/golden/openai_usage.sse");
+const OPENAI_USAGE_HIDDEN: &str = include_str!("../../tests/golden/openai_usage.hidden.sse");
+const OPENAI_TOOLS: &str = include_str!("../../tests/golden/openai_tools.sse");
+const ANTHROPIC_TOOLS: &str = include_str!("../../tests/golden/anthropic_tools.sse");
+
+/// Everything observable about one run of the tap.
+#[derive(Debug, PartialEq)]
+struct Outcome {
+    forwarded: Vec<u8>,
+    usage: Option<Usage>,
+    completed: bool,
+    error: Option<String>,
+    model: Option<String>,
+}
+
+fn run(dialect: Dialect, hide: bool, pieces: &[&[u8]]) -> Outcome {
+    let mut tap = StreamTap::new(dialect, hide);
+    let mut forwarded = Vec::new();
+    for piece in pieces {
+        forwarded.extend_from_slice(&tap.push(Bytes::copy_from_slice(piece)));
+    }
+    forwarded.extend_from_slice(&tap.finish());
+    Outcome {
+        forwarded,
+        usage: tap.usage(),
+        completed: tap.completed(),
+        error: tap.upstream_error().map(str::to_owned),
+        model: tap.response_model().map(str::to_owned),
+    }
+}
+
+/// A small deterministic xorshift, so random splits are reproducible without a dependency.
+fn random_cuts(len: usize, seed: u64) -> Vec<usize> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut cuts = Vec::new();
+    let mut pos = 0;
+    loop {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        pos += 1 + (state % 97) as usize;
+        if pos >= len {
+            return cuts;
+        }
+        cuts.push(pos);
+    }
+}
+
+fn split_at<'a>(input: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    for &cut in cuts.iter().chain(std::iter::once(&input.len())) {
+        pieces.push(&input[start..cut]);
+        start = cut;
+    }
+    pieces
+}
+
+/// Runs `input` whole, byte by byte and in many random splits; all must agree with `expected`.
+fn check(dialect: Dialect, hide: bool, input: &str, expected: &Outcome) {
+    let bytes = input.as_bytes();
+    assert_eq!(&run(dialect, hide, &[bytes]), expected, "fed whole");
+    let every: Vec<usize> = (1..bytes.len()).collect();
+    assert_eq!(
+        &run(dialect, hide, &split_at(bytes, &every)),
+        expected,
+        "byte by byte"
+    );
+    for seed in 1..=40 {
+        let cuts = random_cuts(bytes.len(), seed);
+        assert_eq!(
+            &run(dialect, hide, &split_at(bytes, &cuts)),
+            expected,
+            "seed {seed}"
+        );
+    }
+}
+
+fn usage(input: u64, output: u64, cached: u64) -> Option<Usage> {
+    Some(Usage {
+        input_tokens: input,
+        output_tokens: output,
+        cached_input_tokens: cached,
+    })
+}
+
+fn crlf(s: &str) -> String {
+    s.replace('\n', "\r\n")
+}
+
+fn openai_usage_outcome(forwarded: &str) -> Outcome {
+    Outcome {
+        forwarded: forwarded.as_bytes().to_vec(),
+        usage: usage(1117, 12, 1024),
+        completed: true,
+        error: None,
+        model: Some("gpt-4o-2024-08-06".to_owned()),
+    }
+}
+
+#[test]
+fn openai_stream_passes_through_with_usage_read() {
+    check(
+        Dialect::OpenAi,
+        false,
+        OPENAI_USAGE,
+        &openai_usage_outcome(OPENAI_USAGE),
+    );
+}
+
+#[test]
+fn openai_hiding_removes_exactly_the_usage_only_chunk() {
+    check(
+        Dialect::OpenAi,
+        true,
+        OPENAI_USAGE,
+        &openai_usage_outcome(OPENAI_USAGE_HIDDEN),
+    );
+}
+
+#[test]
+fn openai_hiding_works_with_crlf_line_endings() {
+    let input = crlf(OPENAI_USAGE);
+    check(
+        Dialect::OpenAi,
+        true,
+        &input,
+        &openai_usage_outcome(&crlf(OPENAI_USAGE_HIDDEN)),
+    );
+    check(
+        Dialect::OpenAi,
+        false,
+        &input,
+        &openai_usage_outcome(&input),
+    );
+}
+
+#[test]
+fn openai_hiding_forwards_a_stream_without_usage_chunk_unchanged() {
+    let expected = Outcome {
+        forwarded: OPENAI_TOOLS.as_bytes().to_vec(),
+        usage: None,
+        completed: true,
+        error: None,
+        model: Some("gpt-4.1-2025-04-14".to_owned()),
+    };
+    check(Dialect::OpenAi, true, OPENAI_TOOLS, &expected);
+    check(Dialect::OpenAi, false, OPENAI_TOOLS, &expected);
+}
+
+#[test]
+fn openai_usage_in_a_chunk_with_choices_is_kept_even_when_hiding() {
+    let input = "data: {\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}\n\ndata: [DONE]\n\n";
+    let expected = Outcome {
+        forwarded: input.as_bytes().to_vec(),
+        usage: usage(3, 4, 0),
+        completed: true,
+        error: None,
+        model: Some("m".to_owned()),
+    };
+    check(Dialect::OpenAi, true, input, &expected);
+}
+
+fn anthropic_outcome(forwarded: &str) -> Outcome {
+    Outcome {
+        forwarded: forwarded.as_bytes().to_vec(),
+        usage: usage(2472, 89, 1800),
+        completed: true,
+        error: None,
+        model: Some("claude-sonnet-4-20250514".to_owned()),
+    }
+}
+
+#[test]
+fn anthropic_stream_passes_through_with_usage_read() {
+    check(
+        Dialect::Anthropic,
+        false,
+        ANTHROPIC_TOOLS,
+        &anthropic_outcome(ANTHROPIC_TOOLS),
+    );
+    // hide_usage_chunk means nothing for Anthropic: its usage events are part of the protocol.
+    check(
+        Dialect::Anthropic,
+        true,
+        ANTHROPIC_TOOLS,
+        &anthropic_outcome(ANTHROPIC_TOOLS),
+    );
+    let input = crlf(ANTHROPIC_TOOLS);
+    check(
+        Dialect::Anthropic,
+        false,
+        &input,
+        &anthropic_outcome(&input),
+    );
+}
+
+#[test]
+fn anthropic_stream_cut_midway_gives_partial_usage() {
+    let cut = ANTHROPIC_TOOLS.find("event: content_block_stop").unwrap() + 30;
+    let input = &ANTHROPIC_TOOLS[..cut];
+    let mut forwarded = input.as_bytes().to_vec();
+    forwarded.extend_from_slice(b"\n\n");
+    let expected = Outcome {
+        forwarded,
+        usage: usage(2472, 2, 1800),
+        completed: false,
+        error: None,
+        model: Some("claude-sonnet-4-20250514".to_owned()),
+    };
+    check(Dialect::Anthropic, false, input, &expected);
+}
+
+#[test]
+fn openai_stream_cut_midway_has_no_usage_and_is_not_completed() {
+    let cut = OPENAI_USAGE.find("\"finish_reason\":\"stop\"").unwrap();
+    let input = &OPENAI_USAGE[..cut];
+    for hide in [false, true] {
+        let expected = Outcome {
+            forwarded: format!("{input}\n\n").into_bytes(),
+            usage: None,
+            completed: false,
+            error: None,
+            model: Some("gpt-4o-2024-08-06".to_owned()),
+        };
+        check(Dialect::OpenAi, hide, input, &expected);
+    }
+}
+
+#[test]
+fn hiding_holds_an_incomplete_usage_chunk_until_eof_then_flushes_it() {
+    let cut = OPENAI_USAGE.find("\"completion_tokens\":12").unwrap();
+    let complete = &OPENAI_USAGE[..OPENAI_USAGE[..cut].rfind("\n\n").unwrap() + 2];
+    let mut tap = StreamTap::new(Dialect::OpenAi, true);
+    let pushed = tap.push(Bytes::copy_from_slice(&OPENAI_USAGE.as_bytes()[..cut]));
+    assert_eq!(pushed, complete.as_bytes());
+    let flushed = tap.finish();
+    assert_eq!(
+        flushed,
+        format!("{}\n\n", &OPENAI_USAGE[complete.len()..cut]).as_bytes()
+    );
+    assert_eq!((tap.usage(), tap.completed()), (None, false));
+}
+
+#[test]
+fn error_events_are_detected_in_both_dialects() {
+    let openai = "data: {\"id\":\"c1\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\ndata: {\"error\":{\"message\":\"The server had an error while processing your request. Sorry about that!\",\"type\":\"server_error\",\"param\":null,\"code\":null}}\n\n";
+    let expected = Outcome {
+        forwarded: openai.as_bytes().to_vec(),
+        usage: None,
+        completed: false,
+        error: Some(
+            "The server had an error while processing your request. Sorry about that!".to_owned(),
+        ),
+        model: Some("gpt-4o".to_owned()),
+    };
+    check(Dialect::OpenAi, true, openai, &expected);
+
+    let anthropic = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"model\":\"claude-opus-4-1\",\"usage\":{\"input_tokens\":10,\"output_tokens\":1}}}\n\nevent: error\ndata: {\"type\": \"error\", \"error\": {\"type\": \"overloaded_error\", \"message\": \"Overloaded\"}}\n\n";
+    let expected = Outcome {
+        forwarded: anthropic.as_bytes().to_vec(),
+        usage: usage(10, 1, 0),
+        completed: false,
+        error: Some("Overloaded".to_owned()),
+        model: Some("claude-opus-4-1".to_owned()),
+    };
+    check(Dialect::Anthropic, false, anthropic, &expected);
+}
+
+#[test]
+fn passing_through_returns_the_very_same_bytes() {
+    let mut tap = StreamTap::new(Dialect::OpenAi, false);
+    let whole = Bytes::from_static(OPENAI_USAGE.as_bytes());
+    let mut bounds = random_cuts(whole.len(), 3);
+    bounds.push(whole.len());
+    let starts = std::iter::once(0).chain(bounds.clone());
+    for (start, end) in starts.zip(bounds) {
+        let piece = whole.slice(start..end);
+        let out = tap.push(piece.clone());
+        assert_eq!((out.as_ptr(), out.len()), (piece.as_ptr(), piece.len()));
+    }
+    assert_eq!(tap.usage(), usage(1117, 12, 1024));
+}
+
+#[test]
+fn hiding_a_chunk_without_usage_returns_a_zero_copy_slice() {
+    let mut tap = StreamTap::new(Dialect::OpenAi, true);
+    let chunk = Bytes::from_static(OPENAI_TOOLS.as_bytes());
+    let out = tap.push(chunk.clone());
+    assert_eq!((out.as_ptr(), out.len()), (chunk.as_ptr(), chunk.len()));
+}
+
+#[test]
+fn an_unterminated_final_event_is_read_and_closed() {
+    let input = "data: {\"model\":\"m\",\"choices\":[]}\n\ndata: [DONE]";
+    let expected = Outcome {
+        forwarded: format!("{input}\n\n").into_bytes(),
+        usage: None,
+        completed: true,
+        error: None,
+        model: Some("m".to_owned()),
+    };
+    check(Dialect::OpenAi, true, input, &expected);
+    check(Dialect::OpenAi, false, input, &expected);
+}
+
+#[test]
+fn garbage_is_forwarded_without_panic() {
+    let mut noise = Vec::new();
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    for _ in 0..20_000 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        noise.push((state >> 24) as u8);
+    }
+    noise.extend_from_slice(
+        b"\n\ndata: {\"usage\": {\"prompt_tokens\": \n\n\r\r\r\n\ndata: [DONE]\n\n",
+    );
+    for dialect in [Dialect::OpenAi, Dialect::Anthropic] {
+        let mut tap = StreamTap::new(dialect, false);
+        for piece in split_at(&noise, &random_cuts(noise.len(), 7)) {
+            assert_eq!(tap.push(Bytes::copy_from_slice(piece)), piece);
+        }
+        tap.finish();
+        assert_eq!(tap.completed(), dialect == Dialect::OpenAi);
+    }
+}
+
+#[test]
+fn an_oversized_event_is_forwarded_and_later_events_still_read() {
+    let mut input = b"data: ".to_vec();
+    input.resize(MAX_EVENT_BYTES + 10, b'x');
+    input.extend_from_slice(b"\n\n");
+    input.extend_from_slice(OPENAI_USAGE.as_bytes());
+    let mut expected = input.clone();
+    expected.truncate(MAX_EVENT_BYTES + 12);
+    expected.extend_from_slice(OPENAI_USAGE_HIDDEN.as_bytes());
+    let pieces = split_at(&input, &[1000, MAX_EVENT_BYTES - 5, MAX_EVENT_BYTES + 11]);
+    let outcome = run(Dialect::OpenAi, true, &pieces);
+    assert!(outcome.forwarded == expected, "forwarded bytes differ");
+    assert_eq!(outcome.usage, usage(1117, 12, 1024));
+}
+
+#[test]
+fn rungate_trailer_event_is_framed_as_the_spec_says() {
+    let trailer = RungateTrailer {
+        run_id: "run_42".to_owned(),
+        step_id: "stp_1".to_owned(),
+        provider: "openai".to_owned(),
+        model: "gpt-4o".to_owned(),
+        cost_usd: 0.0125,
+        tokens: TrailerTokens {
+            input: 1117,
+            output: 12,
+        },
+    };
+    assert_eq!(
+        rungate_event(&trailer),
+        "event: rungate\ndata: {\"run_id\":\"run_42\",\"step_id\":\"stp_1\",\"provider\":\"openai\",\"model\":\"gpt-4o\",\"cost_usd\":0.0125,\"tokens\":{\"input\":1117,\"output\":12}}\n\n"
+    );
+}
+
+#[test]
+fn stream_error_events_speak_the_clients_dialect() {
+    assert_eq!(
+        stream_error_event(Dialect::OpenAi, "provider_error", "upstream \"closed\""),
+        "data: {\"error\":{\"message\":\"upstream \\\"closed\\\"\",\"type\":\"provider_error\",\"code\":\"provider_error\"}}\n\n"
+    );
+    assert_eq!(
+        stream_error_event(Dialect::Anthropic, "provider_timeout", "timed out"),
+        "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"timed out\",\"code\":\"provider_timeout\"}}\n\n"
+    );
+}
+
+#[test]
+fn the_tap_reads_its_own_error_event() {
+    for dialect in [Dialect::OpenAi, Dialect::Anthropic] {
+        let event = stream_error_event(dialect, "provider_error", "boom");
+        let outcome = run(dialect, false, &[&event]);
+        assert_eq!(outcome.error.as_deref(), Some("boom"), "{dialect:?}");
+    }
+}

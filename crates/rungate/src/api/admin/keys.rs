@@ -1,0 +1,220 @@
+//! `/api/provider-keys`: upstream credentials. The secret is encrypted before it reaches the
+//! store and never returned — responses carry only a masked suffix.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use http::HeaderMap;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Paging, created, item, list, missing, new_id, parse_body};
+use crate::api::auth::authorize_admin;
+use crate::api::error::ApiError;
+use crate::app::{AppState, Gateway};
+use crate::providers::Provider;
+use crate::run::{now_ms, rfc3339};
+use crate::security::mask_suffix;
+use crate::store::{KeyStatus, ProviderKeyRecord, Scope, StoreError};
+
+fn render(key: &ProviderKeyRecord) -> Value {
+    json!({
+        "id": key.id, "provider": key.provider, "name": key.name, "base_url": key.base_url,
+        "status": key.status.as_str(), "key_suffix": key.key_suffix, "masked_key": key.key_suffix,
+        "created_at": rfc3339(key.created_at_ms), "updated_at": rfc3339(key.updated_at_ms),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyBody {
+    provider: Option<String>,
+    name: Option<String>,
+    api_key: Option<String>,
+    base_url: Option<String>,
+    status: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct KeyFilter {
+    provider: Option<String>,
+    status: Option<String>,
+    #[serde(flatten)]
+    paging: Paging,
+}
+
+/// A base URL is stored without a trailing `/` or `/v1`: paths are appended as `/v1/...`.
+fn normalize_base_url(raw: &str) -> Result<String, ApiError> {
+    let trimmed = raw.trim().trim_end_matches('/');
+    let trimmed = trimmed.strip_suffix("/v1").unwrap_or(trimmed);
+    let ok = (trimmed.starts_with("http://") || trimmed.starts_with("https://"))
+        && trimmed.len() > "https://".len();
+    if !ok {
+        return Err(ApiError::invalid(format!(
+            "base_url {raw:?} must be an http(s) URL"
+        )));
+    }
+    Ok(trimmed.to_owned())
+}
+
+fn apply(gw: &Gateway, key: &mut ProviderKeyRecord, body: KeyBody) -> Result<(), ApiError> {
+    if let Some(provider) = body.provider {
+        Provider::parse(&provider).ok_or_else(|| {
+            ApiError::invalid(format!(
+                "unknown provider {provider:?}; expected openai or anthropic"
+            ))
+        })?;
+        key.provider = provider;
+    }
+    if let Some(name) = body.name {
+        key.name = name;
+    }
+    if let Some(secret) = body.api_key {
+        if secret.trim().is_empty() {
+            return Err(ApiError::invalid("api_key must not be empty"));
+        }
+        key.encrypted_key = gw.directory.master_key().encrypt(secret.trim());
+        key.key_suffix = mask_suffix(secret.trim());
+    }
+    if let Some(base_url) = body.base_url {
+        key.base_url = if base_url.is_empty() {
+            None
+        } else {
+            Some(normalize_base_url(&base_url)?)
+        };
+    }
+    if let Some(status) = body.status {
+        key.status = KeyStatus::parse(&status)
+            .ok_or_else(|| ApiError::invalid(format!("unknown status {status:?}")))?;
+    }
+    if key.name.trim().is_empty() || key.encrypted_key.is_empty() || key.provider.is_empty() {
+        return Err(ApiError::invalid("provider, name and api_key are required"));
+    }
+    key.updated_at_ms = now_ms();
+    Ok(())
+}
+
+fn blank(id: String) -> ProviderKeyRecord {
+    let now = now_ms();
+    ProviderKeyRecord {
+        id,
+        provider: String::new(),
+        name: String::new(),
+        encrypted_key: String::new(),
+        key_suffix: String::new(),
+        base_url: None,
+        status: KeyStatus::Active,
+        created_at_ms: now,
+        updated_at_ms: now,
+    }
+}
+
+#[utoipa::path(get, path = "/provider-keys", tag = "admin", responses((status = 200, description = "list")))]
+pub async fn list_keys(
+    State(gw): State<AppState>,
+    headers: HeaderMap,
+    Query(f): Query<KeyFilter>,
+) -> Result<Response, ApiError> {
+    authorize_admin(&gw, &headers, Scope::Read).await?;
+    let status = f.status.as_deref().and_then(KeyStatus::parse);
+    let (keys, total) = gw
+        .stores
+        .keys
+        .list_keys(f.provider.as_deref(), status, f.paging.page())
+        .await?;
+    Ok(list(keys.iter().map(render).collect(), total))
+}
+
+#[utoipa::path(post, path = "/provider-keys", tag = "admin", responses((status = 201, description = "created")))]
+pub async fn create_key(
+    State(gw): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    authorize_admin(&gw, &headers, Scope::Write).await?;
+    let mut key = blank(new_id("pk"));
+    apply(&gw, &mut key, parse_body(&body)?)?;
+    gw.stores.keys.create_key(&key).await?;
+    gw.directory.forget_keys();
+    Ok(created(render(&key)))
+}
+
+#[utoipa::path(get, path = "/provider-keys/{id}", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "item")))]
+pub async fn get_key(
+    State(gw): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    authorize_admin(&gw, &headers, Scope::Read).await?;
+    let key = gw
+        .stores
+        .keys
+        .get_key(&id)
+        .await
+        .map_err(missing("provider key", &id))?;
+    Ok(item(render(&key)))
+}
+
+#[utoipa::path(put, path = "/provider-keys/{id}", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "item")))]
+pub async fn update_key(
+    State(gw): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    authorize_admin(&gw, &headers, Scope::Write).await?;
+    let mut key = gw
+        .stores
+        .keys
+        .get_key(&id)
+        .await
+        .map_err(missing("provider key", &id))?;
+    apply(&gw, &mut key, parse_body(&body)?)?;
+    gw.stores.keys.update_key(&key).await?;
+    gw.directory.forget_keys();
+    Ok(item(render(&key)))
+}
+
+#[utoipa::path(delete, path = "/provider-keys/{id}", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "deleted")))]
+pub async fn delete_key(
+    State(gw): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    authorize_admin(&gw, &headers, Scope::Write).await?;
+    gw.stores
+        .keys
+        .delete_key(&id)
+        .await
+        .map_err(missing("provider key", &id))?;
+    gw.directory.forget_keys();
+    Ok(item(json!({"id": id, "deleted": true})))
+}
+
+#[utoipa::path(put, path = "/provider-keys/by-name/{name}", tag = "admin", params(("name" = String, Path)), responses((status = 200, description = "item")))]
+pub async fn upsert_key(
+    State(gw): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    authorize_admin(&gw, &headers, Scope::Write).await?;
+    let mut body: KeyBody = parse_body(&body)?;
+    body.name = Some(name.clone());
+    let response = match gw.stores.keys.key_by_name(&name).await {
+        Ok(mut key) => {
+            apply(&gw, &mut key, body)?;
+            gw.stores.keys.update_key(&key).await?;
+            item(render(&key))
+        }
+        Err(StoreError::NotFound) => {
+            let mut key = blank(new_id("pk"));
+            apply(&gw, &mut key, body)?;
+            gw.stores.keys.create_key(&key).await?;
+            created(render(&key))
+        }
+        Err(err) => return Err(err.into()),
+    };
+    gw.directory.forget_keys();
+    Ok(response)
+}

@@ -1,0 +1,223 @@
+//! `/api/runs`: every run across agents, its steps, ledger and audit chain, and the operator's
+//! force-stop (later calls in the run get 403 `run_force_stopped`).
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use http::HeaderMap;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{Paging, item, list, missing};
+use crate::api::auth::authorize_admin;
+use crate::api::error::ApiError;
+use crate::api::render;
+use crate::app::{AppState, Gateway};
+use crate::audit;
+use crate::proxy::lifecycle;
+use crate::run::{self, Run, RunId, RunStatus};
+use crate::store::{RunFilter, Scope};
+
+#[derive(Debug, Deserialize)]
+pub struct RunQuery {
+    agent_id: Option<String>,
+    status: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    sort: Option<String>,
+    order: Option<String>,
+    #[serde(flatten)]
+    paging: Paging,
+}
+
+fn parse_time(field: &str, raw: Option<&str>) -> Result<Option<i64>, ApiError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let parsed = time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| {
+        ApiError::invalid(format!("{field}: {raw:?} is not an RFC 3339 time: {e}"))
+    })?;
+    Ok(Some(
+        i64::try_from(parsed.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX),
+    ))
+}
+
+fn run_id(raw: &str) -> Result<RunId, ApiError> {
+    RunId::parse(raw).ok_or_else(|| ApiError::not_found(format!("run {raw}")))
+}
+
+async fn render_run(gw: &Gateway, run: &Run) -> serde_json::Value {
+    let policy = match (&run.policy_id, run.policy_version) {
+        (Some(id), Some(version)) => gw.directory.policy(id, version).await.ok(),
+        _ => None,
+    };
+    render::run(run, render::run_limit(policy.as_deref()))
+}
+
+#[utoipa::path(get, path = "/runs", tag = "admin", responses((status = 200, description = "list")))]
+pub async fn list_runs(
+    State(gw): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<RunQuery>,
+) -> Result<Response, ApiError> {
+    authorize_admin(&gw, &headers, Scope::Read).await?;
+    let status = match q.status.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(
+            RunStatus::parse(s)
+                .ok_or_else(|| ApiError::invalid(format!("unknown status {s:?}")))?,
+        ),
+    };
+    let filter = RunFilter {
+        agent_id: q.agent_id.clone(),
+        status,
+        since_ms: parse_time("since", q.since.as_deref())?,
+        until_ms: parse_time("until", q.until.as_deref())?,
+        sort: q.sort.clone(),
+        ascending: q.order.as_deref() == Some("asc"),
+    };
+    let (runs, total) = gw.stores.runs.list_runs(&filter, q.paging.page()).await?;
+    let mut items = Vec::with_capacity(runs.len());
+    for run in &runs {
+        items.push(render_run(&gw, run).await);
+    }
+    Ok(list(items, total))
+}
+
+#[utoipa::path(get, path = "/runs/{id}", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "item")))]
+pub async fn get_run(
+    State(gw): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    authorize_admin(&gw, &headers, Scope::Read).await?;
+    let run = gw
+        .stores
+        .runs
+        .get_run(&run_id(&id)?)
+        .await
+        .map_err(missing("run", &id))?;
+    Ok(item(render_run(&gw, &run).await))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StepQuery {
+    order: Option<String>,
+    #[serde(flatten)]
+    paging: Paging,
+}
+
+#[utoipa::path(get, path = "/runs/{id}/steps", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "steps, oldest first unless order=desc")))]
+pub async fn list_steps(
+    State(gw): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<StepQuery>,
+) -> Result<Response, ApiError> {
+    authorize_admin(&gw, &headers, Scope::Read).await?;
+    let id = run_id(&id)?;
+    gw.stores
+        .runs
+        .get_run(&id)
+        .await
+        .map_err(missing("run", id.as_str()))?;
+    let ascending = q.order.as_deref() != Some("desc");
+    let (steps, total) = gw
+        .stores
+        .runs
+        .steps(&id, q.paging.page(), ascending)
+        .await?;
+    Ok(list(steps.iter().map(render::step).collect(), total))
+}
+
+#[utoipa::path(get, path = "/runs/{id}/ledger", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "ledger entries and their sum")))]
+pub async fn get_ledger(
+    State(gw): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    authorize_admin(&gw, &headers, Scope::Read).await?;
+    let id = run_id(&id)?;
+    let run = gw
+        .stores
+        .runs
+        .get_run(&id)
+        .await
+        .map_err(missing("run", id.as_str()))?;
+    let entries = gw.stores.runs.ledger(&id).await?;
+    let total = entries.len() as u64;
+    let sum = entries.iter().fold(crate::money::UsdNanos::ZERO, |acc, e| {
+        acc.saturating_add(e.amount)
+    });
+    Ok(axum::Json(json!({
+        "data": entries.iter().map(render::ledger_entry).collect::<Vec<_>>(),
+        "total": total,
+        "sum_usd": sum.as_usd(),
+        "run_spend_usd": run.spend.as_usd(),
+    }))
+    .into_response())
+}
+
+#[utoipa::path(post, path = "/runs/{id}/stop", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "the stopped run")))]
+pub async fn stop_run(
+    State(gw): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let admin = authorize_admin(&gw, &headers, Scope::Write).await?;
+    let id = run_id(&id)?;
+    let run = lifecycle::close_run(
+        &gw,
+        &id,
+        RunStatus::Stopped,
+        run::FORCE_STOPPED,
+        None,
+        admin.actor,
+    )
+    .await
+    .map_err(missing("run", id.as_str()))?;
+    Ok(item(render_run(&gw, &run).await))
+}
+
+#[utoipa::path(get, path = "/runs/{id}/audit", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "the run's hash-chained events")))]
+pub async fn get_audit(
+    State(gw): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    authorize_admin(&gw, &headers, Scope::Read).await?;
+    let id = run_id(&id)?;
+    gw.stores
+        .runs
+        .get_run(&id)
+        .await
+        .map_err(missing("run", id.as_str()))?;
+    let events = gw.stores.runs.audit_events(&id).await?;
+    let total = events.len() as u64;
+    let items = events
+        .iter()
+        .map(|e| serde_json::to_value(e).unwrap_or_default())
+        .collect();
+    Ok(list(items, total))
+}
+
+#[utoipa::path(get, path = "/runs/{id}/audit/verify", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "whether the hash chain holds")))]
+pub async fn verify_audit(
+    State(gw): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    authorize_admin(&gw, &headers, Scope::Read).await?;
+    let id = run_id(&id)?;
+    gw.stores
+        .runs
+        .get_run(&id)
+        .await
+        .map_err(missing("run", id.as_str()))?;
+    let events = gw.stores.runs.audit_events(&id).await?;
+    let body = match audit::verify(&events) {
+        Ok(()) => {
+            json!({"valid": true, "events": events.len(), "head": events.last().map(|e| e.hash.clone())})
+        }
+        Err(seq) => json!({"valid": false, "events": events.len(), "broken_at_seq": seq}),
+    };
+    Ok(item(body))
+}

@@ -1,0 +1,173 @@
+//! Builds the shared [`Gateway`] from a [`Config`] and serves it: storage is opened and
+//! migrated, the master key loaded or generated, the demo provider started when it may be
+//! needed, a first admin token issued on an empty database, the idle sweeper started. On
+//! shutdown the listener stops accepting, in-flight requests finish, and the tracked tasks
+//! (stream settlements) are awaited so no step is lost to a graceful stop.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{Config, DemoProvider, StorageConfig};
+use crate::metrics::Metrics;
+use crate::providers::Upstream;
+use crate::providers::pricing::PriceTable;
+use crate::proxy::directory::Directory;
+use crate::proxy::live::LiveRuns;
+use crate::security::{KeyError, MasterKey, TokenKind, generate_token, hash_token};
+use crate::store::sqlite::SqliteStore;
+use crate::store::{AdminToken, Scope, StoreError, Stores};
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    #[error("master key: {0}")]
+    Key(#[from] KeyError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("upstream client: {0}")]
+    Upstream(#[from] reqwest::Error),
+    #[error("storage type postgres is not available in this build yet; use sqlite")]
+    PostgresUnavailable,
+}
+
+/// Everything a request handler needs, shared behind an `Arc`.
+pub struct Gateway {
+    pub config: Config,
+    pub stores: Stores,
+    pub prices: PriceTable,
+    pub upstream: Upstream,
+    pub directory: Directory,
+    pub runs: LiveRuns,
+    pub metrics: Metrics,
+    /// Work that must finish before shutdown (stream settlements).
+    pub tasks: TaskTracker,
+    sqlite: SqliteStore,
+    _demo: Option<mock_upstream::MockUpstream>,
+}
+
+pub type AppState = Arc<Gateway>;
+
+impl Gateway {
+    /// Storage answers: `/health` is 200 only then.
+    pub async fn ready(&self) -> bool {
+        self.sqlite.ping().await.is_ok()
+    }
+}
+
+/// Opens storage and builds the gateway state.
+pub async fn build(config: Config) -> Result<AppState, StartError> {
+    let StorageConfig::Sqlite { path } = &config.storage else {
+        return Err(StartError::PostgresUnavailable);
+    };
+    let sqlite = SqliteStore::open(path).await?;
+    let stores = Stores::from_backend(Arc::new(sqlite.clone()));
+    let master_key = load_master_key(&config, path)?;
+    let demo = match config.demo_provider {
+        DemoProvider::Auto => {
+            Some(mock_upstream::MockUpstream::start(mock_upstream::MockConfig::default()).await?)
+        }
+        DemoProvider::Off => None,
+    };
+    let directory = Directory::new(
+        stores.clone(),
+        master_key,
+        demo.as_ref().map(|d| d.base_url()),
+    );
+    let gateway = Gateway {
+        prices: PriceTable::new(&config.pricing),
+        upstream: Upstream::new(config.upstream_timeout)?,
+        directory,
+        runs: LiveRuns::default(),
+        metrics: Metrics::new(),
+        tasks: TaskTracker::new(),
+        stores,
+        sqlite,
+        _demo: demo,
+        config,
+    };
+    Ok(Arc::new(gateway))
+}
+
+fn data_dir(db_path: &Path) -> PathBuf {
+    match db_path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn load_master_key(config: &Config, db_path: &Path) -> Result<MasterKey, StartError> {
+    if let Some(key) = &config.encryption_key {
+        return Ok(MasterKey::parse(key.expose())?);
+    }
+    let path = data_dir(db_path).join("rungate.key");
+    let (key, created) = MasterKey::load_or_create(&path)?;
+    if created {
+        tracing::warn!(path = %path.display(), "generated a master key for provider keys; back it up, or set RUNGATE_ENCRYPTION_KEY");
+    }
+    Ok(key)
+}
+
+/// On a database with no admin token and no dashboard password, issues one with every scope
+/// and writes it to a 0600 file beside the database, so the operator CLI works out of the box.
+pub async fn bootstrap_admin_token(gw: &Gateway) -> Result<Option<PathBuf>, StartError> {
+    if gw.config.dashboard_password.is_some()
+        || gw.stores.admin_tokens.count_admin_tokens().await? > 0
+    {
+        return Ok(None);
+    }
+    let StorageConfig::Sqlite { path } = &gw.config.storage else {
+        return Ok(None);
+    };
+    let token = generate_token(TokenKind::Admin);
+    let record = AdminToken {
+        id: format!("adm_{}", uuid::Uuid::now_v7().simple()),
+        name: "bootstrap".into(),
+        token_hash: hash_token(&token),
+        token_prefix: token.chars().take(12).collect(),
+        scopes: vec![Scope::Read, Scope::Write, Scope::Approve],
+        revoked: false,
+        created_at_ms: crate::run::now_ms(),
+        revoked_at_ms: None,
+    };
+    let file = data_dir(path).join("rungate.admin-token");
+    write_private(&file, &token)?;
+    gw.stores.admin_tokens.create_admin_token(&record).await?;
+    Ok(Some(file))
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents.as_bytes())
+}
+
+/// Serves until `shutdown` resolves, then drains in-flight work.
+pub async fn serve(
+    gw: AppState,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let sweeper = tokio::spawn(crate::proxy::lifecycle::sweep_idle_runs(gw.clone()));
+    let router = crate::api::router(gw.clone());
+    // TCP_NODELAY: without it small SSE frames wait for delayed ACKs (tens of ms per event).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %err, "cannot set TCP_NODELAY");
+        }
+    });
+    let result = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    sweeper.abort();
+    gw.tasks.close();
+    gw.tasks.wait().await;
+    result
+}

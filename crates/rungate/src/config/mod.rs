@@ -1,0 +1,321 @@
+//! What the operator can set, and nothing else: YAML file → `RUNGATE_*` environment overrides →
+//! `validate()` → [`Config`]. Unknown keys are refused with their full path (a typo in a budget
+//! key must not silently mean "no budget"), defaults live in one place ([`Config::default`]),
+//! and secrets are held in [`Secret`] so a `{:?}` of the config never prints them.
+
+mod pricing_override;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub use pricing_override::PriceOverride;
+
+use crate::security::Secret;
+
+/// Why a configuration was refused. Every message names the key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config {path}: at `{key}`: {message}")]
+    Parse {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+    #[error("invalid config: `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+/// Where runs, ledger and audit are kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StorageConfig {
+    Sqlite { path: PathBuf },
+    Postgres { url: Secret<String> },
+}
+
+/// The validated configuration the gateway runs on.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub host: IpAddr,
+    pub port: u16,
+    pub log_level: String,
+    pub storage: StorageConfig,
+    /// Master key for provider keys at rest; `None` means "use or create the key file".
+    pub encryption_key: Option<Secret<String>>,
+    pub dashboard_password: Option<Secret<String>>,
+    pub max_body_bytes: usize,
+    pub upstream_timeout: Duration,
+    pub default_idle_timeout: Duration,
+    pub sweep_interval: Duration,
+    pub demo_provider: DemoProvider,
+    pub pricing: BTreeMap<String, PriceOverride>,
+}
+
+/// Whether the built-in deterministic provider answers when no provider key is configured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DemoProvider {
+    /// On only while the store holds no provider key for the called provider.
+    Auto,
+    Off,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            host: IpAddr::from([127, 0, 0, 1]),
+            port: 8080,
+            log_level: "info".into(),
+            storage: StorageConfig::Sqlite {
+                path: PathBuf::from("rungate.db"),
+            },
+            encryption_key: None,
+            dashboard_password: None,
+            max_body_bytes: 10 * 1024 * 1024,
+            upstream_timeout: Duration::from_secs(120),
+            default_idle_timeout: Duration::from_secs(15 * 60),
+            sweep_interval: Duration::from_secs(30),
+            demo_provider: DemoProvider::Auto,
+            pricing: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    port: Option<u16>,
+    host: Option<String>,
+    encryption_key: Option<String>,
+    log_level: Option<String>,
+    storage: Option<FileStorage>,
+    dashboard_password: Option<String>,
+    max_body_bytes: Option<usize>,
+    upstream_timeout_ms: Option<u64>,
+    idle_timeout_s: Option<u64>,
+    sweep_interval_s: Option<u64>,
+    demo_provider: Option<DemoProvider>,
+    pricing: Option<BTreeMap<String, PriceOverride>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileStorage {
+    #[serde(rename = "type")]
+    kind: String,
+    path: Option<String>,
+    url: Option<String>,
+}
+
+impl Config {
+    /// Loads `path` (or the embedded default when `None`), then applies the process environment.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let file = match path {
+            Some(path) => parse_file(path)?,
+            None => FileConfig::default(),
+        };
+        let env: Vec<(String, String)> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("RUNGATE_"))
+            .collect();
+        Config::from_parts(file, &env)
+    }
+
+    /// Parses YAML text; used by `load` and by the tests that check every example config.
+    pub fn from_yaml(text: &str, env: &[(String, String)]) -> Result<Config, ConfigError> {
+        let file = parse_yaml(text, Path::new("<inline>"))?;
+        Config::from_parts(file, env)
+    }
+
+    fn from_parts(mut file: FileConfig, env: &[(String, String)]) -> Result<Config, ConfigError> {
+        apply_env(&mut file, env)?;
+        build(file)
+    }
+
+    pub fn listen_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.host, self.port)
+    }
+}
+
+fn parse_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_yaml(&text, path)
+}
+
+fn parse_yaml(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
+    if text.trim().is_empty() {
+        return Ok(FileConfig::default());
+    }
+    let deserializer = serde_norway::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(deserializer).map_err(|err| {
+        let key = err.path().to_string();
+        ConfigError::Parse {
+            path: path.to_owned(),
+            key,
+            message: err.into_inner().to_string(),
+        }
+    })
+}
+
+fn apply_env(file: &mut FileConfig, env: &[(String, String)]) -> Result<(), ConfigError> {
+    for (key, value) in env {
+        let value = value.clone();
+        match key.as_str() {
+            "RUNGATE_PORT" => file.port = Some(parse_env(key, &value)?),
+            "RUNGATE_HOST" => file.host = Some(value),
+            "RUNGATE_ENCRYPTION_KEY" => file.encryption_key = Some(value),
+            "RUNGATE_LOG_LEVEL" => file.log_level = Some(value),
+            "RUNGATE_DASHBOARD_PASSWORD" => file.dashboard_password = Some(value),
+            "RUNGATE_MAX_BODY_BYTES" => file.max_body_bytes = Some(parse_env(key, &value)?),
+            "RUNGATE_UPSTREAM_TIMEOUT_MS" => {
+                file.upstream_timeout_ms = Some(parse_env(key, &value)?)
+            }
+            "RUNGATE_IDLE_TIMEOUT_S" => file.idle_timeout_s = Some(parse_env(key, &value)?),
+            "RUNGATE_STORAGE_PATH" => {
+                file.storage = Some(FileStorage {
+                    kind: "sqlite".into(),
+                    path: Some(value),
+                    url: None,
+                })
+            }
+            "RUNGATE_DATABASE_URL" => {
+                file.storage = Some(FileStorage {
+                    kind: "postgres".into(),
+                    path: None,
+                    url: Some(value),
+                })
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn parse_env<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    value
+        .trim()
+        .parse()
+        .map_err(|err: T::Err| ConfigError::Invalid {
+            key: key.to_owned(),
+            message: format!("{value:?}: {err}"),
+        })
+}
+
+fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_owned(),
+        message: message.into(),
+    }
+}
+
+fn build(file: FileConfig) -> Result<Config, ConfigError> {
+    let mut config = Config::default();
+    if let Some(port) = file.port {
+        config.port = port;
+    }
+    if let Some(host) = file.host {
+        config.host = match host.as_str() {
+            "localhost" => IpAddr::from([127, 0, 0, 1]),
+            other => other
+                .parse()
+                .map_err(|_| invalid("host", format!("{other:?} is not an IP address")))?,
+        };
+    }
+    if let Some(level) = file.log_level {
+        const LEVELS: [&str; 5] = ["trace", "debug", "info", "warn", "error"];
+        if !LEVELS.contains(&level.as_str()) {
+            return Err(invalid(
+                "log_level",
+                format!("{level:?} is not one of {LEVELS:?}"),
+            ));
+        }
+        config.log_level = level;
+    }
+    if let Some(storage) = file.storage {
+        config.storage = build_storage(storage)?;
+    }
+    if let Some(key) = file.encryption_key {
+        crate::security::MasterKey::parse(&key)
+            .map_err(|err| invalid("encryption_key", err.to_string()))?;
+        config.encryption_key = Some(Secret::new(key));
+    }
+    config.dashboard_password = file
+        .dashboard_password
+        .filter(|p| !p.is_empty())
+        .map(Secret::new);
+    if let Some(bytes) = file.max_body_bytes {
+        if bytes < 1024 {
+            return Err(invalid("max_body_bytes", "must be at least 1024"));
+        }
+        config.max_body_bytes = bytes;
+    }
+    if let Some(ms) = file.upstream_timeout_ms {
+        if ms == 0 {
+            return Err(invalid("upstream_timeout_ms", "must be greater than 0"));
+        }
+        config.upstream_timeout = Duration::from_millis(ms);
+    }
+    if let Some(secs) = file.idle_timeout_s {
+        if secs == 0 {
+            return Err(invalid("idle_timeout_s", "must be greater than 0"));
+        }
+        config.default_idle_timeout = Duration::from_secs(secs);
+    }
+    if let Some(secs) = file.sweep_interval_s {
+        config.sweep_interval = Duration::from_secs(secs.max(1));
+    }
+    if let Some(demo) = file.demo_provider {
+        config.demo_provider = demo;
+    }
+    if let Some(pricing) = file.pricing {
+        for (model, price) in &pricing {
+            price
+                .validate()
+                .map_err(|msg| invalid(&format!("pricing.{model}"), msg))?;
+        }
+        config.pricing = pricing;
+    }
+    Ok(config)
+}
+
+fn build_storage(storage: FileStorage) -> Result<StorageConfig, ConfigError> {
+    match storage.kind.as_str() {
+        "sqlite" => {
+            let path = storage.path.unwrap_or_else(|| "rungate.db".into());
+            if path.is_empty() {
+                return Err(invalid("storage.path", "must not be empty"));
+            }
+            Ok(StorageConfig::Sqlite {
+                path: PathBuf::from(path),
+            })
+        }
+        "postgres" => {
+            let url = storage
+                .url
+                .ok_or_else(|| invalid("storage.url", "required for postgres"))?;
+            Ok(StorageConfig::Postgres {
+                url: Secret::new(url),
+            })
+        }
+        other => Err(invalid(
+            "storage.type",
+            format!("{other:?} is not one of [\"sqlite\", \"postgres\"]"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests;

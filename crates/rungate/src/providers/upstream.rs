@@ -1,0 +1,175 @@
+//! The one pooled HTTP client to every upstream. Requests carry the original body bytes; the
+//! agent's Rungate token never leaves the gateway — the provider key replaces it. Timeouts are
+//! split: `timeout` bounds the wait for response headers, and the stream reader bounds each gap
+//! between chunks, so a long healthy stream is never cut while a stalled one is.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+
+use super::Provider;
+use crate::security::Secret;
+
+/// Client headers that are meaningful to the provider and safe to pass on.
+const FORWARDED_HEADERS: &[&str] = &[
+    "anthropic-version",
+    "anthropic-beta",
+    "anthropic-dangerous-direct-browser-access",
+    "openai-organization",
+    "openai-project",
+    "openai-beta",
+    "accept",
+    "user-agent",
+    "x-stainless-lang",
+    "x-stainless-package-version",
+    "x-stainless-runtime",
+    "x-stainless-runtime-version",
+    "x-stainless-os",
+    "x-stainless-arch",
+    "x-stainless-retry-count",
+    "x-stainless-helper-method",
+];
+
+const DEFAULT_ANTHROPIC_VERSION: &str = "2023-06-01";
+
+/// Why an upstream call produced no provider answer.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("{provider} did not answer within {after:?}")]
+    Timeout {
+        provider: &'static str,
+        after: Duration,
+    },
+    #[error("cannot reach {provider}: {message}")]
+    Unreachable {
+        provider: &'static str,
+        message: String,
+    },
+    #[error("{provider} answered {status}: {message}")]
+    ServerError {
+        provider: &'static str,
+        status: u16,
+        message: String,
+    },
+}
+
+/// One call to forward.
+pub struct ForwardRequest<'a> {
+    pub provider: Provider,
+    pub base_url: &'a str,
+    pub api_key: Option<&'a Secret<String>>,
+    /// Path and query, e.g. `/v1/messages?beta=true`.
+    pub path_and_query: &'a str,
+    pub client_headers: &'a HeaderMap,
+    pub body: Bytes,
+}
+
+/// The provider's answer, body not yet read.
+pub struct UpstreamResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: reqwest::Response,
+}
+
+#[derive(Clone)]
+pub struct Upstream {
+    client: reqwest::Client,
+    timeout: Duration,
+}
+
+impl Upstream {
+    pub fn new(timeout: Duration) -> Result<Upstream, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(256)
+            .connect_timeout(Duration::from_secs(10))
+            .build()?;
+        Ok(Upstream { client, timeout })
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Sends the request and waits for the response head.
+    pub async fn send(&self, req: ForwardRequest<'_>) -> Result<UpstreamResponse, UpstreamError> {
+        let provider = req.provider.name();
+        let url = format!(
+            "{}{}",
+            req.base_url.trim_end_matches('/'),
+            req.path_and_query
+        );
+        let mut headers = HeaderMap::with_capacity(FORWARDED_HEADERS.len() + 3);
+        for name in FORWARDED_HEADERS {
+            if let Some(value) = req.client_headers.get(*name) {
+                headers.insert(HeaderName::from_static(name), value.clone());
+            }
+        }
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        apply_auth(&mut headers, req.provider, req.api_key);
+        let call = self.client.post(url).headers(headers).body(req.body).send();
+        let response = match tokio::time::timeout(self.timeout, call).await {
+            Err(_) => {
+                return Err(UpstreamError::Timeout {
+                    provider,
+                    after: self.timeout,
+                });
+            }
+            Ok(Err(err)) if err.is_timeout() => {
+                return Err(UpstreamError::Timeout {
+                    provider,
+                    after: self.timeout,
+                });
+            }
+            Ok(Err(err)) => {
+                return Err(UpstreamError::Unreachable {
+                    provider,
+                    message: error_chain(&err),
+                });
+            }
+            Ok(Ok(response)) => response,
+        };
+        Ok(UpstreamResponse {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: response,
+        })
+    }
+}
+
+fn apply_auth(headers: &mut HeaderMap, provider: Provider, key: Option<&Secret<String>>) {
+    if provider == Provider::Anthropic && !headers.contains_key("anthropic-version") {
+        headers.insert(
+            "anthropic-version",
+            HeaderValue::from_static(DEFAULT_ANTHROPIC_VERSION),
+        );
+    }
+    let Some(key) = key else { return };
+    let value = match provider {
+        Provider::OpenAi => HeaderValue::from_str(&format!("Bearer {}", key.expose())),
+        Provider::Anthropic => HeaderValue::from_str(key.expose()),
+    };
+    let Ok(mut value) = value else { return };
+    value.set_sensitive(true);
+    match provider {
+        Provider::OpenAi => headers.insert(http::header::AUTHORIZATION, value),
+        Provider::Anthropic => headers.insert("x-api-key", value),
+    };
+}
+
+/// The full cause chain of a reqwest error ("error sending request: connection refused").
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut message = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}

@@ -1,0 +1,131 @@
+//! The live view of open runs: one owner per run holding its pinned policy and running totals
+//! in atomics, so concurrent calls of a run see each other's spend without a database round
+//! trip. The store stays the source of truth — totals are refreshed from what `record_step`
+//! returns, and a run missing here is loaded from the store — so a restart loses nothing.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::money::UsdNanos;
+use crate::policy::PolicyVersion;
+use crate::run::{Run, RunId};
+
+/// An open run as the proxy sees it.
+#[derive(Debug)]
+pub struct LiveRun {
+    pub id: RunId,
+    pub team: String,
+    pub policy: Option<Arc<PolicyVersion>>,
+    pub idle_ms: i64,
+    spend: AtomicI64,
+    input_tokens: AtomicU64,
+    output_tokens: AtomicU64,
+    last_activity_ms: AtomicI64,
+    closed: AtomicBool,
+}
+
+impl LiveRun {
+    pub fn new(run: &Run, policy: Option<Arc<PolicyVersion>>, default_idle_ms: i64) -> LiveRun {
+        LiveRun {
+            id: run.id.clone(),
+            team: run.team.clone(),
+            policy,
+            idle_ms: run.idle_timeout_ms.unwrap_or(default_idle_ms),
+            spend: AtomicI64::new(run.spend.0),
+            input_tokens: AtomicU64::new(run.input_tokens),
+            output_tokens: AtomicU64::new(run.output_tokens),
+            last_activity_ms: AtomicI64::new(run.last_activity_ms),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    pub fn spend(&self) -> UsdNanos {
+        UsdNanos(self.spend.load(Ordering::Acquire))
+    }
+
+    pub fn tokens(&self) -> u64 {
+        self.input_tokens.load(Ordering::Acquire) + self.output_tokens.load(Ordering::Acquire)
+    }
+
+    /// Adopts the totals the store committed (they include every concurrent step).
+    pub fn refresh(&self, run: &Run) {
+        self.spend.fetch_max(run.spend.0, Ordering::AcqRel);
+        self.input_tokens
+            .fetch_max(run.input_tokens, Ordering::AcqRel);
+        self.output_tokens
+            .fetch_max(run.output_tokens, Ordering::AcqRel);
+        self.touch(run.last_activity_ms);
+    }
+
+    pub fn touch(&self, now_ms: i64) {
+        self.last_activity_ms.fetch_max(now_ms, Ordering::AcqRel);
+    }
+
+    pub fn idle_since(&self, now_ms: i64) -> bool {
+        now_ms - self.last_activity_ms.load(Ordering::Acquire) > self.idle_ms
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub fn hard_limit(&self) -> Option<UsdNanos> {
+        let usd = self.policy.as_ref()?.document.hard_limit_usd()?;
+        UsdNanos::from_usd(usd)
+    }
+
+    pub fn token_limit(&self) -> Option<u64> {
+        self.policy.as_ref()?.document.hard_limit_tokens()
+    }
+}
+
+/// Open runs by id, and each agent's current auto-run.
+#[derive(Default)]
+pub struct LiveRuns {
+    runs: Mutex<HashMap<RunId, Arc<LiveRun>>>,
+    auto: Mutex<HashMap<String, RunId>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl LiveRuns {
+    pub fn get(&self, id: &RunId) -> Option<Arc<LiveRun>> {
+        lock(&self.runs).get(id).cloned()
+    }
+
+    /// Inserts `run` unless another call got there first; returns the one that is live.
+    pub fn insert(&self, run: Arc<LiveRun>) -> Arc<LiveRun> {
+        lock(&self.runs)
+            .entry(run.id.clone())
+            .or_insert(run)
+            .clone()
+    }
+
+    pub fn current_auto(&self, agent_id: &str) -> Option<Arc<LiveRun>> {
+        let id = lock(&self.auto).get(agent_id).cloned()?;
+        self.get(&id)
+    }
+
+    pub fn set_auto(&self, agent_id: &str, id: RunId) {
+        lock(&self.auto).insert(agent_id.to_owned(), id);
+    }
+
+    /// Marks the run closed and drops it; later calls find it closed in the store.
+    pub fn close(&self, id: &RunId) {
+        if let Some(run) = lock(&self.runs).remove(id) {
+            run.closed.store(true, Ordering::Release);
+        }
+        lock(&self.auto).retain(|_, run_id| run_id != id);
+    }
+
+    pub fn len(&self) -> usize {
+        lock(&self.runs).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

@@ -1,0 +1,503 @@
+//! The in-series pipeline for one model call — read this first. [`handle`] is the whole
+//! governance story as numbered steps that pass values to each other:
+//!
+//! 1. decode — parse only what governance needs from the body (400 on bad input)
+//! 2. resolve the run — join, create, or refuse (409 / 403)
+//! 3. policy decision — allowed models (403), the run's hard budget (402)
+//! 4. route — the provider key to forward with (or the built-in demo provider)
+//! 5. forward — the original bytes, rewritten only where Rungate must
+//! 6. settle — record step, ledger and audit in one transaction (a stream settles in its own
+//!    task, so a client hanging up cannot cancel it)
+//! 7. render — the provider's answer plus the `x-rungate-*` headers
+//!
+//! Authentication happened before (in `api::auth`); rendering of errors happens after (in
+//! `api::error`). Nothing here chooses a status code except passing the provider's through.
+
+pub mod directory;
+pub mod lifecycle;
+pub mod live;
+pub mod resolve;
+mod settle;
+mod stream;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use rungate_wire::{Dialect, RequestFacts, Rewrite, StreamTap, WireError};
+use serde_json::json;
+
+use crate::api::error::{ApiError, Block, BlockCode, ProviderFailure};
+use crate::app::Gateway;
+use crate::budget;
+use crate::money::UsdNanos;
+use crate::policy::{self, Denial};
+use crate::providers::{ForwardRequest, Provider, UpstreamError};
+use crate::run::{self, RunId, StepId, StepStatus};
+use crate::store::{Agent, AgentStatus};
+use live::LiveRun;
+use settle::{Outcome, StepDraft};
+pub use stream::ClientStream;
+
+/// One proxied call, authenticated.
+pub struct ProxyCall {
+    pub provider: Provider,
+    /// Upstream path and query, e.g. `/v1/messages?beta=true`.
+    pub path_and_query: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub agent: Arc<Agent>,
+}
+
+pub enum ReplyBody {
+    Full(Bytes),
+    Stream(ClientStream),
+}
+
+/// The answer to render: the provider's status and body, with Rungate's headers.
+pub struct ProxyReply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: ReplyBody,
+}
+
+/// A refusal or failure, with the run it happened in (for `x-rungate-run-id`).
+pub struct ProxyFailure {
+    pub error: ApiError,
+    pub run_id: Option<RunId>,
+}
+
+impl From<ApiError> for ProxyFailure {
+    fn from(error: ApiError) -> ProxyFailure {
+        ProxyFailure {
+            error,
+            run_id: None,
+        }
+    }
+}
+
+/// Governs and forwards one model call.
+pub async fn handle(gw: &Arc<Gateway>, call: ProxyCall) -> Result<ProxyReply, ProxyFailure> {
+    let dialect = call.provider.dialect();
+    // 1. decode
+    let facts = rungate_wire::inspect_request(dialect, &call.body).map_err(decode_error)?;
+    if call.agent.status == AgentStatus::Disabled {
+        return Err(agent_disabled(&call.agent).into());
+    }
+    // 2. resolve the run
+    let joined =
+        resolve::resolve_run(gw, &call.agent, &call.headers, facts.body_run_id.as_deref()).await?;
+    let run = joined.run;
+    let in_run = |error: ApiError| ProxyFailure {
+        error,
+        run_id: Some(run.id.clone()),
+    };
+    // 3. policy decision
+    check_policy(&run, call.provider, &facts).map_err(in_run)?;
+    // 4. route
+    let route = gw
+        .directory
+        .route(&call.agent, call.provider)
+        .await
+        .map_err(|e| in_run(route_error(call.provider, e)))?;
+    // 5. forward
+    let inject_usage = facts.stream && dialect == Dialect::OpenAi && !facts.include_usage;
+    let rewrite = Rewrite {
+        strip_rungate: facts.has_rungate_field,
+        inject_include_usage: inject_usage,
+        ..Rewrite::default()
+    };
+    let body = rungate_wire::rewrite_request(dialect, &call.body, &rewrite)
+        .map_err(|e| in_run(decode_error(e)))?;
+    run.touch(run::now_ms());
+    let draft = StepDraft {
+        id: StepId::generate(),
+        run: run.clone(),
+        agent_id: call.agent.id.clone(),
+        provider: call.provider,
+        model: facts.model.clone(),
+        started: Instant::now(),
+        created_at_ms: run::now_ms(),
+    };
+    let request = ForwardRequest {
+        provider: call.provider,
+        base_url: &route.base_url,
+        api_key: route.api_key.as_deref(),
+        path_and_query: &call.path_and_query,
+        client_headers: &call.headers,
+        body,
+    };
+    let mut headers = run_headers(
+        &run,
+        &draft.id,
+        call.provider,
+        &facts.model,
+        joined.warning.as_deref(),
+    );
+    let response = match gw.upstream.send(request).await {
+        Ok(response) => response,
+        Err(err) => return Err(in_run(upstream_failed(gw, draft, err).await)),
+    };
+    let status = response.status;
+    copy_provider_headers(&response.headers, &mut headers);
+    let is_sse = response
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/event-stream"));
+    // 6. settle, 7. render
+    if status.is_success() && facts.stream && is_sse {
+        let tap = StreamTap::new(dialect, inject_usage);
+        set_header(&mut headers, "cache-control", "no-cache");
+        set_header(&mut headers, "x-accel-buffering", "no");
+        let stream = stream::relay(gw.clone(), response.body, tap, draft, status.as_u16());
+        return Ok(ProxyReply {
+            status,
+            headers,
+            body: ReplyBody::Stream(stream),
+        });
+    }
+    let bytes = match tokio::time::timeout(gw.upstream.timeout(), response.body.bytes()).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(err)) => {
+            let err = UpstreamError::Unreachable {
+                provider: call.provider.name(),
+                message: crate::providers::upstream_error_chain(&err),
+            };
+            return Err(in_run(upstream_failed(gw, draft, err).await));
+        }
+        Err(_) => {
+            let err = UpstreamError::Timeout {
+                provider: call.provider.name(),
+                after: gw.upstream.timeout(),
+            };
+            return Err(in_run(upstream_failed(gw, draft, err).await));
+        }
+    };
+    if status.is_server_error() {
+        let message = String::from_utf8_lossy(&bytes[..bytes.len().min(500)]).into_owned();
+        let err = UpstreamError::ServerError {
+            provider: call.provider.name(),
+            status: status.as_u16(),
+            message,
+        };
+        return Err(in_run(upstream_failed(gw, draft, err).await));
+    }
+    let outcome = if status.is_success() {
+        let usage = rungate_wire::usage_from_body(dialect, &bytes).unwrap_or_default();
+        Outcome {
+            usage,
+            status: StepStatus::Success,
+            http_status: Some(status.as_u16()),
+            error: None,
+        }
+    } else {
+        let message = String::from_utf8_lossy(&bytes[..bytes.len().min(500)]).into_owned();
+        Outcome {
+            usage: Default::default(),
+            status: StepStatus::Error,
+            http_status: Some(status.as_u16()),
+            error: Some(message),
+        }
+    };
+    let settled = draft
+        .settle(gw, outcome)
+        .await
+        .map_err(|e| in_run(e.into()))?;
+    set_header(
+        &mut headers,
+        "x-rungate-cost-usd",
+        &settled.cost.to_header(),
+    );
+    set_header(
+        &mut headers,
+        "x-rungate-tokens-used",
+        &settled.usage.total().to_string(),
+    );
+    set_budget_headers(
+        &mut headers,
+        &run,
+        settled.run.spend,
+        settled.run.input_tokens + settled.run.output_tokens,
+    );
+    if settled.unpriced {
+        append_warning(
+            &mut headers,
+            &format!("model {} has no price; cost recorded as 0", facts.model),
+        );
+    }
+    Ok(ProxyReply {
+        status,
+        headers,
+        body: ReplyBody::Full(bytes),
+    })
+}
+
+/// Forwards a call that is never charged (Anthropic `count_tokens`): authenticated and
+/// decoded, but no run or step.
+pub async fn forward_uncharged(
+    gw: &Arc<Gateway>,
+    call: ProxyCall,
+) -> Result<ProxyReply, ProxyFailure> {
+    let dialect = call.provider.dialect();
+    let facts = rungate_wire::inspect_request(dialect, &call.body).map_err(decode_error)?;
+    if call.agent.status == AgentStatus::Disabled {
+        return Err(agent_disabled(&call.agent).into());
+    }
+    let route = gw
+        .directory
+        .route(&call.agent, call.provider)
+        .await
+        .map_err(|e| route_error(call.provider, e))?;
+    let rewrite = Rewrite {
+        strip_rungate: facts.has_rungate_field,
+        ..Rewrite::default()
+    };
+    let body =
+        rungate_wire::rewrite_request(dialect, &call.body, &rewrite).map_err(decode_error)?;
+    let request = ForwardRequest {
+        provider: call.provider,
+        base_url: &route.base_url,
+        api_key: route.api_key.as_deref(),
+        path_and_query: &call.path_and_query,
+        client_headers: &call.headers,
+        body,
+    };
+    let response = gw
+        .upstream
+        .send(request)
+        .await
+        .map_err(|e| ProxyFailure::from(upstream_error(e)))?;
+    let mut headers = HeaderMap::new();
+    copy_provider_headers(&response.headers, &mut headers);
+    let bytes = tokio::time::timeout(gw.upstream.timeout(), response.body.bytes())
+        .await
+        .map_err(|_| {
+            ProxyFailure::from(upstream_error(UpstreamError::Timeout {
+                provider: call.provider.name(),
+                after: gw.upstream.timeout(),
+            }))
+        })?
+        .map_err(|e| {
+            ProxyFailure::from(upstream_error(UpstreamError::Unreachable {
+                provider: call.provider.name(),
+                message: e.to_string(),
+            }))
+        })?;
+    Ok(ProxyReply {
+        status: response.status,
+        headers,
+        body: ReplyBody::Full(bytes),
+    })
+}
+
+fn decode_error(err: WireError) -> ApiError {
+    ApiError::invalid(err.to_string())
+}
+
+fn agent_disabled(agent: &Agent) -> ApiError {
+    ApiError::blocked(Block {
+        code: BlockCode::AgentDisabled,
+        message: format!("Agent {} is disabled", agent.name),
+        run_id: None,
+        details: json!({"agent_id": agent.id}),
+        context: json!({"rule": "agent_disabled", "agent_id": agent.id, "how_to_recover": "ask an operator to re-enable the agent"}),
+    })
+}
+
+/// Step 3: the rules that refuse a call before anything is forwarded.
+fn check_policy(run: &LiveRun, provider: Provider, facts: &RequestFacts) -> Result<(), ApiError> {
+    let Some(policy) = &run.policy else {
+        return Ok(());
+    };
+    let context = |rule: &str, extra: serde_json::Value| {
+        let mut context = json!({
+            "run_id": run.id, "rule": rule, "policy_id": policy.policy_id,
+            "policy_name": policy.name, "policy_version": policy.version,
+        });
+        if let (Some(target), Some(extra)) = (context_object(&mut context), extra.as_object()) {
+            target.extend(extra.clone());
+        }
+        context
+    };
+    if let Err(Denial::ModelNotAllowed { model, allowed }) =
+        policy::check_model(&policy.document, provider.name(), &facts.model)
+    {
+        return Err(ApiError::blocked(Block {
+            code: BlockCode::ModelNotAllowed,
+            message: format!("Model {model} is not allowed by policy {}", policy.name),
+            run_id: Some(run.id.to_string()),
+            details: json!({"model": model, "allowed_models": allowed}),
+            context: context(
+                "allowed_models",
+                json!({"how_to_recover": "use one of the allowed models"}),
+            ),
+        }));
+    }
+    if let Some(limit) = run.hard_limit() {
+        let spend = run.spend();
+        if spend >= limit {
+            return Err(ApiError::blocked(Block {
+                code: BlockCode::BudgetExceeded,
+                message: "Run budget ceiling reached.".to_owned(),
+                run_id: Some(run.id.to_string()),
+                details: json!({"cost_usd": spend.as_usd(), "hard_limit_usd": limit.as_usd()}),
+                context: context(
+                    "stop_on_budget",
+                    json!({
+                        "cumulative_spend_usd": spend.to_header(), "limit_usd": limit.to_header(),
+                        "step_that_tripped": format!("llm.{}", facts.model),
+                        "how_to_recover": "start a new run with x-rungate-new-run: true or raise the cap",
+                    }),
+                ),
+            }));
+        }
+    }
+    Ok(())
+}
+
+fn context_object(
+    value: &mut serde_json::Value,
+) -> Option<&mut serde_json::Map<String, serde_json::Value>> {
+    value.as_object_mut()
+}
+
+fn route_error(provider: Provider, err: directory::RouteError) -> ApiError {
+    match err {
+        directory::RouteError::Store(e) => e.into(),
+        other => ApiError::Provider {
+            message: other.to_string(),
+            failures: vec![ProviderFailure {
+                provider: provider.name().to_owned(),
+                status: None,
+                message: other.to_string(),
+            }],
+        },
+    }
+}
+
+fn upstream_error(err: UpstreamError) -> ApiError {
+    match &err {
+        UpstreamError::Timeout { provider, .. } => ApiError::ProviderTimeout {
+            message: err.to_string(),
+            provider: (*provider).to_owned(),
+        },
+        UpstreamError::Unreachable { provider, .. } => ApiError::Provider {
+            message: format!("Every provider failed: {err}"),
+            failures: vec![ProviderFailure {
+                provider: (*provider).to_owned(),
+                status: None,
+                message: err.to_string(),
+            }],
+        },
+        UpstreamError::ServerError {
+            provider,
+            status,
+            message,
+        } => ApiError::Provider {
+            message: format!("Every provider failed: {err}"),
+            failures: vec![ProviderFailure {
+                provider: (*provider).to_owned(),
+                status: Some(*status),
+                message: message.clone(),
+            }],
+        },
+    }
+}
+
+/// Records the failed step, then turns the failure into the caller's 502/504.
+async fn upstream_failed(gw: &Gateway, draft: StepDraft, err: UpstreamError) -> ApiError {
+    let status = if matches!(err, UpstreamError::Timeout { .. }) {
+        StepStatus::Timeout
+    } else {
+        StepStatus::Error
+    };
+    let http_status = match &err {
+        UpstreamError::ServerError { status, .. } => Some(*status),
+        UpstreamError::Timeout { .. } | UpstreamError::Unreachable { .. } => None,
+    };
+    let outcome = Outcome {
+        usage: Default::default(),
+        status,
+        http_status,
+        error: Some(err.to_string()),
+    };
+    if let Err(store_err) = draft.settle(gw, outcome).await {
+        tracing::error!(error = %store_err, "failed to record a failed step");
+    }
+    tracing::warn!(error = %err, "upstream call failed");
+    upstream_error(err)
+}
+
+/// Provider headers worth passing back (content type, request ids, rate-limit hints).
+fn copy_provider_headers(from: &HeaderMap, to: &mut HeaderMap) {
+    for (name, value) in from {
+        let n = name.as_str();
+        let keep = n == "content-type"
+            || n == "retry-after"
+            || n == "request-id"
+            || n == "x-request-id"
+            || n == "openai-processing-ms"
+            || n.starts_with("x-ratelimit-")
+            || n.starts_with("anthropic-ratelimit-");
+        if keep {
+            to.insert(name.clone(), value.clone());
+        }
+    }
+}
+
+fn set_header(headers: &mut HeaderMap, name: &'static str, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        headers.insert(HeaderName::from_static(name), value);
+    }
+}
+
+fn append_warning(headers: &mut HeaderMap, warning: &str) {
+    let value = match headers
+        .get("x-rungate-warning")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(existing) => format!("{existing}; {warning}"),
+        None => warning.to_owned(),
+    };
+    set_header(headers, "x-rungate-warning", &value);
+}
+
+/// The headers known before the provider answers (all a stream gets up front).
+fn run_headers(
+    run: &LiveRun,
+    step: &StepId,
+    provider: Provider,
+    model: &str,
+    warning: Option<&str>,
+) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(16);
+    set_header(&mut headers, "x-rungate-run-id", run.id.as_str());
+    set_header(&mut headers, "x-rungate-step-id", &step.0);
+    set_header(&mut headers, "x-rungate-provider", provider.name());
+    set_header(&mut headers, "x-rungate-model", model);
+    set_header(&mut headers, "x-rungate-failover", "0");
+    set_budget_headers(&mut headers, run, run.spend(), run.tokens());
+    if let Some(warning) = warning {
+        append_warning(&mut headers, warning);
+    }
+    headers
+}
+
+fn set_budget_headers(headers: &mut HeaderMap, run: &LiveRun, spend: UsdNanos, tokens: u64) {
+    if let Some(remaining) = budget::remaining(run.hard_limit(), spend) {
+        set_header(
+            headers,
+            "x-rungate-budget-remaining-usd",
+            &remaining.to_header(),
+        );
+    }
+    if let Some(limit) = run.token_limit() {
+        set_header(
+            headers,
+            "x-rungate-budget-remaining-tokens",
+            &limit.saturating_sub(tokens).to_string(),
+        );
+    }
+}

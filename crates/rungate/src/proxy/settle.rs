@@ -1,0 +1,105 @@
+//! The response-side obligation of a call: once the outcome is known (a full answer, a stream
+//! that ended or died, an upstream failure), record the step, its ledger entry and its audit
+//! event in one transaction, and fold the committed totals back into the live run.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use rungate_wire::Usage;
+use serde_json::json;
+
+use super::live::LiveRun;
+use crate::app::Gateway;
+use crate::audit::AuditEvent;
+use crate::budget::{self, LedgerEntry, LedgerKind};
+use crate::money::UsdNanos;
+use crate::providers::Provider;
+use crate::run::{self, Run, Step, StepId, StepKind, StepStatus};
+use crate::store::{StepRecord, StoreResult};
+
+/// A model call in flight: everything needed to record it, fixed before forwarding.
+#[must_use = "a step in flight must be settled"]
+pub struct StepDraft {
+    pub id: StepId,
+    pub run: Arc<LiveRun>,
+    pub agent_id: String,
+    pub provider: Provider,
+    pub model: String,
+    pub started: Instant,
+    pub created_at_ms: i64,
+}
+
+/// How the call ended.
+pub struct Outcome {
+    pub usage: Usage,
+    pub status: StepStatus,
+    pub http_status: Option<u16>,
+    pub error: Option<String>,
+}
+
+/// What was recorded: the step's cost and warning, and the run as committed.
+pub struct Settled {
+    pub cost: UsdNanos,
+    pub usage: Usage,
+    pub run: Run,
+    pub unpriced: bool,
+}
+
+impl StepDraft {
+    pub async fn settle(self, gw: &Gateway, outcome: Outcome) -> StoreResult<Settled> {
+        let price = gw.prices.lookup(&self.model);
+        let cost = price.map_or(UsdNanos::ZERO, |p| budget::cost_of(&outcome.usage, &p));
+        let latency_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let now = run::now_ms();
+        let step = Step {
+            id: self.id.clone(),
+            run_id: self.run.id.clone(),
+            agent_id: self.agent_id.clone(),
+            kind: StepKind::LlmCall,
+            provider: self.provider.name().to_owned(),
+            model: self.model.clone(),
+            input_tokens: outcome.usage.input_tokens,
+            output_tokens: outcome.usage.output_tokens,
+            cost,
+            latency_ms,
+            status: outcome.status,
+            http_status: outcome.http_status,
+            error_message: outcome.error.clone(),
+            request: None,
+            response: None,
+            created_at_ms: self.created_at_ms,
+        };
+        let ledger = vec![LedgerEntry {
+            kind: LedgerKind::Settlement,
+            step_id: self.id.0.clone(),
+            amount: cost,
+            created_at_ms: now,
+        }];
+        let audit = vec![AuditEvent {
+            kind: "step.recorded",
+            actor: format!("agent:{}", self.agent_id),
+            data: json!({
+                "step_id": self.id, "type": "llm_call", "provider": step.provider, "model": step.model,
+                "status": step.status, "http_status": step.http_status, "cost_nanos": cost.0,
+                "tokens": {"input": step.input_tokens, "output": step.output_tokens},
+                "latency_ms": latency_ms, "error": outcome.error,
+            }),
+            at_ms: now,
+        }];
+        let record = StepRecord {
+            step,
+            ledger,
+            audit,
+        };
+        let committed = gw.stores.runs.record_step(&record).await?;
+        self.run.refresh(&committed);
+        gw.metrics
+            .record_step(self.provider.name(), outcome.status, cost, latency_ms);
+        Ok(Settled {
+            cost,
+            usage: outcome.usage,
+            run: committed,
+            unpriced: price.is_none(),
+        })
+    }
+}

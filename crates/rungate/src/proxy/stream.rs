@@ -1,0 +1,135 @@
+//! The stream tee. Upstream SSE bytes go to the client as they arrive (the tap only withholds
+//! the usage chunk Rungate itself asked for); usage is read on the side. The relay runs in its
+//! own task, so when the client hangs up, the partial usage is still settled; when the upstream
+//! dies, the client gets an error event in its dialect, then the `event: rungate` trailer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use rungate_wire::{RungateTrailer, StreamTap, TrailerTokens};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::settle::{Outcome, StepDraft};
+use crate::app::Gateway;
+use crate::providers::upstream_error_chain;
+use crate::run::StepStatus;
+
+pub type ClientStream = ReceiverStream<Result<Bytes, std::io::Error>>;
+
+/// Starts relaying `upstream` to the returned client stream.
+pub fn relay(
+    gw: Arc<Gateway>,
+    upstream: reqwest::Response,
+    tap: StreamTap,
+    draft: StepDraft,
+    http_status: u16,
+) -> ClientStream {
+    let (tx, rx) = mpsc::channel(32);
+    let tracker = gw.tasks.clone();
+    tracker.spawn(async move {
+        pump(gw, upstream, tap, draft, http_status, tx).await;
+    });
+    ReceiverStream::new(rx)
+}
+
+enum End {
+    Finished,
+    ClientGone,
+    Failed(String),
+}
+
+async fn pump(
+    gw: Arc<Gateway>,
+    mut upstream: reqwest::Response,
+    mut tap: StreamTap,
+    draft: StepDraft,
+    http_status: u16,
+    tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+) {
+    let idle: Duration = gw.upstream.timeout();
+    let end = loop {
+        match tokio::time::timeout(idle, upstream.chunk()).await {
+            Ok(Ok(Some(chunk))) => {
+                let out = tap.push(chunk);
+                if !out.is_empty() && tx.send(Ok(out)).await.is_err() {
+                    break End::ClientGone;
+                }
+            }
+            Ok(Ok(None)) => {
+                let rest = tap.finish();
+                if !rest.is_empty() && tx.send(Ok(rest)).await.is_err() {
+                    break End::ClientGone;
+                }
+                break End::Finished;
+            }
+            Ok(Err(err)) => {
+                break End::Failed(format!(
+                    "upstream stream broke: {}",
+                    upstream_error_chain(&err)
+                ));
+            }
+            Err(_) => break End::Failed(format!("upstream sent nothing for {idle:?}")),
+        }
+    };
+    drop(upstream);
+    let dialect = draft.provider.dialect();
+    let (status, error) = match (&end, tap.completed()) {
+        (End::Finished, true) => (StepStatus::Success, tap.upstream_error().map(str::to_owned)),
+        (End::Finished, false) => (
+            StepStatus::Error,
+            Some("upstream stream ended before its final event".to_owned()),
+        ),
+        (End::ClientGone, _) => (
+            StepStatus::Error,
+            Some("client disconnected mid-stream".to_owned()),
+        ),
+        (End::Failed(message), _) => (StepStatus::Error, Some(message.clone())),
+    };
+    let client_open = !matches!(end, End::ClientGone);
+    if client_open && status == StepStatus::Error {
+        let message = error.as_deref().unwrap_or("upstream stream failed");
+        let _ = tx
+            .send(Ok(rungate_wire::stream_error_event(
+                dialect,
+                "provider_error",
+                message,
+            )))
+            .await;
+    }
+    let usage = tap.usage().unwrap_or_default();
+    let (run_id, step_id, provider, model) = (
+        draft.run.id.to_string(),
+        draft.id.0.clone(),
+        draft.provider.name(),
+        draft.model.clone(),
+    );
+    let outcome = Outcome {
+        usage,
+        status,
+        http_status: Some(http_status),
+        error,
+    };
+    let cost = match draft.settle(&gw, outcome).await {
+        Ok(settled) => settled.cost,
+        Err(err) => {
+            tracing::error!(run_id, step_id, error = %err, "failed to record a streamed step");
+            crate::money::UsdNanos::ZERO
+        }
+    };
+    if client_open {
+        let trailer = RungateTrailer {
+            run_id,
+            step_id,
+            provider: provider.to_owned(),
+            model,
+            cost_usd: cost.as_usd(),
+            tokens: TrailerTokens {
+                input: usage.input_tokens,
+                output: usage.output_tokens,
+            },
+        };
+        let _ = tx.send(Ok(rungate_wire::rungate_event(&trailer))).await;
+    }
+}

@@ -1,0 +1,58 @@
+//! Provider keys: the operator's credentials for upstream providers, stored encrypted.
+
+use async_trait::async_trait;
+
+use super::{Page, StoreResult};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyStatus {
+    Active,
+    Disabled,
+}
+
+impl KeyStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyStatus::Active => "active",
+            KeyStatus::Disabled => "disabled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<KeyStatus> {
+        match s {
+            "active" => Some(KeyStatus::Active),
+            "disabled" => Some(KeyStatus::Disabled),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProviderKeyRecord {
+    pub id: String,
+    pub provider: String,
+    pub name: String,
+    /// `v1:` AES-256-GCM blob; see `security::MasterKey`.
+    pub encrypted_key: String,
+    pub key_suffix: String,
+    /// Provider base URL without `/v1`; `None` means the provider's public endpoint.
+    pub base_url: Option<String>,
+    pub status: KeyStatus,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+#[async_trait]
+pub trait ProviderKeyStore: Send + Sync {
+    async fn create_key(&self, key: &ProviderKeyRecord) -> StoreResult<()>;
+    async fn get_key(&self, id: &str) -> StoreResult<ProviderKeyRecord>;
+    async fn key_by_name(&self, name: &str) -> StoreResult<ProviderKeyRecord>;
+    async fn list_keys(
+        &self,
+        provider: Option<&str>,
+        status: Option<KeyStatus>,
+        page: Page,
+    ) -> StoreResult<(Vec<ProviderKeyRecord>, u64)>;
+    async fn update_key(&self, key: &ProviderKeyRecord) -> StoreResult<()>;
+    async fn delete_key(&self, id: &str) -> StoreResult<()>;
+}

@@ -1,0 +1,77 @@
+//! Persistence behind one trait per domain, so the domain and the proxy never see SQL and a
+//! second backend (PostgreSQL) can be added beside `sqlite/` with the same file names. Each
+//! trait method is one unit of work: methods that change a run write the step, its ledger
+//! entries and their audit events in one transaction, so a crash can lose a whole step but
+//! never half of one.
+
+mod admin_tokens;
+mod agents;
+mod keys;
+mod policies;
+mod runs;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+pub use admin_tokens::{AdminToken, AdminTokenStore, Scope};
+pub use agents::{Agent, AgentStatus, AgentStore};
+pub use keys::{KeyStatus, ProviderKeyRecord, ProviderKeyStore};
+pub use policies::PolicyStore;
+pub use runs::{AgentTotals, RunFilter, RunStore, StepRecord};
+
+/// Why the store failed. Conflicts and missing rows are distinguished because the API maps
+/// them to 409 and 404; everything else is a 500 with the detail kept in the log.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A page of a list endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Page {
+    pub limit: u32,
+    pub offset: u32,
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Page {
+            limit: 50,
+            offset: 0,
+        }
+    }
+}
+
+/// Every store the gateway uses, each behind its domain trait.
+#[derive(Clone)]
+pub struct Stores {
+    pub agents: Arc<dyn AgentStore>,
+    pub keys: Arc<dyn ProviderKeyStore>,
+    pub policies: Arc<dyn PolicyStore>,
+    pub runs: Arc<dyn RunStore>,
+    pub admin_tokens: Arc<dyn AdminTokenStore>,
+}
+
+impl Stores {
+    pub fn from_backend<B>(backend: Arc<B>) -> Stores
+    where
+        B: AgentStore + ProviderKeyStore + PolicyStore + RunStore + AdminTokenStore + 'static,
+    {
+        Stores {
+            agents: backend.clone(),
+            keys: backend.clone(),
+            policies: backend.clone(),
+            runs: backend.clone(),
+            admin_tokens: backend,
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! Runs, their steps, ledger and audit chain. Every mutating method is one transaction that
+//! also appends the audit events describing it.
+
+use async_trait::async_trait;
+
+use super::{Page, StoreResult};
+use crate::audit::{AuditEvent, ChainedEvent};
+use crate::budget::LedgerEntry;
+use crate::run::{Run, RunId, RunStatus, Step};
+
+#[derive(Clone, Debug, Default)]
+pub struct RunFilter {
+    pub agent_id: Option<String>,
+    pub status: Option<RunStatus>,
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+    /// `started_at` (default), `spend`, `last_activity_at`.
+    pub sort: Option<String>,
+    pub ascending: bool,
+}
+
+/// What one agent's runs add up to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AgentTotals {
+    pub agent_id: String,
+    pub runs: u64,
+    pub spend: crate::money::UsdNanos,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub steps: u64,
+}
+
+/// A step with the ledger entries and audit events that go with it.
+#[derive(Clone, Debug)]
+pub struct StepRecord {
+    pub step: Step,
+    pub ledger: Vec<LedgerEntry>,
+    pub audit: Vec<AuditEvent>,
+}
+
+#[async_trait]
+pub trait RunStore: Send + Sync {
+    /// Inserts a new run with its `run.started` event; `Conflict` when the id exists.
+    async fn create_run(&self, run: &Run, event: AuditEvent) -> StoreResult<()>;
+    async fn get_run(&self, id: &RunId) -> StoreResult<Run>;
+    async fn list_runs(&self, filter: &RunFilter, page: Page) -> StoreResult<(Vec<Run>, u64)>;
+    /// Appends a step, its ledger entries and audit events, and updates the run's totals,
+    /// in one transaction. Returns the run as updated.
+    async fn record_step(&self, record: &StepRecord) -> StoreResult<Run>;
+    /// Moves a running run to `status`. Returns the run and whether this call closed it
+    /// (false when it was already closed: closing is idempotent).
+    async fn close_run(
+        &self,
+        id: &RunId,
+        status: RunStatus,
+        reason: &str,
+        metadata: Option<&serde_json::Value>,
+        event: AuditEvent,
+    ) -> StoreResult<(Run, bool)>;
+    /// Running runs whose last activity is older than their idle window.
+    async fn idle_runs(&self, now_ms: i64, default_idle_ms: i64) -> StoreResult<Vec<RunId>>;
+    async fn steps(&self, id: &RunId, page: Page, ascending: bool)
+    -> StoreResult<(Vec<Step>, u64)>;
+    async fn ledger(&self, id: &RunId) -> StoreResult<Vec<LedgerEntry>>;
+    async fn audit_events(&self, id: &RunId) -> StoreResult<Vec<ChainedEvent>>;
+    /// Totals per agent over the runs it started.
+    async fn agent_totals(&self) -> StoreResult<Vec<AgentTotals>>;
+}

@@ -1,0 +1,139 @@
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::{SqliteStore, conflict_or, found, json_column, page_binds, to_u64};
+use crate::security::TokenHash;
+use crate::store::{Agent, AgentStatus, AgentStore, Page, StoreError, StoreResult};
+
+const COLUMNS: &str = "id, name, token_hash, token_prefix, team, policy_id, provider_keys, status, metadata, created_at, updated_at";
+
+fn agent_from_row(row: &SqliteRow) -> StoreResult<Agent> {
+    let status: String = row.try_get("status")?;
+    let keys: String = row.try_get("provider_keys")?;
+    let metadata: String = row.try_get("metadata")?;
+    Ok(Agent {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        token_hash: TokenHash(row.try_get("token_hash")?),
+        token_prefix: row.try_get("token_prefix")?,
+        team: row.try_get("team")?,
+        policy_id: row.try_get("policy_id")?,
+        provider_keys: serde_json::from_str(&keys)
+            .map_err(|e| StoreError::Corrupt(format!("provider_keys: {e}")))?,
+        status: AgentStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("agent status {status}")))?,
+        metadata: json_column(&metadata, "metadata")?,
+        created_at_ms: row.try_get("created_at")?,
+        updated_at_ms: row.try_get("updated_at")?,
+    })
+}
+
+impl SqliteStore {
+    async fn agent_where(&self, clause: &str, value: &str) -> StoreResult<Agent> {
+        let sql = format!("SELECT {COLUMNS} FROM agents WHERE {clause} = ?");
+        let row = sqlx::query(&sql)
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref()
+            .map(agent_from_row)
+            .transpose()?
+            .ok_or(StoreError::NotFound)
+    }
+}
+
+#[async_trait]
+impl AgentStore for SqliteStore {
+    async fn create_agent(&self, a: &Agent) -> StoreResult<()> {
+        let sql =
+            format!("INSERT INTO agents ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        sqlx::query(&sql)
+            .bind(&a.id)
+            .bind(&a.name)
+            .bind(&a.token_hash.0)
+            .bind(&a.token_prefix)
+            .bind(&a.team)
+            .bind(&a.policy_id)
+            .bind(serde_json::to_string(&a.provider_keys).unwrap_or_else(|_| "{}".into()))
+            .bind(a.status.as_str())
+            .bind(a.metadata.to_string())
+            .bind(a.created_at_ms)
+            .bind(a.updated_at_ms)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| conflict_or(e, "an agent with this name already exists"))?;
+        Ok(())
+    }
+
+    async fn get_agent(&self, id: &str) -> StoreResult<Agent> {
+        self.agent_where("id", id).await
+    }
+
+    async fn agent_by_name(&self, name: &str) -> StoreResult<Agent> {
+        self.agent_where("name", name).await
+    }
+
+    async fn agent_by_token(&self, hash: &TokenHash) -> StoreResult<Agent> {
+        self.agent_where("token_hash", &hash.0).await
+    }
+
+    async fn list_agents(
+        &self,
+        status: Option<AgentStatus>,
+        policy_id: Option<&str>,
+        page: Page,
+    ) -> StoreResult<(Vec<Agent>, u64)> {
+        let filter = "(?1 IS NULL OR status = ?1) AND (?2 IS NULL OR policy_id = ?2)";
+        let (limit, offset) = page_binds(page);
+        let sql = format!(
+            "SELECT {COLUMNS} FROM agents WHERE {filter} ORDER BY created_at DESC, id DESC LIMIT ?3 OFFSET ?4"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(status.map(AgentStatus::as_str))
+            .bind(policy_id)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await?;
+        let total: i64 = sqlx::query(&format!("SELECT COUNT(*) FROM agents WHERE {filter}"))
+            .bind(status.map(AgentStatus::as_str))
+            .bind(policy_id)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        let agents = rows
+            .iter()
+            .map(agent_from_row)
+            .collect::<StoreResult<_>>()?;
+        Ok((agents, to_u64(total)))
+    }
+
+    async fn update_agent(&self, a: &Agent) -> StoreResult<()> {
+        let result = sqlx::query(
+            "UPDATE agents SET name = ?, token_hash = ?, token_prefix = ?, team = ?, policy_id = ?, provider_keys = ?, status = ?, metadata = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(&a.name)
+        .bind(&a.token_hash.0)
+        .bind(&a.token_prefix)
+        .bind(&a.team)
+        .bind(&a.policy_id)
+        .bind(serde_json::to_string(&a.provider_keys).unwrap_or_else(|_| "{}".into()))
+        .bind(a.status.as_str())
+        .bind(a.metadata.to_string())
+        .bind(a.updated_at_ms)
+        .bind(&a.id)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| conflict_or(e, "an agent with this name already exists"))?;
+        found(result.rows_affected())
+    }
+
+    async fn delete_agent(&self, id: &str) -> StoreResult<()> {
+        let result = sqlx::query("DELETE FROM agents WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        found(result.rows_affected())
+    }
+}

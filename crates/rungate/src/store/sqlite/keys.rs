@@ -1,0 +1,125 @@
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::{SqliteStore, conflict_or, found, page_binds, to_u64};
+use crate::store::{KeyStatus, Page, ProviderKeyRecord, ProviderKeyStore, StoreError, StoreResult};
+
+const COLUMNS: &str =
+    "id, provider, name, encrypted_key, key_suffix, base_url, status, created_at, updated_at";
+
+fn key_from_row(row: &SqliteRow) -> StoreResult<ProviderKeyRecord> {
+    let status: String = row.try_get("status")?;
+    Ok(ProviderKeyRecord {
+        id: row.try_get("id")?,
+        provider: row.try_get("provider")?,
+        name: row.try_get("name")?,
+        encrypted_key: row.try_get("encrypted_key")?,
+        key_suffix: row.try_get("key_suffix")?,
+        base_url: row.try_get("base_url")?,
+        status: KeyStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("key status {status}")))?,
+        created_at_ms: row.try_get("created_at")?,
+        updated_at_ms: row.try_get("updated_at")?,
+    })
+}
+
+impl SqliteStore {
+    async fn key_where(&self, clause: &str, value: &str) -> StoreResult<ProviderKeyRecord> {
+        let sql = format!("SELECT {COLUMNS} FROM provider_keys WHERE {clause} = ?");
+        let row = sqlx::query(&sql)
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref()
+            .map(key_from_row)
+            .transpose()?
+            .ok_or(StoreError::NotFound)
+    }
+}
+
+#[async_trait]
+impl ProviderKeyStore for SqliteStore {
+    async fn create_key(&self, k: &ProviderKeyRecord) -> StoreResult<()> {
+        let sql =
+            format!("INSERT INTO provider_keys ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        sqlx::query(&sql)
+            .bind(&k.id)
+            .bind(&k.provider)
+            .bind(&k.name)
+            .bind(&k.encrypted_key)
+            .bind(&k.key_suffix)
+            .bind(&k.base_url)
+            .bind(k.status.as_str())
+            .bind(k.created_at_ms)
+            .bind(k.updated_at_ms)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| conflict_or(e, "a provider key with this name already exists"))?;
+        Ok(())
+    }
+
+    async fn get_key(&self, id: &str) -> StoreResult<ProviderKeyRecord> {
+        self.key_where("id", id).await
+    }
+
+    async fn key_by_name(&self, name: &str) -> StoreResult<ProviderKeyRecord> {
+        self.key_where("name", name).await
+    }
+
+    async fn list_keys(
+        &self,
+        provider: Option<&str>,
+        status: Option<KeyStatus>,
+        page: Page,
+    ) -> StoreResult<(Vec<ProviderKeyRecord>, u64)> {
+        let filter = "(?1 IS NULL OR provider = ?1) AND (?2 IS NULL OR status = ?2)";
+        let (limit, offset) = page_binds(page);
+        let sql = format!(
+            "SELECT {COLUMNS} FROM provider_keys WHERE {filter} ORDER BY created_at DESC, id DESC LIMIT ?3 OFFSET ?4"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(provider)
+            .bind(status.map(KeyStatus::as_str))
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await?;
+        let total: i64 = sqlx::query(&format!(
+            "SELECT COUNT(*) FROM provider_keys WHERE {filter}"
+        ))
+        .bind(provider)
+        .bind(status.map(KeyStatus::as_str))
+        .fetch_one(&self.pool)
+        .await?
+        .try_get(0)?;
+        let keys = rows.iter().map(key_from_row).collect::<StoreResult<_>>()?;
+        Ok((keys, to_u64(total)))
+    }
+
+    async fn update_key(&self, k: &ProviderKeyRecord) -> StoreResult<()> {
+        let result = sqlx::query(
+            "UPDATE provider_keys SET provider = ?, name = ?, encrypted_key = ?, key_suffix = ?, base_url = ?, status = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(&k.provider)
+        .bind(&k.name)
+        .bind(&k.encrypted_key)
+        .bind(&k.key_suffix)
+        .bind(&k.base_url)
+        .bind(k.status.as_str())
+        .bind(k.updated_at_ms)
+        .bind(&k.id)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| conflict_or(e, "a provider key with this name already exists"))?;
+        found(result.rows_affected())
+    }
+
+    async fn delete_key(&self, id: &str) -> StoreResult<()> {
+        let result = sqlx::query("DELETE FROM provider_keys WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        found(result.rows_affected())
+    }
+}

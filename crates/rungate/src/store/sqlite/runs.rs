@@ -1,0 +1,416 @@
+use async_trait::async_trait;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, Sqlite, Transaction};
+
+use super::{SqliteStore, conflict_or, json_column, page_binds, to_i64, to_u64};
+use crate::audit::{self, AuditEvent, ChainedEvent, GENESIS};
+use crate::budget::{LedgerEntry, LedgerKind};
+use crate::money::UsdNanos;
+use crate::run::{Run, RunId, RunStatus, Step, StepId, StepKind, StepStatus};
+use crate::store::{AgentTotals, Page, RunFilter, RunStore, StepRecord, StoreError, StoreResult};
+
+const RUN_COLUMNS: &str = "id, agent_id, team, policy_id, policy_version, status, auto, spend_nanos, input_tokens, output_tokens, steps_count, started_at, last_activity_at, idle_timeout_ms, ended_at, ended_reason, metadata";
+const STEP_COLUMNS: &str = "id, run_id, agent_id, kind, provider, model, input_tokens, output_tokens, cost_nanos, latency_ms, status, http_status, error_message, request, response, created_at";
+
+fn run_from_row(row: &SqliteRow) -> StoreResult<Run> {
+    let status: String = row.try_get("status")?;
+    let metadata: String = row.try_get("metadata")?;
+    Ok(Run {
+        id: RunId(row.try_get("id")?),
+        agent_id: row.try_get("agent_id")?,
+        team: row.try_get("team")?,
+        policy_id: row.try_get("policy_id")?,
+        policy_version: row.try_get("policy_version")?,
+        status: RunStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("run status {status}")))?,
+        auto: row.try_get("auto")?,
+        spend: UsdNanos(row.try_get("spend_nanos")?),
+        input_tokens: to_u64(row.try_get("input_tokens")?),
+        output_tokens: to_u64(row.try_get("output_tokens")?),
+        steps_count: to_u64(row.try_get("steps_count")?),
+        started_at_ms: row.try_get("started_at")?,
+        last_activity_ms: row.try_get("last_activity_at")?,
+        idle_timeout_ms: row.try_get("idle_timeout_ms")?,
+        ended_at_ms: row.try_get("ended_at")?,
+        ended_reason: row.try_get("ended_reason")?,
+        metadata: json_column(&metadata, "metadata")?,
+    })
+}
+
+fn step_from_row(row: &SqliteRow) -> StoreResult<Step> {
+    let kind: String = row.try_get("kind")?;
+    let status: String = row.try_get("status")?;
+    let optional_json = |column: &str| -> StoreResult<Option<serde_json::Value>> {
+        let text: Option<String> = row.try_get(column)?;
+        text.map(|t| json_column(&t, column)).transpose()
+    };
+    Ok(Step {
+        id: StepId(row.try_get("id")?),
+        run_id: RunId(row.try_get("run_id")?),
+        agent_id: row.try_get("agent_id")?,
+        kind: match kind.as_str() {
+            "tool_call" => StepKind::ToolCall,
+            _ => StepKind::LlmCall,
+        },
+        provider: row.try_get("provider")?,
+        model: row.try_get("model")?,
+        input_tokens: to_u64(row.try_get("input_tokens")?),
+        output_tokens: to_u64(row.try_get("output_tokens")?),
+        cost: UsdNanos(row.try_get("cost_nanos")?),
+        latency_ms: to_u64(row.try_get("latency_ms")?),
+        status: StepStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("step status {status}")))?,
+        http_status: row
+            .try_get::<Option<i64>, _>("http_status")?
+            .and_then(|s| u16::try_from(s).ok()),
+        error_message: row.try_get("error_message")?,
+        request: optional_json("request")?,
+        response: optional_json("response")?,
+        created_at_ms: row.try_get("created_at")?,
+    })
+}
+
+fn kind_str(kind: StepKind) -> &'static str {
+    match kind {
+        StepKind::LlmCall => "llm_call",
+        StepKind::ToolCall => "tool_call",
+    }
+}
+
+fn status_str(status: StepStatus) -> &'static str {
+    match status {
+        StepStatus::Success => "success",
+        StepStatus::Error => "error",
+        StepStatus::Timeout => "timeout",
+        StepStatus::Blocked => "blocked",
+    }
+}
+
+/// Appends events to the run's hash chain inside the caller's transaction.
+async fn append_audit(
+    tx: &mut Transaction<'_, Sqlite>,
+    run_id: &str,
+    events: &[AuditEvent],
+) -> StoreResult<()> {
+    let last = sqlx::query(
+        "SELECT seq, hash FROM audit_events WHERE run_id = ? ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(run_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let (mut seq, mut prev) = match last {
+        Some(row) => (row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?),
+        None => (0, GENESIS.to_owned()),
+    };
+    for event in events {
+        seq += 1;
+        let body = audit::canonical(
+            run_id,
+            seq,
+            event.kind,
+            &event.actor,
+            &event.data,
+            event.at_ms,
+        );
+        let hash = audit::chain(&prev, &body);
+        sqlx::query("INSERT INTO audit_events (run_id, seq, kind, actor, data, at, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+            .bind(run_id)
+            .bind(seq)
+            .bind(event.kind)
+            .bind(&event.actor)
+            .bind(event.data.to_string())
+            .bind(event.at_ms)
+            .bind(&prev)
+            .bind(&hash)
+            .execute(&mut **tx)
+            .await?;
+        prev = hash;
+    }
+    Ok(())
+}
+
+async fn insert_step(tx: &mut Transaction<'_, Sqlite>, s: &Step) -> StoreResult<()> {
+    let sql = format!(
+        "INSERT INTO steps ({STEP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    );
+    sqlx::query(&sql)
+        .bind(&s.id.0)
+        .bind(&s.run_id.0)
+        .bind(&s.agent_id)
+        .bind(kind_str(s.kind))
+        .bind(&s.provider)
+        .bind(&s.model)
+        .bind(to_i64(s.input_tokens))
+        .bind(to_i64(s.output_tokens))
+        .bind(s.cost.0)
+        .bind(to_i64(s.latency_ms))
+        .bind(status_str(s.status))
+        .bind(s.http_status.map(i64::from))
+        .bind(&s.error_message)
+        .bind(s.request.as_ref().map(|v| v.to_string()))
+        .bind(s.response.as_ref().map(|v| v.to_string()))
+        .bind(s.created_at_ms)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| conflict_or(e, "step already recorded"))?;
+    Ok(())
+}
+
+/// Inserts ledger entries, skipping any already present for the same step and kind, and
+/// returns the sum of the amounts actually added (settling twice adds nothing).
+async fn insert_ledger(
+    tx: &mut Transaction<'_, Sqlite>,
+    run_id: &str,
+    entries: &[LedgerEntry],
+) -> StoreResult<UsdNanos> {
+    let mut added = UsdNanos::ZERO;
+    for e in entries {
+        let result = sqlx::query(
+            "INSERT INTO ledger (run_id, step_id, kind, amount_nanos, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (step_id, kind) DO NOTHING",
+        )
+        .bind(run_id)
+        .bind(&e.step_id)
+        .bind(e.kind.as_str())
+        .bind(e.amount.0)
+        .bind(e.created_at_ms)
+        .execute(&mut **tx)
+        .await?;
+        if result.rows_affected() > 0 {
+            added = added.saturating_add(e.amount);
+        }
+    }
+    Ok(added)
+}
+
+#[async_trait]
+impl RunStore for SqliteStore {
+    async fn create_run(&self, r: &Run, event: AuditEvent) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        let sql = format!(
+            "INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        );
+        sqlx::query(&sql)
+            .bind(&r.id.0)
+            .bind(&r.agent_id)
+            .bind(&r.team)
+            .bind(&r.policy_id)
+            .bind(r.policy_version)
+            .bind(r.status.as_str())
+            .bind(r.auto)
+            .bind(r.spend.0)
+            .bind(to_i64(r.input_tokens))
+            .bind(to_i64(r.output_tokens))
+            .bind(to_i64(r.steps_count))
+            .bind(r.started_at_ms)
+            .bind(r.last_activity_ms)
+            .bind(r.idle_timeout_ms)
+            .bind(r.ended_at_ms)
+            .bind(&r.ended_reason)
+            .bind(r.metadata.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| conflict_or(e, "run id exists"))?;
+        append_audit(&mut tx, &r.id.0, &[event]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_run(&self, id: &RunId) -> StoreResult<Run> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?");
+        let row = sqlx::query(&sql)
+            .bind(&id.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref()
+            .map(run_from_row)
+            .transpose()?
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn list_runs(&self, f: &RunFilter, page: Page) -> StoreResult<(Vec<Run>, u64)> {
+        let filter = "(?1 IS NULL OR agent_id = ?1) AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR started_at >= ?3) AND (?4 IS NULL OR started_at < ?4)";
+        let column = match f.sort.as_deref() {
+            Some("spend") | Some("cost") => "spend_nanos",
+            Some("last_activity_at") => "last_activity_at",
+            _ => "started_at",
+        };
+        let order = if f.ascending { "ASC" } else { "DESC" };
+        let (limit, offset) = page_binds(page);
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE {filter} ORDER BY {column} {order}, id {order} LIMIT ?5 OFFSET ?6"
+        );
+        let status = f.status.map(RunStatus::as_str);
+        let rows = sqlx::query(&sql)
+            .bind(&f.agent_id)
+            .bind(status)
+            .bind(f.since_ms)
+            .bind(f.until_ms)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await?;
+        let total: i64 = sqlx::query(&format!("SELECT COUNT(*) FROM runs WHERE {filter}"))
+            .bind(&f.agent_id)
+            .bind(status)
+            .bind(f.since_ms)
+            .bind(f.until_ms)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        let runs = rows.iter().map(run_from_row).collect::<StoreResult<_>>()?;
+        Ok((runs, to_u64(total)))
+    }
+
+    async fn record_step(&self, record: &StepRecord) -> StoreResult<Run> {
+        let step = &record.step;
+        let mut tx = self.pool.begin().await?;
+        insert_step(&mut tx, step).await?;
+        let added = insert_ledger(&mut tx, &step.run_id.0, &record.ledger).await?;
+        let sql = format!(
+            "UPDATE runs SET spend_nanos = spend_nanos + ?, input_tokens = input_tokens + ?, output_tokens = output_tokens + ?, steps_count = steps_count + 1, last_activity_at = MAX(last_activity_at, ?) WHERE id = ? RETURNING {RUN_COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(added.0)
+            .bind(to_i64(step.input_tokens))
+            .bind(to_i64(step.output_tokens))
+            .bind(step.created_at_ms)
+            .bind(&step.run_id.0)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let run = run_from_row(&row)?;
+        append_audit(&mut tx, &step.run_id.0, &record.audit).await?;
+        tx.commit().await?;
+        Ok(run)
+    }
+
+    async fn close_run(
+        &self,
+        id: &RunId,
+        status: RunStatus,
+        reason: &str,
+        metadata: Option<&serde_json::Value>,
+        event: AuditEvent,
+    ) -> StoreResult<(Run, bool)> {
+        let mut tx = self.pool.begin().await?;
+        let sql = format!(
+            "UPDATE runs SET status = ?, ended_reason = ?, ended_at = ?, metadata = COALESCE(?, metadata) WHERE id = ? AND status = 'running' RETURNING {RUN_COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(status.as_str())
+            .bind(reason)
+            .bind(event.at_ms)
+            .bind(metadata.map(|m| m.to_string()))
+            .bind(&id.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            drop(tx);
+            return Ok((self.get_run(id).await?, false));
+        };
+        let run = run_from_row(&row)?;
+        append_audit(&mut tx, &id.0, &[event]).await?;
+        tx.commit().await?;
+        Ok((run, true))
+    }
+
+    async fn idle_runs(&self, now_ms: i64, default_idle_ms: i64) -> StoreResult<Vec<RunId>> {
+        let rows = sqlx::query(
+            "SELECT id FROM runs WHERE status = 'running' AND last_activity_at + COALESCE(idle_timeout_ms, ?) < ? LIMIT 500",
+        )
+        .bind(default_idle_ms)
+        .bind(now_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(RunId(r.try_get(0)?))).collect()
+    }
+
+    async fn steps(
+        &self,
+        id: &RunId,
+        page: Page,
+        ascending: bool,
+    ) -> StoreResult<(Vec<Step>, u64)> {
+        let (limit, offset) = page_binds(page);
+        let order = if ascending { "ASC" } else { "DESC" };
+        let sql = format!(
+            "SELECT {STEP_COLUMNS} FROM steps WHERE run_id = ? ORDER BY id {order} LIMIT ? OFFSET ?"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(&id.0)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await?;
+        let total: i64 = sqlx::query("SELECT COUNT(*) FROM steps WHERE run_id = ?")
+            .bind(&id.0)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        let steps = rows.iter().map(step_from_row).collect::<StoreResult<_>>()?;
+        Ok((steps, to_u64(total)))
+    }
+
+    async fn ledger(&self, id: &RunId) -> StoreResult<Vec<LedgerEntry>> {
+        let rows = sqlx::query("SELECT step_id, kind, amount_nanos, created_at FROM ledger WHERE run_id = ? ORDER BY id")
+            .bind(&id.0)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let kind: String = row.try_get("kind")?;
+                Ok(LedgerEntry {
+                    kind: match kind.as_str() {
+                        "tool_cost" => LedgerKind::ToolCost,
+                        _ => LedgerKind::Settlement,
+                    },
+                    step_id: row.try_get("step_id")?,
+                    amount: UsdNanos(row.try_get("amount_nanos")?),
+                    created_at_ms: row.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn audit_events(&self, id: &RunId) -> StoreResult<Vec<ChainedEvent>> {
+        let rows = sqlx::query("SELECT run_id, seq, kind, actor, data, at, prev_hash, hash FROM audit_events WHERE run_id = ? ORDER BY seq")
+            .bind(&id.0)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let data: String = row.try_get("data")?;
+                Ok(ChainedEvent {
+                    run_id: row.try_get("run_id")?,
+                    seq: row.try_get("seq")?,
+                    kind: row.try_get("kind")?,
+                    actor: row.try_get("actor")?,
+                    data: json_column(&data, "data")?,
+                    at_ms: row.try_get("at")?,
+                    prev_hash: row.try_get("prev_hash")?,
+                    hash: row.try_get("hash")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn agent_totals(&self) -> StoreResult<Vec<AgentTotals>> {
+        let rows = sqlx::query(
+            "SELECT agent_id, COUNT(*) AS runs, SUM(spend_nanos) AS spend, SUM(input_tokens) AS input, SUM(output_tokens) AS output, SUM(steps_count) AS steps FROM runs GROUP BY agent_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(AgentTotals {
+                    agent_id: row.try_get("agent_id")?,
+                    runs: to_u64(row.try_get("runs")?),
+                    spend: UsdNanos(row.try_get("spend")?),
+                    input_tokens: to_u64(row.try_get("input")?),
+                    output_tokens: to_u64(row.try_get("output")?),
+                    steps: to_u64(row.try_get("steps")?),
+                })
+            })
+            .collect()
+    }
+}
