@@ -1,0 +1,211 @@
+use serde_json::json;
+
+use crate::harness::{self, Setup, TestResult, user};
+
+#[tokio::test]
+async fn bad_input_gets_a_structured_error_in_the_callers_dialect() -> TestResult {
+    let h = harness::start_with(Setup {
+        extra_yaml: "max_body_bytes: 4096\n".into(),
+        ..Setup::default()
+    })
+    .await?;
+    let (_, token) = h.agent("sloppy").await?;
+    let check = |status: u16, code: &str, reply: &harness::Reply| {
+        assert_eq!(reply.status, status, "{}", reply.text);
+        assert_eq!(reply.json()["error"]["code"], code, "{}", reply.text);
+    };
+    let malformed = h
+        .post_raw(
+            "/v1/chat/completions",
+            &token,
+            b"{\"model\": \"gpt-4o\", ".to_vec(),
+            &[],
+        )
+        .await?;
+    check(400, "invalid_request", &malformed);
+    assert!(
+        malformed.json()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("line")
+    );
+    let anthropic = h
+        .post_raw("/v1/messages", &token, b"not json".to_vec(), &[])
+        .await?;
+    check(400, "invalid_request", &anthropic);
+    assert_eq!(anthropic.json()["type"], "error", "Anthropic envelope");
+    let no_model = h.chat(&token, json!({"messages": user("hi")}), &[]).await?;
+    check(400, "invalid_request", &no_model);
+    assert!(no_model.text.contains("model"));
+    let huge = json!({"model": "gpt-4o-mini", "messages": user(&"x".repeat(10_000))});
+    check(413, "payload_too_large", &h.chat(&token, huge, &[]).await?);
+    check(
+        401,
+        "invalid_api_key",
+        &h.chat(
+            "rg_agt_not-a-real-token",
+            json!({"model": "gpt-4o-mini", "messages": user("hi")}),
+            &[],
+        )
+        .await?,
+    );
+    check(
+        401,
+        "invalid_api_key",
+        &h.chat(
+            "",
+            json!({"model": "gpt-4o-mini", "messages": user("hi")}),
+            &[],
+        )
+        .await?,
+    );
+    assert_eq!(
+        h.mock.request_count(),
+        0,
+        "nothing bad reached the provider"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn governance_refusals_name_the_rule() -> TestResult {
+    let h = harness::start().await?;
+    let (agent_id, token) = h.agent("governed").await?;
+    let denied = h
+        .chat(
+            &token,
+            json!({"model": "gpt-3.5-turbo", "messages": user("hi")}),
+            &[],
+        )
+        .await?;
+    assert_eq!(denied.status, 403);
+    let error = &denied.json()["error"];
+    assert_eq!(error["code"], "model_not_allowed");
+    assert_eq!(error["type"], "governance_block");
+    assert_eq!(error["context"]["policy_name"], "it");
+    assert!(error["run_id"].is_string());
+    assert_eq!(denied.header("x-rungate-governance"), Some("blocked"));
+    h.admin_put(
+        &format!("/api/agents/{agent_id}"),
+        json!({"status": "disabled"}),
+    )
+    .await?;
+    let disabled = h
+        .chat(
+            &token,
+            json!({"model": "gpt-4o-mini", "messages": user("hi")}),
+            &[],
+        )
+        .await?;
+    assert_eq!(disabled.status, 403);
+    assert_eq!(disabled.json()["error"]["code"], "agent_disabled");
+    assert_eq!(h.mock.request_count(), 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_upstream_that_hangs_gets_504_and_the_step_is_recorded_as_timeout() -> TestResult {
+    let h = harness::start_with(Setup {
+        extra_yaml: "upstream_timeout_ms: 300\n".into(),
+        ..Setup::default()
+    })
+    .await?;
+    let (_, token) = h.agent("patient").await?;
+    let reply = h
+        .chat(
+            &token,
+            json!({"model": "gpt-4o-mini", "messages": user("hi"), "mock": {"hang": true}}),
+            &[("x-rungate-run-id", "hang-1")],
+        )
+        .await?;
+    assert_eq!(reply.status, 504, "{}", reply.text);
+    assert_eq!(reply.json()["error"]["code"], "provider_timeout");
+    let steps = h.steps("hang-1").await?;
+    assert_eq!(steps.len(), 1);
+    assert_eq!(steps[0]["status"], "timeout");
+    h.assert_books_balance("hang-1").await
+}
+
+#[tokio::test]
+async fn an_unreachable_or_failing_upstream_gets_502_with_details() -> TestResult {
+    let h = harness::start().await?;
+    let (agent_id, token) = h.agent("unlucky").await?;
+    let failing = h
+        .chat(
+            &token,
+            json!({"model": "gpt-4o-mini", "messages": user("hi"), "mock": {"status": 503}}),
+            &[("x-rungate-run-id", "fail-1")],
+        )
+        .await?;
+    assert_eq!(failing.status, 502, "{}", failing.text);
+    let error = &failing.json()["error"];
+    assert_eq!(error["code"], "provider_error");
+    assert_eq!(error["details"][0]["provider"], "openai");
+    assert_eq!(error["details"][0]["status"], 503);
+    assert_eq!(h.steps("fail-1").await?[0]["status"], "error");
+    // A provider's own 4xx answer passes through unchanged.
+    let bad_param = h
+        .chat(
+            &token,
+            json!({"model": "gpt-4o-mini", "messages": user("hi"), "mock": {"status": 400}}),
+            &[],
+        )
+        .await?;
+    assert_eq!(bad_param.status, 400);
+    assert_eq!(bad_param.json()["error"]["message"], "mock error 400");
+    // A key whose endpoint refuses connections.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let dead = h.admin_post("/api/provider-keys", json!({"provider": "openai", "name": "dead", "api_key": "sk-x", "base_url": format!("http://{closed}")})).await?;
+    h.admin_put(
+        &format!("/api/agents/{agent_id}"),
+        json!({"provider_keys": {"openai": dead["data"]["id"]}}),
+    )
+    .await?;
+    let refused = h
+        .chat(
+            &token,
+            json!({"model": "gpt-4o-mini", "messages": user("hi")}),
+            &[],
+        )
+        .await?;
+    assert_eq!(refused.status, 502, "{}", refused.text);
+    assert!(
+        refused.json()["error"]["details"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("openai")
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_upstream_dying_mid_stream_ends_the_stream_with_an_error_and_settles_partial_usage()
+-> TestResult {
+    let h = harness::start().await?;
+    let (_, token) = h.agent("fragile").await?;
+    let body = json!({"model": "claude-sonnet-4", "max_tokens": 64, "stream": true, "messages": user("one two three four five"),
+        "mock": {"die_after_events": 4, "usage": {"input_tokens": 500, "output_tokens": 50}}});
+    let reply = h
+        .messages(&token, body, &[("x-rungate-run-id", "die-1")])
+        .await?;
+    assert_eq!(reply.status, 200);
+    let events = reply.events();
+    assert!(
+        events.iter().any(|(n, _)| n == "error"),
+        "client must see an error event: {}",
+        reply.text
+    );
+    assert!(!events.iter().any(|(n, _)| n == "message_stop"));
+    h.eventually("the broken stream is settled", || async {
+        Ok(h.run("die-1").await?["steps_count"] == 1)
+    })
+    .await?;
+    let step = &h.steps("die-1").await?[0];
+    assert_eq!(step["status"], "error");
+    assert_eq!(
+        step["tokens"]["input"], 500,
+        "partial usage from message_start is charged: {step}"
+    );
+    assert!(step["cost_usd"].as_f64().unwrap_or(0.0) > 0.0);
+    h.assert_books_balance("die-1").await
+}

@@ -1,0 +1,351 @@
+//! A real gateway on 127.0.0.1:0 over a real SQLite file, in front of the Rust mock provider,
+//! set up through the real admin API. Each test gets its own, so tests run in parallel.
+
+use std::time::Duration;
+
+use mock_upstream::{MockConfig, MockUpstream};
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+
+pub type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+pub const ADMIN_PASSWORD: &str = "it-admin-password";
+pub const PROVIDER_SECRET: &str = "sk-test-provider-secret";
+
+pub struct Harness {
+    pub url: String,
+    pub mock: MockUpstream,
+    pub http: reqwest::Client,
+    pub dir: tempfile::TempDir,
+    pub openai_key: String,
+    pub anthropic_key: String,
+    pub policy_id: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+/// Options a test may change from the defaults.
+#[derive(Clone)]
+pub struct Setup {
+    pub extra_yaml: String,
+    pub allowed_models: Value,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            extra_yaml: String::new(),
+            allowed_models: json!(["gpt-4o-mini", "gpt-4o", "claude-sonnet-4*"]),
+        }
+    }
+}
+
+pub async fn start() -> TestResult<Harness> {
+    start_with(Setup::default()).await
+}
+
+pub async fn start_with(setup: Setup) -> TestResult<Harness> {
+    let mock = MockUpstream::start(MockConfig {
+        require_key: Some(PROVIDER_SECRET.into()),
+        ..MockConfig::default()
+    })
+    .await?;
+    let dir = tempfile::tempdir()?;
+    let mut h = boot(mock, dir, &setup.extra_yaml).await?;
+    let openai = h.admin_post("/api/provider-keys", json!({"provider": "openai", "name": "mock-openai", "api_key": PROVIDER_SECRET, "base_url": h.mock.base_url()})).await?;
+    let anthropic = h.admin_post("/api/provider-keys", json!({"provider": "anthropic", "name": "mock-anthropic", "api_key": PROVIDER_SECRET, "base_url": format!("{}/v1", h.mock.base_url())})).await?;
+    let policy = h
+        .admin_post(
+            "/api/policies",
+            json!({"name": "it", "allowed_models": setup.allowed_models}),
+        )
+        .await?;
+    h.openai_key = openai["data"]["id"].as_str().unwrap_or_default().to_owned();
+    h.anthropic_key = anthropic["data"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    h.policy_id = policy["data"]["id"].as_str().unwrap_or_default().to_owned();
+    Ok(h)
+}
+
+/// Starts a gateway over `dir` (reusing its database, as after a restart).
+pub async fn boot(
+    mock: MockUpstream,
+    dir: tempfile::TempDir,
+    extra_yaml: &str,
+) -> TestResult<Harness> {
+    let yaml = format!(
+        "storage:\n  type: sqlite\n  path: {}\ndemo_provider: off\ndashboard_password: {ADMIN_PASSWORD}\nlog_level: warn\n{extra_yaml}",
+        dir.path().join("rungate.db").display()
+    );
+    let config = rungate::config::Config::from_yaml(&yaml, &[])?;
+    let gw = rungate::app::build(config).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(rungate::app::serve(gw, listener, async move {
+        let _ = rx.await;
+    }));
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()?;
+    Ok(Harness {
+        url,
+        mock,
+        http,
+        dir,
+        openai_key: String::new(),
+        anthropic_key: String::new(),
+        policy_id: String::new(),
+        shutdown: Some(tx),
+        server: Some(server),
+    })
+}
+
+impl Harness {
+    /// Stops the server gracefully (in-flight settlements finish) and hands back its parts.
+    pub async fn stop(
+        mut self,
+    ) -> TestResult<(MockUpstream, tempfile::TempDir, String, String, String)> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await??;
+        }
+        Ok((
+            self.mock,
+            self.dir,
+            self.openai_key,
+            self.anthropic_key,
+            self.policy_id,
+        ))
+    }
+
+    pub async fn admin_post(&self, path: &str, body: Value) -> TestResult<Value> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(ADMIN_PASSWORD)
+            .json(&body)
+            .send()
+            .await?;
+        let status = response.status();
+        let body: Value = response.json().await?;
+        if !status.is_success() {
+            return Err(format!("POST {path} → {status}: {body}").into());
+        }
+        Ok(body)
+    }
+
+    pub async fn admin_put(&self, path: &str, body: Value) -> TestResult<Value> {
+        let response = self
+            .http
+            .put(format!("{}{path}", self.url))
+            .bearer_auth(ADMIN_PASSWORD)
+            .json(&body)
+            .send()
+            .await?;
+        let status = response.status();
+        let body: Value = response.json().await?;
+        if !status.is_success() {
+            return Err(format!("PUT {path} → {status}: {body}").into());
+        }
+        Ok(body)
+    }
+
+    pub async fn admin_get(&self, path: &str) -> TestResult<Value> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(ADMIN_PASSWORD)
+            .send()
+            .await?;
+        let status = response.status();
+        let body: Value = response.json().await?;
+        if !status.is_success() {
+            return Err(format!("GET {path} → {status}: {body}").into());
+        }
+        Ok(body)
+    }
+
+    /// Creates an agent mapped to both mock keys under the test policy; returns (id, token).
+    pub async fn agent(&self, name: &str) -> TestResult<(String, String)> {
+        self.agent_with(json!({"name": name})).await
+    }
+
+    pub async fn agent_with(&self, mut body: Value) -> TestResult<(String, String)> {
+        body["policy_id"] = json!(self.policy_id);
+        body["provider_keys"] = json!({"openai": self.openai_key, "anthropic": self.anthropic_key});
+        let created = self.admin_post("/api/agents", body).await?;
+        let id = created["data"]["id"]
+            .as_str()
+            .ok_or("no agent id")?
+            .to_owned();
+        let token = created["data"]["api_key"]
+            .as_str()
+            .ok_or("no api_key")?
+            .to_owned();
+        Ok((id, token))
+    }
+
+    pub async fn chat(
+        &self,
+        token: &str,
+        body: Value,
+        headers: &[(&str, &str)],
+    ) -> TestResult<Reply> {
+        self.post_raw(
+            "/v1/chat/completions",
+            token,
+            body.to_string().into_bytes(),
+            headers,
+        )
+        .await
+    }
+
+    pub async fn messages(
+        &self,
+        token: &str,
+        body: Value,
+        headers: &[(&str, &str)],
+    ) -> TestResult<Reply> {
+        self.post_raw(
+            "/v1/messages",
+            token,
+            body.to_string().into_bytes(),
+            headers,
+        )
+        .await
+    }
+
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        token: &str,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> TestResult<Reply> {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await?;
+        Ok(Reply {
+            status,
+            headers,
+            text,
+        })
+    }
+
+    /// Polls until `check` holds or 10 s pass: tests wait on conditions, never on sleeps.
+    pub async fn eventually<F, Fut>(&self, what: &str, mut check: F) -> TestResult
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = TestResult<bool>>,
+    {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if check().await? {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(format!("timed out waiting for: {what}").into());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn run(&self, run_id: &str) -> TestResult<Value> {
+        Ok(self.admin_get(&format!("/api/runs/{run_id}")).await?["data"].clone())
+    }
+
+    pub async fn steps(&self, run_id: &str) -> TestResult<Vec<Value>> {
+        let body = self.admin_get(&format!("/api/runs/{run_id}/steps")).await?;
+        Ok(body["data"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// The run's ledger balances (its spend equals the sum of its entries) and its audit chain verifies.
+    pub async fn assert_books_balance(&self, run_id: &str) -> TestResult {
+        let ledger = self
+            .admin_get(&format!("/api/runs/{run_id}/ledger"))
+            .await?;
+        let sum = ledger["sum_usd"].as_f64().ok_or("no sum")?;
+        let spend = ledger["run_spend_usd"].as_f64().ok_or("no spend")?;
+        assert!(
+            (sum - spend).abs() < 1e-12,
+            "ledger sum {sum} != run spend {spend}"
+        );
+        let verify = self
+            .admin_get(&format!("/api/runs/{run_id}/audit/verify"))
+            .await?;
+        assert_eq!(
+            verify["data"]["valid"],
+            json!(true),
+            "audit chain: {verify}"
+        );
+        Ok(())
+    }
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or(Value::Null)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn run_id(&self) -> String {
+        self.header("x-rungate-run-id")
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// SSE events as (event name, data) pairs.
+    pub fn events(&self) -> Vec<(String, String)> {
+        let mut events = Vec::new();
+        for block in self.text.split("\n\n") {
+            let mut name = String::from("message");
+            let mut data = Vec::new();
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event:") {
+                    name = v.trim().to_owned();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push(v.trim().to_owned());
+                }
+            }
+            if !data.is_empty() {
+                events.push((name, data.join("\n")));
+            }
+        }
+        events
+    }
+
+    pub fn rungate_trailer(&self) -> Option<Value> {
+        self.events()
+            .into_iter()
+            .find(|(name, _)| name == "rungate")
+            .and_then(|(_, d)| serde_json::from_str(&d).ok())
+    }
+}
+
+pub fn user(text: &str) -> Value {
+    json!([{"role": "user", "content": text}])
+}

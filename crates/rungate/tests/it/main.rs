@@ -1,0 +1,11 @@
+//! The one integration-test binary: a real gateway, real SQLite, the Rust mock provider on
+//! loopback. Test names say what a user would notice.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod admin;
+mod errors;
+mod harness;
+mod proxy_anthropic;
+mod proxy_openai;
+mod runs;
