@@ -41,8 +41,10 @@ pub struct MockConfig {
 /// Tests want `On`; a long benchmark run wants `Off`, or the log grows with every request.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Recording {
+    /// Keep every request.
     #[default]
     On,
+    /// Keep only the count.
     Off,
 }
 
@@ -116,6 +118,15 @@ impl MockUpstream {
         self.task.abort();
         // The task can only end by this abort; its outcome carries nothing to report.
         let _cancelled = (&mut self.task).await;
+    }
+}
+
+impl std::fmt::Debug for MockUpstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockUpstream")
+            .field("addr", &self.addr)
+            .field("request_count", &self.request_count())
+            .finish_non_exhaustive()
     }
 }
 
