@@ -15,6 +15,8 @@ import openai
 TIMEOUT_S = 20.0
 OPENAI_MODEL = "gpt-4o-mini"
 ANTHROPIC_MODEL = "claude-sonnet-4-20250514"
+# The sdk-tests policy every test agent starts on.
+ALLOWED_MODELS = ["gpt-4o-mini", "gpt-4o", "claude-sonnet-4*", "claude-3-5-haiku*"]
 
 
 def openai_client(gw: str, token: str) -> openai.OpenAI:

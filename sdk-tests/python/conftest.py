@@ -18,13 +18,12 @@ import openai
 import pytest
 import rungate
 
-from clients import TIMEOUT_S, anthropic_client, openai_client
+from clients import ALLOWED_MODELS, TIMEOUT_S, anthropic_client, openai_client
 from processes import Gateway, MockUpstream, binary, tail
 
 # The clients must never reach loopback through a proxy configured in the environment.
 os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
 
-ALLOWED_MODELS = ["gpt-4o-mini", "gpt-4o", "claude-sonnet-4*", "claude-3-5-haiku*"]
 
 _log_offset = pytest.StashKey[int]()
 _gateway: Gateway | None = None

@@ -27,7 +27,7 @@ HEALTH_TIMEOUT_S = 30.0
 def binary(env_var: str, name: str) -> Path:
     """The binary named by `env_var`, else the workspace's debug build."""
     configured = os.environ.get(env_var)
-    path = Path(configured) if configured else REPO_ROOT / "target" / "debug" / name
+    path = (Path(configured) if configured else REPO_ROOT / "target" / "debug" / name).resolve()
     if not path.is_file():
         raise RuntimeError(
             f"{path} does not exist: run `cargo build -p rungate -p mock-upstream` "
@@ -46,6 +46,7 @@ def free_port() -> int:
 def child_env(**extra: str) -> dict[str, str]:
     """This process's environment without RUNGATE_* (they would override the config file)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("RUNGATE_")}
+    env["NO_COLOR"] = "1"  # plain text in the logs a failing test prints
     env.update(extra)
     return env
 

@@ -7,10 +7,11 @@ import json
 import uuid
 
 import httpx
+import openai
 import pytest
 import rungate
 
-from clients import TIMEOUT_S, bearer
+from clients import OPENAI_MODEL, TIMEOUT_S, bearer, user
 
 
 def test_provider_keys_never_return_the_secret(admin: rungate.Admin, provider_keys, stack) -> None:
@@ -80,7 +81,7 @@ def test_read_scoped_token_can_read_but_not_write(gw: str, admin: rungate.Admin,
     assert raised.value.body["error"]["type"] == "forbidden"
 
 
-def test_lists_are_paged_newest_first(admin: rungate.Admin, make_agent) -> None:
+def test_lists_are_newest_first(admin: rungate.Admin, make_agent) -> None:
     older = make_agent()
     newer = make_agent()
 
@@ -88,9 +89,19 @@ def test_lists_are_paged_newest_first(admin: rungate.Admin, make_agent) -> None:
     ids = [item["id"] for item in page["data"]]
     assert page["total"] >= 2
     assert ids.index(newer.id) < ids.index(older.id)
-    one = admin._request("GET", "/api/agents", params={"limit": 1}).body
-    assert len(one["data"]) == 1
-    assert one["total"] == page["total"]
+
+
+def test_lists_page_with_limit_and_offset(admin: rungate.Admin, oai: openai.OpenAI, agent) -> None:
+    run_ids = {f"sdk-page-{uuid.uuid4()}" for _ in range(2)}
+    for run_id in run_ids:
+        oai.chat.completions.create(model=OPENAI_MODEL, messages=user("page"), extra_headers={"x-rungate-run-id": run_id})
+
+    first = admin.runs.list(agent_id=agent.id, limit=1)
+    second = admin.runs.list(agent_id=agent.id, limit=1, offset=1)
+
+    assert first["total"] == second["total"] == 2
+    assert len(first["data"]) == len(second["data"]) == 1
+    assert {first["data"][0]["id"], second["data"][0]["id"]} == run_ids
 
 
 def test_unknown_ids_are_404_not_found(admin: rungate.Admin) -> None:

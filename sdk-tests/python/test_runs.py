@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+import anthropic
 import openai
 import pytest
 import rungate
@@ -172,3 +173,54 @@ def test_run_spend_adds_up_over_streamed_and_plain_calls(oai: openai.OpenAI, adm
     run = eventually(lambda: admin.runs.get(run_id)["data"], lambda r: r["steps_count"] == 2)
     assert run["steps_count"] == 2
     assert float(run["total_cost_usd"]) == pytest.approx(0.0009)
+
+
+def test_run_id_in_the_body_groups_like_the_header(oai: openai.OpenAI, admin: rungate.Admin) -> None:
+    run_id = new_run_id()
+    raw = oai.chat.completions.with_raw_response.create(
+        model=OPENAI_MODEL, messages=user("body run id"), extra_body={"rungate": {"run_id": run_id}}
+    )
+
+    assert raw.parse().choices[0].message.content == "Echo: body run id"
+    assert raw.headers.get("x-rungate-run-id") == run_id
+    assert admin.runs.get(run_id)["data"]["steps_count"] == 1
+
+
+def test_agents_of_one_team_share_a_run(gw: str, make_agent, admin: rungate.Admin) -> None:
+    team = f"team-{uuid.uuid4().hex[:8]}"
+    lead, helper = make_agent(team=team), make_agent(team=team)
+    run_id = new_run_id()
+    with openai_client(gw, lead.token) as first, openai_client(gw, helper.token) as second:
+        call(first, "lead", **{"x-rungate-run-id": run_id})
+        joined = call(second, "helper", **{"x-rungate-run-id": run_id})
+
+    assert joined.headers.get("x-rungate-run-id") == run_id
+    assert admin.runs.get(run_id)["data"]["steps_count"] == 2
+
+
+def test_another_teams_agent_cannot_take_a_run_id(gw: str, oai: openai.OpenAI, make_agent, admin: rungate.Admin) -> None:
+    run_id = new_run_id()
+    call(oai, "mine", **{"x-rungate-run-id": run_id})
+
+    with openai_client(gw, make_agent().token) as stranger, pytest.raises(openai.ConflictError) as raised:
+        call(stranger, "theirs", **{"x-rungate-run-id": run_id})
+
+    error = error_of(raised.value.response)
+    assert error.get("code") == "run_id_taken"
+    assert "mine" not in raised.value.response.text
+    assert admin.runs.get(run_id)["data"]["steps_count"] == 1
+
+
+def test_anthropic_sdk_sees_a_closed_run_as_409(claude: anthropic.Anthropic, agent, gw: str) -> None:
+    run_id = new_run_id()
+    claude.messages.create(
+        model="claude-sonnet-4-20250514", max_tokens=32, messages=user("open"), extra_headers={"x-rungate-run-id": run_id}
+    )
+    assert post_json(f"{gw}/v1/runs/{run_id}/complete", agent.token, {}).status_code == 200
+
+    with pytest.raises(anthropic.ConflictError) as raised:
+        claude.messages.create(
+            model="claude-sonnet-4-20250514", max_tokens=32, messages=user("closed"),
+            extra_headers={"x-rungate-run-id": run_id},
+        )
+    assert error_of(raised.value.response).get("code") == "run_closed"

@@ -74,24 +74,8 @@ pub fn inspect_request(dialect: Dialect, body: &[u8]) -> Result<RequestFacts, Wi
 }
 
 fn facts_from_scan(dialect: Dialect, scan: BodyScan<'_>) -> Result<RequestFacts, WireError> {
-    let model = match scan.model {
-        None | Some(Scalar::Null) => return Err(WireError::MissingField("model")),
-        Some(Scalar::Str(s)) if s.is_empty() => {
-            return Err(invalid("model", "must not be empty".to_owned()));
-        }
-        Some(Scalar::Str(s)) => s.into_owned(),
-        Some(other) => return Err(expected("model", "a string", &other)),
-    };
-    let prompt_chars = match scan.messages {
-        None | Some(Messages::Null) => return Err(WireError::MissingField("messages")),
-        Some(Messages::Other(kind)) => {
-            return Err(invalid(
-                "messages",
-                format!("expected an array, found {kind}"),
-            ));
-        }
-        Some(Messages::Array { chars }) => chars,
-    };
+    let model = model_name(scan.model)?;
+    let message_chars = message_chars(scan.messages)?;
     let stream = match scan.stream {
         None | Some(Scalar::Null) => false,
         Some(Scalar::Bool(b)) => b,
@@ -106,33 +90,58 @@ fn facts_from_scan(dialect: Dialect, scan: BodyScan<'_>) -> Result<RequestFacts,
         }
         Dialect::Anthropic => token_limit("max_tokens", scan.max_tokens)?,
     };
-    let has_rungate_field = scan.rungate.is_some();
-    let body_run_id = match scan.rungate {
-        None | Some(RungateField::Null) => None,
-        Some(RungateField::Other(kind)) => {
-            return Err(invalid(
-                "rungate",
-                format!("expected an object, found {kind}"),
-            ));
-        }
-        Some(RungateField::Object { run_id }) => match run_id {
-            None | Some(Scalar::Null) => None,
-            Some(Scalar::Str(s)) => Some(s.into_owned()),
-            Some(other) => return Err(expected("rungate.run_id", "a string", &other)),
-        },
-    };
     Ok(RequestFacts {
         model,
         stream,
         max_output_tokens,
         include_usage: scan.include_usage,
         declared_tools: scan.tools.names,
-        body_run_id,
-        has_rungate_field,
-        prompt_chars: prompt_chars
+        has_rungate_field: scan.rungate.is_some(),
+        body_run_id: run_id(scan.rungate)?,
+        prompt_chars: message_chars
             .saturating_add(scan.system_chars)
             .saturating_add(scan.tools.json_len),
     })
+}
+
+/// `model`: required, a non-empty string.
+fn model_name(value: Option<Scalar<'_>>) -> Result<String, WireError> {
+    match value {
+        None | Some(Scalar::Null) => Err(WireError::MissingField("model")),
+        Some(Scalar::Str(s)) if s.is_empty() => {
+            Err(invalid("model", "must not be empty".to_owned()))
+        }
+        Some(Scalar::Str(s)) => Ok(s.into_owned()),
+        Some(other) => Err(expected("model", "a string", &other)),
+    }
+}
+
+/// `messages`: required, an array; yields its prompt characters.
+fn message_chars(value: Option<Messages>) -> Result<usize, WireError> {
+    match value {
+        None | Some(Messages::Null) => Err(WireError::MissingField("messages")),
+        Some(Messages::Other(kind)) => Err(invalid(
+            "messages",
+            format!("expected an array, found {kind}"),
+        )),
+        Some(Messages::Array { chars }) => Ok(chars),
+    }
+}
+
+/// `rungate.run_id`: optional; when given, `rungate` must be an object and the id a string.
+fn run_id(value: Option<RungateField<'_>>) -> Result<Option<String>, WireError> {
+    match value {
+        None | Some(RungateField::Null) => Ok(None),
+        Some(RungateField::Other(kind)) => Err(invalid(
+            "rungate",
+            format!("expected an object, found {kind}"),
+        )),
+        Some(RungateField::Object { run_id }) => match run_id {
+            None | Some(Scalar::Null) => Ok(None),
+            Some(Scalar::Str(s)) => Ok(Some(s.into_owned())),
+            Some(other) => Err(expected("rungate.run_id", "a string", &other)),
+        },
+    }
 }
 
 /// A max-token field: absent or `null` is no limit; otherwise a non-negative integer.

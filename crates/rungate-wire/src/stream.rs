@@ -238,9 +238,7 @@ impl StreamTap {
         let Ok(chunk) = serde_json::from_slice::<Chunk>(data) else {
             return false;
         };
-        if let (None, Some(Scalar::Str(model))) = (&self.seen.model, chunk.model) {
-            self.seen.model = Some(model.into_owned());
-        }
+        self.note_model(chunk.model);
         if let Some(error) = chunk.error {
             self.seen.error = Some(error_message(error));
         } else if named_error {
@@ -252,6 +250,16 @@ impl StreamTap {
         };
         self.seen.openai_usage = Some(usage);
         self.hiding && chunk.choices.0.is_none_or(|n| n == 0)
+    }
+
+    /// Keeps the first non-empty model name (Azure's first chunk names `""`).
+    fn note_model(&mut self, model: Option<Scalar<'_>>) {
+        match (&self.seen.model, model) {
+            (None, Some(Scalar::Str(model))) if !model.is_empty() => {
+                self.seen.model = Some(model.into_owned());
+            }
+            _ => {}
+        }
     }
 
     fn on_anthropic_event(&mut self, event: &Event<'_>) {
@@ -292,9 +300,7 @@ impl StreamTap {
         let Ok(message) = serde_json::from_str::<Message>(start.message.get()) else {
             return;
         };
-        if let (None, Some(Scalar::Str(model))) = (&self.seen.model, message.model) {
-            self.seen.model = Some(model.into_owned());
-        }
+        self.note_model(message.model);
         if let Some(usage) = message.usage.and_then(AnthropicUsage::read) {
             self.seen
                 .anthropic_usage

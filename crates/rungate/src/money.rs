@@ -18,7 +18,7 @@ impl UsdNanos {
     /// Converts an operator- or agent-supplied dollar amount. Negative, NaN and absurdly large
     /// values are rejected rather than wrapped.
     pub fn from_usd(usd: f64) -> Option<UsdNanos> {
-        if !usd.is_finite() || usd < 0.0 || usd > 1.0e9 {
+        if !usd.is_finite() || !(0.0..=1.0e9).contains(&usd) {
             return None;
         }
         Some(UsdNanos((usd * NANOS_PER_USD as f64).round() as i64))

@@ -72,10 +72,9 @@ pub fn rewrite_request(
             changed |= object.set(field, limit.to_string());
         }
     }
-    if rewrite.inject_include_usage && dialect == Dialect::OpenAi {
-        if let Some(options) = with_include_usage(object.get("stream_options"))? {
-            changed |= object.set("stream_options", options);
-        }
+    let wants_usage = rewrite.inject_include_usage && dialect == Dialect::OpenAi;
+    if let Some(options) = with_include_usage(wants_usage, object.get("stream_options"))? {
+        changed |= object.set("stream_options", options);
     }
     if !changed {
         return Ok(body.clone());
@@ -97,9 +96,12 @@ fn limit_fields(dialect: Dialect, object: &Members<'_>) -> &'static [&'static st
     }
 }
 
-/// The new `stream_options` text, or `None` when it already asks for usage.
-fn with_include_usage(current: Option<&str>) -> Result<Option<String>, WireError> {
+/// The new `stream_options` text, or `None` when not wanted or it already asks for usage.
+fn with_include_usage(wanted: bool, current: Option<&str>) -> Result<Option<String>, WireError> {
     const FRESH: &str = r#"{"include_usage":true}"#;
+    if !wanted {
+        return Ok(None);
+    }
     match current {
         Some(raw) if raw.starts_with('{') => {
             let mut options = Members::parse(raw.as_bytes())?;

@@ -297,6 +297,25 @@ fn hiding_a_chunk_without_usage_returns_a_zero_copy_slice() {
 }
 
 #[test]
+fn azure_prompt_filter_chunk_is_neither_hidden_nor_taken_for_the_model() {
+    let input = concat!(
+        "data: {\"choices\":[],\"created\":0,\"id\":\"\",\"model\":\"\",\"object\":\"\",\"prompt_filter_results\":[{\"prompt_index\":0,\"content_filter_results\":{}}]}\n\n",
+        "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"},\"index\":0}],\"model\":\"gpt-4o-2024-11-20\",\"usage\":null}\n\n",
+        "data: {\"choices\":[],\"model\":\"gpt-4o-2024-11-20\",\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":1}}\n\n",
+        "data: [DONE]\n\n",
+    );
+    let cut = input.find("data: {\"choices\":[],\"model").unwrap();
+    let expected = Outcome {
+        forwarded: format!("{}data: [DONE]\n\n", &input[..cut]).into_bytes(),
+        usage: usage(9, 1, 0),
+        completed: true,
+        error: None,
+        model: Some("gpt-4o-2024-11-20".to_owned()),
+    };
+    check(Dialect::OpenAi, true, input, &expected);
+}
+
+#[test]
 fn an_unterminated_final_event_is_read_and_closed() {
     let input = "data: {\"model\":\"m\",\"choices\":[]}\n\ndata: [DONE]";
     let expected = Outcome {

@@ -206,3 +206,43 @@ async fn health_metrics_and_openapi_are_served() -> TestResult {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn lists_page_newest_first_and_bad_paging_is_a_json_400() -> TestResult {
+    let h = harness::start().await?;
+    let (agent_id, token) = h.agent("pager").await?;
+    for id in ["page-1", "page-2", "page-3"] {
+        h.chat(
+            &token,
+            json!({"model": "gpt-4o-mini", "messages": user("hi")}),
+            &[("x-rungate-run-id", id)],
+        )
+        .await?;
+    }
+    let first = h
+        .admin_get(&format!("/api/runs?agent_id={agent_id}&limit=1"))
+        .await?;
+    assert_eq!(first["total"], 3);
+    assert_eq!(first["data"].as_array().map(Vec::len), Some(1));
+    assert_eq!(first["data"][0]["id"], "page-3", "newest first");
+    let second = h
+        .admin_get(&format!("/api/runs?agent_id={agent_id}&limit=1&offset=1"))
+        .await?;
+    assert_eq!(second["data"][0]["id"], "page-2");
+    let bad = h
+        .http
+        .get(format!("{}/api/runs?limit=lots", h.url))
+        .bearer_auth(harness::ADMIN_PASSWORD)
+        .send()
+        .await?;
+    assert_eq!(bad.status(), 400);
+    let body: serde_json::Value = bad.json().await?;
+    assert_eq!(body["error"]["code"], "invalid_request");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("lots")
+    );
+    Ok(())
+}

@@ -216,3 +216,69 @@ async fn tool_calls_pass_through_both_ways() -> TestResult {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn stream_bytes_reach_the_client_before_the_provider_has_finished() -> TestResult {
+    use futures::StreamExt;
+    let h = harness::start().await?;
+    let (_, token) = h.agent("eager").await?;
+    // The mock waits 400 ms between events; a buffering proxy would deliver everything at once.
+    let body = json!({"model": "gpt-4o-mini", "stream": true, "messages": user("a b c d e"), "mock": {"chunk_delay_ms": 400}});
+    let response = h
+        .http
+        .post(format!("{}/v1/chat/completions", h.url))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await?;
+    let mut stream = response.bytes_stream();
+    let first = stream.next().await.ok_or("empty stream")??;
+    let first = String::from_utf8_lossy(&first);
+    assert!(first.starts_with("data: "), "{first}");
+    assert!(
+        !first.contains("[DONE]") && !first.contains("event: rungate"),
+        "the first bytes already held the end: {first}"
+    );
+    let mut rest = String::new();
+    while let Some(chunk) = stream.next().await {
+        rest.push_str(&String::from_utf8_lossy(&chunk?));
+    }
+    assert!(rest.contains("data: [DONE]") && rest.contains("event: rungate"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_client_that_hangs_up_mid_stream_is_still_charged_for_what_it_used() -> TestResult {
+    use futures::StreamExt;
+    let h = harness::start().await?;
+    let (_, token) = h.agent("quitter").await?;
+    let body = json!({"model": "claude-sonnet-4", "max_tokens": 64, "stream": true, "messages": user("a b c d e f g h"),
+        "mock": {"chunk_delay_ms": 200, "usage": {"input_tokens": 800, "output_tokens": 90}}});
+    let response = h
+        .http
+        .post(format!("{}/v1/messages", h.url))
+        .bearer_auth(&token)
+        .header("x-rungate-run-id", "quit-1")
+        .json(&body)
+        .send()
+        .await?;
+    let mut stream = response.bytes_stream();
+    let first = stream.next().await.ok_or("empty stream")??;
+    assert!(String::from_utf8_lossy(&first).contains("message_start"));
+    drop(stream);
+    h.eventually("the abandoned stream is settled", || async {
+        Ok(h.run("quit-1").await?["steps_count"] == 1)
+    })
+    .await?;
+    let step = &h.steps("quit-1").await?[0];
+    assert_eq!(step["tokens"]["input"], 800, "{step}");
+    assert!(step["cost_usd"].as_f64().unwrap_or(0.0) > 0.0);
+    assert!(
+        step["error_message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("client disconnected"),
+        "{step}"
+    );
+    h.assert_books_balance("quit-1").await
+}

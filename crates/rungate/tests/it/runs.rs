@@ -224,3 +224,80 @@ async fn idle_runs_are_completed_by_the_sweeper() -> TestResult {
     assert_eq!(refused.status, 409);
     Ok(())
 }
+
+#[tokio::test]
+async fn the_policy_header_pins_a_new_run_and_is_ignored_with_a_warning_on_an_existing_one()
+-> TestResult {
+    let h = harness::start().await?;
+    let (_, token) = h.agent("chooser").await?;
+    let strict = h
+        .admin_post(
+            "/api/policies",
+            json!({"name": "strict", "allowed_models": ["gpt-4o-mini"]}),
+        )
+        .await?;
+    assert_eq!(strict["data"]["version"], 1);
+    h.admin_put(
+        &format!(
+            "/api/policies/{}",
+            strict["data"]["id"].as_str().unwrap_or_default()
+        ),
+        json!({"allowed_models": ["gpt-4o"]}),
+    )
+    .await?;
+    // strict/v1 allows only gpt-4o-mini; the latest (v2) only gpt-4o.
+    let v1 = [
+        ("x-rungate-run-id", "pol-1"),
+        ("x-rungate-policy", "strict/v1"),
+    ];
+    assert_eq!(
+        h.chat(
+            &token,
+            json!({"model": "gpt-4o", "messages": user("hi")}),
+            &v1
+        )
+        .await?
+        .status,
+        403
+    );
+    let ok = h
+        .chat(
+            &token,
+            json!({"model": "gpt-4o-mini", "messages": user("hi")}),
+            &v1,
+        )
+        .await?;
+    assert_eq!(ok.status, 200);
+    assert!(
+        ok.header("x-rungate-warning")
+            .unwrap_or_default()
+            .contains("ignored"),
+        "existing run keeps its policy"
+    );
+    let run = h.run("pol-1").await?;
+    assert_eq!(
+        (run["policy_id"].clone(), run["policy_version"].clone()),
+        (strict["data"]["id"].clone(), json!(1))
+    );
+    let latest = h
+        .chat(
+            &token,
+            json!({"model": "gpt-4o", "messages": user("hi")}),
+            &[
+                ("x-rungate-run-id", "pol-2"),
+                ("x-rungate-policy", "strict"),
+            ],
+        )
+        .await?;
+    assert_eq!(latest.status, 200, "{}", latest.text);
+    let unknown = h
+        .chat(
+            &token,
+            json!({"model": "gpt-4o", "messages": user("hi")}),
+            &[("x-rungate-run-id", "pol-3"), ("x-rungate-policy", "nope")],
+        )
+        .await?;
+    assert_eq!(unknown.status, 400);
+    assert_eq!(unknown.json()["error"]["code"], "invalid_request");
+    Ok(())
+}

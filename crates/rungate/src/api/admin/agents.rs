@@ -5,13 +5,13 @@
 use std::collections::BTreeMap;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::Response;
 use http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Paging, created, item, list, missing, new_id, parse_body};
+use super::{Paging, Params, created, item, list, missing, new_id, parse_body};
 use crate::api::auth::authorize_admin;
 use crate::api::error::ApiError;
 use crate::app::{AppState, Gateway};
@@ -132,7 +132,7 @@ fn new_agent() -> (Agent, String) {
 pub async fn list_agents(
     State(gw): State<AppState>,
     headers: HeaderMap,
-    Query(f): Query<AgentFilter>,
+    Params(f): Params<AgentFilter>,
 ) -> Result<Response, ApiError> {
     authorize_admin(&gw, &headers, Scope::Read).await?;
     let status = f.status.as_deref().and_then(AgentStatus::parse);

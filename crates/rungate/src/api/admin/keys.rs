@@ -2,13 +2,13 @@
 //! store and never returned — responses carry only a masked suffix.
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::Response;
 use http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Paging, created, item, list, missing, new_id, parse_body};
+use super::{Paging, Params, created, item, list, missing, new_id, parse_body};
 use crate::api::auth::authorize_admin;
 use crate::api::error::ApiError;
 use crate::app::{AppState, Gateway};
@@ -113,7 +113,7 @@ fn blank(id: String) -> ProviderKeyRecord {
 pub async fn list_keys(
     State(gw): State<AppState>,
     headers: HeaderMap,
-    Query(f): Query<KeyFilter>,
+    Params(f): Params<KeyFilter>,
 ) -> Result<Response, ApiError> {
     authorize_admin(&gw, &headers, Scope::Read).await?;
     let status = f.status.as_deref().and_then(KeyStatus::parse);

@@ -116,11 +116,48 @@ pub fn router() -> Router<AppState> {
         .route("/runs/{id}/audit/verify", get(runs::verify_audit))
 }
 
-/// `limit` / `offset` of list endpoints.
+/// `limit` / `offset` of list endpoints. Flattened into each filter, where serde hands the
+/// query values over as strings, hence the lenient number parsing.
 #[derive(Debug, Default, Deserialize)]
 pub struct Paging {
+    #[serde(default, deserialize_with = "number")]
     pub limit: Option<u32>,
+    #[serde(default, deserialize_with = "number")]
     pub offset: Option<u32>,
+}
+
+fn number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(u32),
+        Text(String),
+    }
+    match Option::<Raw>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(Raw::Number(n)) => Ok(Some(n)),
+        Some(Raw::Text(text)) => text.trim().parse().map(Some).map_err(|_| {
+            serde::de::Error::custom(format!("{text:?} is not a non-negative integer"))
+        }),
+    }
+}
+
+/// Query-string parameters; a bad one is a JSON 400 naming it, like every other error.
+pub struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestParts<S>
+    for Params<T>
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|axum::extract::Query(value)| Params(value))
+            .map_err(|rejection| ApiError::invalid(rejection.body_text()))
+    }
 }
 
 impl Paging {

@@ -2,13 +2,13 @@
 //! runs already started keep the version they pinned.
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::Response;
 use http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{Paging, created, item, list, missing, new_id, parse_body};
+use super::{Paging, Params, created, item, list, missing, new_id, parse_body};
 use crate::api::auth::authorize_admin;
 use crate::api::error::ApiError;
 use crate::api::render;
@@ -68,7 +68,7 @@ fn document_from(
 pub async fn list_policies(
     State(gw): State<AppState>,
     headers: HeaderMap,
-    Query(f): Query<PolicyFilter>,
+    Params(f): Params<PolicyFilter>,
 ) -> Result<Response, ApiError> {
     authorize_admin(&gw, &headers, Scope::Read).await?;
     let (policies, total) = gw

@@ -1,13 +1,13 @@
 //! `/api/runs`: every run across agents, its steps, ledger and audit chain, and the operator's
 //! force-stop (later calls in the run get 403 `run_force_stopped`).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use http::HeaderMap;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Paging, item, list, missing};
+use super::{Paging, Params, item, list, missing};
 use crate::api::auth::authorize_admin;
 use crate::api::error::ApiError;
 use crate::api::render;
@@ -56,7 +56,7 @@ async fn render_run(gw: &Gateway, run: &Run) -> serde_json::Value {
 pub async fn list_runs(
     State(gw): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<RunQuery>,
+    Params(q): Params<RunQuery>,
 ) -> Result<Response, ApiError> {
     authorize_admin(&gw, &headers, Scope::Read).await?;
     let status = match q.status.as_deref() {
@@ -110,7 +110,7 @@ pub async fn list_steps(
     State(gw): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Query(q): Query<StepQuery>,
+    Params(q): Params<StepQuery>,
 ) -> Result<Response, ApiError> {
     authorize_admin(&gw, &headers, Scope::Read).await?;
     let id = run_id(&id)?;

@@ -1,13 +1,13 @@
 //! `/api/admin-tokens`: scoped operator credentials, shown once at creation.
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::Response;
 use http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Paging, created, item, list, missing, new_id, parse_body};
+use super::{Paging, Params, created, item, list, missing, new_id, parse_body};
 use crate::api::auth::authorize_admin;
 use crate::api::error::ApiError;
 use crate::app::AppState;
@@ -41,7 +41,7 @@ pub struct TokenFilter {
 pub async fn list_tokens(
     State(gw): State<AppState>,
     headers: HeaderMap,
-    Query(f): Query<TokenFilter>,
+    Params(f): Params<TokenFilter>,
 ) -> Result<Response, ApiError> {
     authorize_admin(&gw, &headers, Scope::Write).await?;
     let revoked = match f.status.as_deref() {

@@ -50,7 +50,7 @@ impl AdminTokenStore for SqliteStore {
             .bind(t.revoked)
             .bind(t.created_at_ms)
             .bind(t.revoked_at_ms)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -95,7 +95,7 @@ impl AdminTokenStore for SqliteStore {
         let result = sqlx::query("UPDATE admin_tokens SET revoked = 1, revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
             .bind(at_ms)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         found(result.rows_affected())?;
         self.get_admin_token(id).await

@@ -60,7 +60,7 @@ impl AgentStore for SqliteStore {
             .bind(a.metadata.to_string())
             .bind(a.created_at_ms)
             .bind(a.updated_at_ms)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(|e| conflict_or(e, "an agent with this name already exists"))?;
         Ok(())
@@ -123,7 +123,7 @@ impl AgentStore for SqliteStore {
         .bind(a.metadata.to_string())
         .bind(a.updated_at_ms)
         .bind(&a.id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| conflict_or(e, "an agent with this name already exists"))?;
         found(result.rows_affected())
@@ -132,7 +132,7 @@ impl AgentStore for SqliteStore {
     async fn delete_agent(&self, id: &str) -> StoreResult<()> {
         let result = sqlx::query("DELETE FROM agents WHERE id = ?")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         found(result.rows_affected())
     }

@@ -53,7 +53,7 @@ impl ProviderKeyStore for SqliteStore {
             .bind(k.status.as_str())
             .bind(k.created_at_ms)
             .bind(k.updated_at_ms)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(|e| conflict_or(e, "a provider key with this name already exists"))?;
         Ok(())
@@ -109,7 +109,7 @@ impl ProviderKeyStore for SqliteStore {
         .bind(k.status.as_str())
         .bind(k.updated_at_ms)
         .bind(&k.id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| conflict_or(e, "a provider key with this name already exists"))?;
         found(result.rows_affected())
@@ -118,7 +118,7 @@ impl ProviderKeyStore for SqliteStore {
     async fn delete_key(&self, id: &str) -> StoreResult<()> {
         let result = sqlx::query("DELETE FROM provider_keys WHERE id = ?")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         found(result.rows_affected())
     }

@@ -20,9 +20,13 @@ use super::{Page, StoreError, StoreResult};
 
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../../migrations/sqlite/0001_init.sql"))];
 
+/// Readers share a pool; every write goes through one dedicated connection. SQLite admits one
+/// writer at a time anyway, and queueing writers on an async pool is fair and cheap, where
+/// letting them collide inside SQLite means `SQLITE_BUSY` and the busy handler's sleeps.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    writer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -45,24 +49,39 @@ impl SqliteStore {
             .max_connections(1)
             .connect_with(options)
             .await?;
-        let store = SqliteStore { pool };
+        let store = SqliteStore {
+            writer: pool.clone(),
+            pool,
+        };
         store.migrate().await?;
         Ok(store)
     }
 
     async fn connect(options: SqliteConnectOptions) -> StoreResult<SqliteStore> {
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        let store = SqliteStore {
+            pool: writer.clone(),
+            writer,
+        };
+        // Create the file and schema before readers open it.
+        store.migrate().await?;
         let pool = SqlitePoolOptions::new()
-            .max_connections(8)
+            .max_connections(4)
             .min_connections(1)
             .connect_with(options)
             .await?;
-        let store = SqliteStore { pool };
-        store.migrate().await?;
-        Ok(store)
+        Ok(SqliteStore {
+            pool,
+            writer: store.writer,
+        })
     }
 
     async fn migrate(&self) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
             .execute(&mut *tx)
             .await?;

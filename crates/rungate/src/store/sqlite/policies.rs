@@ -47,7 +47,7 @@ impl PolicyStore for SqliteStore {
         document: &PolicyDocument,
     ) -> StoreResult<PolicyVersion> {
         let now = crate::run::now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         sqlx::query(
             "INSERT INTO policies (id, name, current_version, created_at) VALUES (?, ?, 1, ?)",
         )
@@ -72,7 +72,7 @@ impl PolicyStore for SqliteStore {
         id: &str,
         document: &PolicyDocument,
     ) -> StoreResult<PolicyVersion> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let row = sqlx::query("UPDATE policies SET current_version = current_version + 1 WHERE id = ? RETURNING current_version")
             .bind(id)
             .fetch_optional(&mut *tx)
@@ -151,7 +151,7 @@ impl PolicyStore for SqliteStore {
     async fn delete_policy(&self, id: &str) -> StoreResult<()> {
         let result = sqlx::query("DELETE FROM policies WHERE id = ?")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         found(result.rows_affected())
     }

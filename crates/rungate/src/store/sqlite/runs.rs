@@ -185,7 +185,7 @@ async fn insert_ledger(
 #[async_trait]
 impl RunStore for SqliteStore {
     async fn create_run(&self, r: &Run, event: AuditEvent) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let sql = format!(
             "INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         );
@@ -263,7 +263,7 @@ impl RunStore for SqliteStore {
 
     async fn record_step(&self, record: &StepRecord) -> StoreResult<Run> {
         let step = &record.step;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         insert_step(&mut tx, step).await?;
         let added = insert_ledger(&mut tx, &step.run_id.0, &record.ledger).await?;
         let sql = format!(
@@ -292,7 +292,7 @@ impl RunStore for SqliteStore {
         metadata: Option<&serde_json::Value>,
         event: AuditEvent,
     ) -> StoreResult<(Run, bool)> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let sql = format!(
             "UPDATE runs SET status = ?, ended_reason = ?, ended_at = ?, metadata = COALESCE(?, metadata) WHERE id = ? AND status = 'running' RETURNING {RUN_COLUMNS}"
         );
