@@ -124,48 +124,36 @@ impl Harness {
     }
 
     pub async fn admin_post(&self, path: &str, body: Value) -> TestResult<Value> {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.url))
-            .bearer_auth(ADMIN_PASSWORD)
-            .json(&body)
-            .send()
-            .await?;
-        let status = response.status();
-        let body: Value = response.json().await?;
-        if !status.is_success() {
-            return Err(format!("POST {path} → {status}: {body}").into());
-        }
-        Ok(body)
+        self.admin(reqwest::Method::POST, path, Some(body)).await
     }
 
     pub async fn admin_put(&self, path: &str, body: Value) -> TestResult<Value> {
-        let response = self
-            .http
-            .put(format!("{}{path}", self.url))
-            .bearer_auth(ADMIN_PASSWORD)
-            .json(&body)
-            .send()
-            .await?;
-        let status = response.status();
-        let body: Value = response.json().await?;
-        if !status.is_success() {
-            return Err(format!("PUT {path} → {status}: {body}").into());
-        }
-        Ok(body)
+        self.admin(reqwest::Method::PUT, path, Some(body)).await
     }
 
     pub async fn admin_get(&self, path: &str) -> TestResult<Value> {
-        let response = self
+        self.admin(reqwest::Method::GET, path, None).await
+    }
+
+    /// An admin API call that must succeed; its JSON body.
+    async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> TestResult<Value> {
+        let mut request = self
             .http
-            .get(format!("{}{path}", self.url))
-            .bearer_auth(ADMIN_PASSWORD)
-            .send()
-            .await?;
+            .request(method.clone(), format!("{}{path}", self.url))
+            .bearer_auth(ADMIN_PASSWORD);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
         let status = response.status();
         let body: Value = response.json().await?;
         if !status.is_success() {
-            return Err(format!("GET {path} → {status}: {body}").into());
+            return Err(format!("{method} {path} → {status}: {body}").into());
         }
         Ok(body)
     }
