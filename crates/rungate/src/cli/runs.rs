@@ -163,12 +163,18 @@ fn render_show(body: &Value) -> String {
     ];
     let mut out = table::fields(&lines);
     out.push('\n');
-    let steps = &body["steps"];
-    if table::items(steps).is_empty() {
+    let steps = table::items(&body["steps"]);
+    let total = body["steps"]["total"].as_u64().unwrap_or(0);
+    if steps.is_empty() {
         out.push_str("no steps\n");
     } else {
-        out.push_str(&steps_table(table::items(steps)).render());
-        out.push_str(&table::footer(steps, "steps"));
+        out.push_str(&steps_table(steps).render());
+        if total > steps.len() as u64 {
+            out.push_str(&format!(
+                "showing the first {} of {total} steps\n",
+                steps.len()
+            ));
+        }
     }
     out
 }
@@ -217,9 +223,9 @@ mod tests {
                                 "created_at": "2025-01-01T00:00:00Z"}], "total": 1},
         });
         let out = render_show(&body);
-        assert!(out.starts_with("id:             run_1\n"), "{out}");
-        assert!(out.contains("policy:         pol_1 v3\n"), "{out}");
-        assert!(out.contains("spend usd:      0.001500\n"), "{out}");
+        assert!(out.starts_with("id:            run_1\n"), "{out}");
+        assert!(out.contains("policy:        pol_1 v3\n"), "{out}");
+        assert!(out.contains("spend usd:     0.001500\n"), "{out}");
         assert!(out.contains(
             "STEP ID  TYPE      MODEL   TOKENS IN  TOKENS OUT  COST USD  LATENCY MS  STATUS   CREATED\n\
              stp_1    llm_call  gpt-4o         10          20  0.001500          42  success  2025-01-01T00:00:00Z\n"

@@ -35,10 +35,6 @@ impl Table {
         self.rows.push(cells);
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
-
     /// The table as lines ending in `\n`, columns two spaces apart, no trailing spaces.
     pub fn render(&self) -> String {
         let mut widths: Vec<usize> = self.headers.iter().map(|(h, _)| h.len()).collect();
@@ -81,8 +77,9 @@ pub fn fields(lines: &[(&str, String)]) -> String {
         .unwrap_or(0);
     let mut out = String::new();
     for (name, value) in lines {
-        let label = format!("{}:", sanitize(name));
-        out.push_str(&format!("{label:<0$} {1}", width + 1, sanitize(value)).trim_end());
+        let pad = width - name.chars().count();
+        let line = format!("{}:{} {}", sanitize(name), " ".repeat(pad), sanitize(value));
+        out.push_str(line.trim_end());
         out.push('\n');
     }
     out
