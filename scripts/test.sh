@@ -9,3 +9,4 @@ cd "$(dirname "$0")/.."
 cargo build --workspace --bins
 cargo test --workspace
 bash sdk-tests/run.sh
+bash sdk-tests/js/run.sh
