@@ -101,6 +101,16 @@ pub struct Run {
     pub metadata: serde_json::Value,
 }
 
+/// A run's running totals, as committed with its latest step.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunTotals {
+    pub spend: UsdNanos,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub steps_count: u64,
+    pub last_activity_ms: i64,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepKind {

@@ -94,7 +94,7 @@ CREATE TABLE steps (
 CREATE INDEX steps_by_run ON steps (run_id, id);
 
 CREATE TABLE ledger (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY,
     run_id TEXT NOT NULL REFERENCES runs(id),
     step_id TEXT NOT NULL,
     kind TEXT NOT NULL,

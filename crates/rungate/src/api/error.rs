@@ -218,6 +218,7 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(message) => ApiError::Conflict { message },
             StoreError::Database(e) => ApiError::Internal(format!("database: {e}")),
             StoreError::Corrupt(e) => ApiError::Internal(format!("corrupt row: {e}")),
+            StoreError::Engine(e) => ApiError::Internal(format!("database: {e}")),
         }
     }
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::money::UsdNanos;
 use crate::policy::PolicyVersion;
-use crate::run::{Run, RunId};
+use crate::run::{Run, RunId, RunTotals};
 
 /// An open run as the proxy sees it.
 #[derive(Debug)]
@@ -49,7 +49,7 @@ impl LiveRun {
     }
 
     /// Adopts the totals the store committed (they include every concurrent step).
-    pub fn refresh(&self, run: &Run) {
+    pub fn refresh(&self, run: &RunTotals) {
         self.spend.fetch_max(run.spend.0, Ordering::AcqRel);
         self.input_tokens
             .fetch_max(run.input_tokens, Ordering::AcqRel);

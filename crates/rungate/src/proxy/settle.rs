@@ -14,7 +14,7 @@ use crate::audit::AuditEvent;
 use crate::budget::{self, LedgerEntry, LedgerKind};
 use crate::money::UsdNanos;
 use crate::providers::Provider;
-use crate::run::{self, Run, Step, StepId, StepKind, StepStatus};
+use crate::run::{self, RunTotals, Step, StepId, StepKind, StepStatus};
 use crate::store::{StepRecord, StoreResult};
 
 /// A model call in flight: everything needed to record it, fixed before forwarding.
@@ -37,11 +37,11 @@ pub struct Outcome {
     pub error: Option<String>,
 }
 
-/// What was recorded: the step's cost and warning, and the run as committed.
+/// What was recorded: the step's cost and warning, and the run's totals as committed.
 pub struct Settled {
     pub cost: UsdNanos,
     pub usage: Usage,
-    pub run: Run,
+    pub run: RunTotals,
     pub unpriced: bool,
 }
 

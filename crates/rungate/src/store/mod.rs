@@ -31,6 +31,8 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    #[error("database error: {0}")]
+    Engine(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use super::{Page, StoreResult};
 use crate::audit::{AuditEvent, ChainedEvent};
 use crate::budget::LedgerEntry;
-use crate::run::{Run, RunId, RunStatus, Step};
+use crate::run::{Run, RunId, RunStatus, RunTotals, Step};
 
 #[derive(Clone, Debug, Default)]
 pub struct RunFilter {
@@ -45,8 +45,8 @@ pub trait RunStore: Send + Sync {
     async fn get_run(&self, id: &RunId) -> StoreResult<Run>;
     async fn list_runs(&self, filter: &RunFilter, page: Page) -> StoreResult<(Vec<Run>, u64)>;
     /// Appends a step, its ledger entries and audit events, and updates the run's totals,
-    /// in one transaction. Returns the run as updated.
-    async fn record_step(&self, record: &StepRecord) -> StoreResult<Run>;
+    /// in one transaction. Returns the run's totals as committed.
+    async fn record_step(&self, record: &StepRecord) -> StoreResult<RunTotals>;
     /// Moves a running run to `status`. Returns the run and whether this call closed it
     /// (false when it was already closed: closing is idempotent).
     async fn close_run(

@@ -7,10 +7,10 @@ mod admin_tokens;
 mod agents;
 mod keys;
 mod policies;
+mod run_writer;
 mod runs;
 
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -27,6 +27,7 @@ const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../../migrations/sqlit
 pub struct SqliteStore {
     pool: SqlitePool,
     writer: SqlitePool,
+    runs: run_writer::RunWriter,
 }
 
 impl SqliteStore {
@@ -39,75 +40,76 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        Self::connect(options).await
-    }
-
-    /// A private in-memory database, for unit tests.
-    pub async fn in_memory() -> StoreResult<SqliteStore> {
-        let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await?;
-        let store = SqliteStore {
-            writer: pool.clone(),
-            pool,
-        };
-        store.migrate().await?;
-        Ok(store)
-    }
-
-    async fn connect(options: SqliteConnectOptions) -> StoreResult<SqliteStore> {
+        // Checkpoints (the only fsyncs in this mode) run in the background task below, never
+        // inside a request's commit.
+        let writer_options = options.clone().pragma("wal_autocheckpoint", "0");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
-            .connect_with(options.clone())
+            .test_before_acquire(false)
+            .connect_with(writer_options)
             .await?;
-        let store = SqliteStore {
-            pool: writer.clone(),
-            writer,
-        };
-        // Create the file and schema before readers open it.
-        store.migrate().await?;
+        migrate(&writer).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(1)
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
-        Ok(SqliteStore {
-            pool,
-            writer: store.writer,
-        })
-    }
-
-    async fn migrate(&self) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await?;
-        sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
-            .execute(&mut *tx)
-            .await?;
-        let applied: Option<i64> = sqlx::query("SELECT MAX(version) FROM schema_migrations")
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
-        for (version, sql) in MIGRATIONS {
-            if applied.is_some_and(|a| a >= *version) {
-                continue;
-            }
-            sqlx::raw_sql(sql).execute(&mut *tx).await?;
-            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
-                .bind(version)
-                .bind(crate::run::now_ms())
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        tokio::spawn(checkpoint_loop(pool.clone()));
+        let runs = run_writer::RunWriter::start(path)?;
+        Ok(SqliteStore { pool, writer, runs })
     }
 
     /// Ready to serve: the database answers.
     pub async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+}
+
+/// Applies the migrations not yet recorded in `schema_migrations`, in one transaction.
+async fn migrate(writer: &SqlitePool) -> StoreResult<()> {
+    let mut tx = writer.begin().await?;
+
+    sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
+            .execute(&mut *tx)
+            .await?;
+    let applied: Option<i64> = sqlx::query("SELECT MAX(version) FROM schema_migrations")
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+    for (version, sql) in MIGRATIONS {
+        if applied.is_some_and(|a| a >= *version) {
+            continue;
+        }
+        sqlx::raw_sql(sql).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
+            .bind(version)
+            .bind(crate::run::now_ms())
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Folds the WAL back into the database file every second, off the request path. PASSIVE never
+/// blocks the writer; the loop ends when the pool is closed.
+async fn checkpoint_loop(pool: SqlitePool) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(err) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            tracing::warn!(error = %err, "WAL checkpoint failed");
+        }
     }
 }
 

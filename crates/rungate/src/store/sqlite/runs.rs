@@ -1,18 +1,18 @@
 use async_trait::async_trait;
+use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite, Transaction};
 
-use super::{SqliteStore, conflict_or, json_column, page_binds, to_i64, to_u64};
-use crate::audit::{self, AuditEvent, ChainedEvent, GENESIS};
+use super::{SqliteStore, json_column, page_binds, to_u64};
+use crate::audit::{AuditEvent, ChainedEvent};
 use crate::budget::{LedgerEntry, LedgerKind};
 use crate::money::UsdNanos;
-use crate::run::{Run, RunId, RunStatus, Step, StepId, StepKind, StepStatus};
+use crate::run::{Run, RunId, RunStatus, RunTotals, Step, StepId, StepKind, StepStatus};
 use crate::store::{AgentTotals, Page, RunFilter, RunStore, StepRecord, StoreError, StoreResult};
 
-const RUN_COLUMNS: &str = "id, agent_id, team, policy_id, policy_version, status, auto, spend_nanos, input_tokens, output_tokens, steps_count, started_at, last_activity_at, idle_timeout_ms, ended_at, ended_reason, metadata";
-const STEP_COLUMNS: &str = "id, run_id, agent_id, kind, provider, model, input_tokens, output_tokens, cost_nanos, latency_ms, status, http_status, error_message, request, response, created_at";
+pub(super) const RUN_COLUMNS: &str = "id, agent_id, team, policy_id, policy_version, status, auto, spend_nanos, input_tokens, output_tokens, steps_count, started_at, last_activity_at, idle_timeout_ms, ended_at, ended_reason, metadata";
+pub(super) const STEP_COLUMNS: &str = "id, run_id, agent_id, kind, provider, model, input_tokens, output_tokens, cost_nanos, latency_ms, status, http_status, error_message, request, response, created_at";
 
-fn run_from_row(row: &SqliteRow) -> StoreResult<Run> {
+pub(super) fn run_from_row(row: &SqliteRow) -> StoreResult<Run> {
     let status: String = row.try_get("status")?;
     let metadata: String = row.try_get("metadata")?;
     Ok(Run {
@@ -70,14 +70,14 @@ fn step_from_row(row: &SqliteRow) -> StoreResult<Step> {
     })
 }
 
-fn kind_str(kind: StepKind) -> &'static str {
+pub(super) fn kind_str(kind: StepKind) -> &'static str {
     match kind {
         StepKind::LlmCall => "llm_call",
         StepKind::ToolCall => "tool_call",
     }
 }
 
-fn status_str(status: StepStatus) -> &'static str {
+pub(super) fn status_str(status: StepStatus) -> &'static str {
     match status {
         StepStatus::Success => "success",
         StepStatus::Error => "error",
@@ -86,133 +86,10 @@ fn status_str(status: StepStatus) -> &'static str {
     }
 }
 
-/// Appends events to the run's hash chain inside the caller's transaction.
-async fn append_audit(
-    tx: &mut Transaction<'_, Sqlite>,
-    run_id: &str,
-    events: &[AuditEvent],
-) -> StoreResult<()> {
-    let last = sqlx::query(
-        "SELECT seq, hash FROM audit_events WHERE run_id = ? ORDER BY seq DESC LIMIT 1",
-    )
-    .bind(run_id)
-    .fetch_optional(&mut **tx)
-    .await?;
-    let (mut seq, mut prev) = match last {
-        Some(row) => (row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?),
-        None => (0, GENESIS.to_owned()),
-    };
-    for event in events {
-        seq += 1;
-        let body = audit::canonical(
-            run_id,
-            seq,
-            event.kind,
-            &event.actor,
-            &event.data,
-            event.at_ms,
-        );
-        let hash = audit::chain(&prev, &body);
-        sqlx::query("INSERT INTO audit_events (run_id, seq, kind, actor, data, at, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-            .bind(run_id)
-            .bind(seq)
-            .bind(event.kind)
-            .bind(&event.actor)
-            .bind(event.data.to_string())
-            .bind(event.at_ms)
-            .bind(&prev)
-            .bind(&hash)
-            .execute(&mut **tx)
-            .await?;
-        prev = hash;
-    }
-    Ok(())
-}
-
-async fn insert_step(tx: &mut Transaction<'_, Sqlite>, s: &Step) -> StoreResult<()> {
-    let sql = format!(
-        "INSERT INTO steps ({STEP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    );
-    sqlx::query(&sql)
-        .bind(&s.id.0)
-        .bind(&s.run_id.0)
-        .bind(&s.agent_id)
-        .bind(kind_str(s.kind))
-        .bind(&s.provider)
-        .bind(&s.model)
-        .bind(to_i64(s.input_tokens))
-        .bind(to_i64(s.output_tokens))
-        .bind(s.cost.0)
-        .bind(to_i64(s.latency_ms))
-        .bind(status_str(s.status))
-        .bind(s.http_status.map(i64::from))
-        .bind(&s.error_message)
-        .bind(s.request.as_ref().map(|v| v.to_string()))
-        .bind(s.response.as_ref().map(|v| v.to_string()))
-        .bind(s.created_at_ms)
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| conflict_or(e, "step already recorded"))?;
-    Ok(())
-}
-
-/// Inserts ledger entries, skipping any already present for the same step and kind, and
-/// returns the sum of the amounts actually added (settling twice adds nothing).
-async fn insert_ledger(
-    tx: &mut Transaction<'_, Sqlite>,
-    run_id: &str,
-    entries: &[LedgerEntry],
-) -> StoreResult<UsdNanos> {
-    let mut added = UsdNanos::ZERO;
-    for e in entries {
-        let result = sqlx::query(
-            "INSERT INTO ledger (run_id, step_id, kind, amount_nanos, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (step_id, kind) DO NOTHING",
-        )
-        .bind(run_id)
-        .bind(&e.step_id)
-        .bind(e.kind.as_str())
-        .bind(e.amount.0)
-        .bind(e.created_at_ms)
-        .execute(&mut **tx)
-        .await?;
-        if result.rows_affected() > 0 {
-            added = added.saturating_add(e.amount);
-        }
-    }
-    Ok(added)
-}
-
 #[async_trait]
 impl RunStore for SqliteStore {
-    async fn create_run(&self, r: &Run, event: AuditEvent) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await?;
-        let sql = format!(
-            "INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        );
-        sqlx::query(&sql)
-            .bind(&r.id.0)
-            .bind(&r.agent_id)
-            .bind(&r.team)
-            .bind(&r.policy_id)
-            .bind(r.policy_version)
-            .bind(r.status.as_str())
-            .bind(r.auto)
-            .bind(r.spend.0)
-            .bind(to_i64(r.input_tokens))
-            .bind(to_i64(r.output_tokens))
-            .bind(to_i64(r.steps_count))
-            .bind(r.started_at_ms)
-            .bind(r.last_activity_ms)
-            .bind(r.idle_timeout_ms)
-            .bind(r.ended_at_ms)
-            .bind(&r.ended_reason)
-            .bind(r.metadata.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| conflict_or(e, "run id exists"))?;
-        append_audit(&mut tx, &r.id.0, &[event]).await?;
-        tx.commit().await?;
-        Ok(())
+    async fn create_run(&self, run: &Run, event: AuditEvent) -> StoreResult<()> {
+        self.runs.create_run(run, event).await
     }
 
     async fn get_run(&self, id: &RunId) -> StoreResult<Run> {
@@ -261,27 +138,8 @@ impl RunStore for SqliteStore {
         Ok((runs, to_u64(total)))
     }
 
-    async fn record_step(&self, record: &StepRecord) -> StoreResult<Run> {
-        let step = &record.step;
-        let mut tx = self.writer.begin().await?;
-        insert_step(&mut tx, step).await?;
-        let added = insert_ledger(&mut tx, &step.run_id.0, &record.ledger).await?;
-        let sql = format!(
-            "UPDATE runs SET spend_nanos = spend_nanos + ?, input_tokens = input_tokens + ?, output_tokens = output_tokens + ?, steps_count = steps_count + 1, last_activity_at = MAX(last_activity_at, ?) WHERE id = ? RETURNING {RUN_COLUMNS}"
-        );
-        let row = sqlx::query(&sql)
-            .bind(added.0)
-            .bind(to_i64(step.input_tokens))
-            .bind(to_i64(step.output_tokens))
-            .bind(step.created_at_ms)
-            .bind(&step.run_id.0)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let run = run_from_row(&row)?;
-        append_audit(&mut tx, &step.run_id.0, &record.audit).await?;
-        tx.commit().await?;
-        Ok(run)
+    async fn record_step(&self, record: &StepRecord) -> StoreResult<RunTotals> {
+        self.runs.record_step(record).await
     }
 
     async fn close_run(
@@ -292,26 +150,11 @@ impl RunStore for SqliteStore {
         metadata: Option<&serde_json::Value>,
         event: AuditEvent,
     ) -> StoreResult<(Run, bool)> {
-        let mut tx = self.writer.begin().await?;
-        let sql = format!(
-            "UPDATE runs SET status = ?, ended_reason = ?, ended_at = ?, metadata = COALESCE(?, metadata) WHERE id = ? AND status = 'running' RETURNING {RUN_COLUMNS}"
-        );
-        let row = sqlx::query(&sql)
-            .bind(status.as_str())
-            .bind(reason)
-            .bind(event.at_ms)
-            .bind(metadata.map(|m| m.to_string()))
-            .bind(&id.0)
-            .fetch_optional(&mut *tx)
+        let changed = self
+            .runs
+            .close_run(id, status, reason, metadata, event)
             .await?;
-        let Some(row) = row else {
-            drop(tx);
-            return Ok((self.get_run(id).await?, false));
-        };
-        let run = run_from_row(&row)?;
-        append_audit(&mut tx, &id.0, &[event]).await?;
-        tx.commit().await?;
-        Ok((run, true))
+        Ok((self.get_run(id).await?, changed))
     }
 
     async fn idle_runs(&self, now_ms: i64, default_idle_ms: i64) -> StoreResult<Vec<RunId>> {
