@@ -1,0 +1,317 @@
+//! Turns raw timings into the figures the benchmark promises (percentiles, throughput, the added
+//! latency and throughput ratio of the gateway against calling the mock directly) and writes them as
+//! a table for people or as JSON for scripts.
+
+use std::io::Write;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::load::PhaseResult;
+
+/// Added p99 at concurrency 1 must stay under this.
+pub const TARGET_ADDED_P99: Duration = Duration::from_millis(1);
+/// Gateway throughput at high concurrency must reach this fraction of direct throughput.
+pub const TARGET_THROUGHPUT_RATIO: f64 = 0.5;
+
+/// Percentiles and rate of one target in one scenario.
+#[derive(Debug, Clone, Copy)]
+pub struct Summary {
+    pub ok: usize,
+    pub errors: usize,
+    pub p50: Duration,
+    pub p90: Duration,
+    pub p99: Duration,
+    pub max: Duration,
+    pub mean: Duration,
+    /// Successful requests per second of wall time.
+    pub rps: f64,
+}
+
+impl Summary {
+    pub fn of(result: &mut PhaseResult) -> Summary {
+        let latencies = &mut result.latencies;
+        latencies.sort_unstable();
+        let total: Duration = latencies.iter().sum();
+        let mean = u32::try_from(latencies.len())
+            .ok()
+            .filter(|&n| n > 0)
+            .map_or(Duration::ZERO, |n| total / n);
+        let seconds = result.elapsed.as_secs_f64();
+        Summary {
+            ok: latencies.len(),
+            errors: result.errors,
+            p50: percentile(latencies, 50.0),
+            p90: percentile(latencies, 90.0),
+            p99: percentile(latencies, 99.0),
+            max: latencies.last().copied().unwrap_or_default(),
+            mean,
+            rps: if seconds > 0.0 {
+                latencies.len() as f64 / seconds
+            } else {
+                0.0
+            },
+        }
+    }
+
+    fn to_json(self) -> Value {
+        json!({
+            "ok": self.ok, "errors": self.errors,
+            "p50_us": round1(micros(self.p50)), "p90_us": round1(micros(self.p90)),
+            "p99_us": round1(micros(self.p99)), "max_us": round1(micros(self.max)),
+            "mean_us": round1(micros(self.mean)), "rps": round1(self.rps),
+        })
+    }
+}
+
+/// Nearest-rank percentile of a sorted slice.
+fn percentile(sorted: &[Duration], pct: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = (pct / 100.0 * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// One scenario measured against both targets.
+pub struct Scenario {
+    pub name: &'static str,
+    pub concurrency: usize,
+    pub direct: Summary,
+    pub gateway: Summary,
+    /// The first error seen in either target, if any.
+    pub first_error: Option<String>,
+}
+
+impl Scenario {
+    fn added_p50(&self) -> f64 {
+        micros(self.gateway.p50) - micros(self.direct.p50)
+    }
+
+    fn added_p99(&self) -> f64 {
+        micros(self.gateway.p99) - micros(self.direct.p99)
+    }
+
+    fn throughput_ratio(&self) -> f64 {
+        if self.direct.rps > 0.0 {
+            self.gateway.rps / self.direct.rps
+        } else {
+            0.0
+        }
+    }
+
+    fn errors(&self) -> usize {
+        self.direct.errors + self.gateway.errors
+    }
+}
+
+/// Everything the report shows.
+pub struct Report {
+    /// How the run was set up (request counts, rounds, machine), shown above the table.
+    pub setup: Vec<(&'static str, String)>,
+    /// Non-streaming at concurrency 1: the added-latency target.
+    pub latency: Scenario,
+    /// Streaming at concurrency 1, time to last byte; `None` when skipped.
+    pub streaming: Option<Scenario>,
+    /// Non-streaming at high concurrency: the throughput target.
+    pub throughput: Scenario,
+    /// Cross-checks that the gateway really did its work: (what, observed, expected).
+    pub checks: Vec<(&'static str, u64, u64)>,
+}
+
+impl Report {
+    fn scenarios(&self) -> impl Iterator<Item = &Scenario> {
+        std::iter::once(&self.latency)
+            .chain(self.streaming.as_ref())
+            .chain(std::iter::once(&self.throughput))
+    }
+
+    pub fn errors(&self) -> usize {
+        self.scenarios().map(Scenario::errors).sum()
+    }
+
+    fn checks_pass(&self) -> bool {
+        self.checks
+            .iter()
+            .all(|(_, observed, expected)| observed == expected)
+    }
+
+    fn latency_target_met(&self) -> bool {
+        self.latency.added_p99() < micros(TARGET_ADDED_P99)
+    }
+
+    fn throughput_target_met(&self) -> bool {
+        self.throughput.throughput_ratio() >= TARGET_THROUGHPUT_RATIO
+    }
+
+    pub fn write_table(&self, out: &mut impl Write) -> std::io::Result<()> {
+        writeln!(
+            out,
+            "Rungate benchmark: client -> mock (direct) vs client -> rungate -> mock (gateway)"
+        )?;
+        for (what, value) in &self.setup {
+            writeln!(out, "  {what:<13} {value}")?;
+        }
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{:<26} {:<8} {:>7} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "scenario",
+            "target",
+            "ok",
+            "errors",
+            "p50 us",
+            "p90 us",
+            "p99 us",
+            "max us",
+            "mean us",
+            "req/s"
+        )?;
+        for scenario in self.scenarios() {
+            let name = format!("{} (c={})", scenario.name, scenario.concurrency);
+            for (target, s) in [("direct", scenario.direct), ("gateway", scenario.gateway)] {
+                writeln!(
+                    out,
+                    "{name:<26} {target:<8} {:>7} {:>6} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.0}",
+                    s.ok,
+                    s.errors,
+                    micros(s.p50),
+                    micros(s.p90),
+                    micros(s.p99),
+                    micros(s.max),
+                    micros(s.mean),
+                    s.rps
+                )?;
+            }
+        }
+        writeln!(out)?;
+        let l = &self.latency;
+        writeln!(
+            out,
+            "added p50 (c=1, non-streaming)  = {:>8.1} us",
+            l.added_p50()
+        )?;
+        writeln!(
+            out,
+            "added p99 (c=1, non-streaming)  = {:>8.1} us   target < {} us: {}",
+            l.added_p99(),
+            micros(TARGET_ADDED_P99),
+            verdict(self.latency_target_met())
+        )?;
+        if let Some(s) = &self.streaming {
+            writeln!(
+                out,
+                "added p50 (c=1, streaming TTLB) = {:>8.1} us",
+                s.added_p50()
+            )?;
+            writeln!(
+                out,
+                "added p99 (c=1, streaming TTLB) = {:>8.1} us",
+                s.added_p99()
+            )?;
+        }
+        let t = &self.throughput;
+        writeln!(
+            out,
+            "throughput ratio (c={})         = {:>8.3}      target >= {TARGET_THROUGHPUT_RATIO}: {}   ({:.0} / {:.0} req/s)",
+            t.concurrency,
+            t.throughput_ratio(),
+            verdict(self.throughput_target_met()),
+            t.gateway.rps,
+            t.direct.rps
+        )?;
+        writeln!(out)?;
+        for (what, observed, expected) in &self.checks {
+            let mark = if observed == expected {
+                "ok"
+            } else {
+                "MISMATCH"
+            };
+            writeln!(
+                out,
+                "check: {what}: {observed} (expected {expected}) {mark}"
+            )?;
+        }
+        let errors = self.errors();
+        if errors > 0 || !self.checks_pass() {
+            writeln!(
+                out,
+                "RUN FLAGGED: {errors} failed requests, checks {}; figures are not trustworthy",
+                if self.checks_pass() { "pass" } else { "FAIL" }
+            )?;
+            for scenario in self.scenarios() {
+                if let Some(error) = &scenario.first_error {
+                    writeln!(out, "  first error in {}: {error}", scenario.name)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn to_json(&self) -> Value {
+        let scenario = |s: &Scenario| {
+            json!({
+                "name": s.name, "concurrency": s.concurrency,
+                "direct": s.direct.to_json(), "gateway": s.gateway.to_json(),
+                "added_p50_us": round1(s.added_p50()), "added_p99_us": round1(s.added_p99()),
+                "throughput_ratio": round3(s.throughput_ratio()),
+                "first_error": s.first_error,
+            })
+        };
+        let setup: serde_json::Map<String, Value> = self
+            .setup
+            .iter()
+            .map(|(what, value)| ((*what).to_owned(), Value::from(value.as_str())))
+            .collect();
+        let checks: Vec<Value> = self
+            .checks
+            .iter()
+            .map(|(what, observed, expected)| json!({"check": what, "observed": observed, "expected": expected}))
+            .collect();
+        json!({
+            "setup": setup,
+            "scenarios": self.scenarios().map(scenario).collect::<Vec<_>>(),
+            "added_p50_us": round1(self.latency.added_p50()),
+            "added_p99_us": round1(self.latency.added_p99()),
+            "added_p99_target_us": micros(TARGET_ADDED_P99),
+            "added_p99_target_met": self.latency_target_met(),
+            "throughput_ratio": round3(self.throughput.throughput_ratio()),
+            "throughput_ratio_target": TARGET_THROUGHPUT_RATIO,
+            "throughput_ratio_target_met": self.throughput_target_met(),
+            "errors": self.errors(),
+            "checks": checks,
+            "flagged": self.errors() > 0 || !self.checks_pass(),
+        })
+    }
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "PASS" } else { "MISS" }
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let sorted: Vec<Duration> = (1..=100).map(Duration::from_micros).collect();
+        assert_eq!(percentile(&sorted, 50.0), Duration::from_micros(50));
+        assert_eq!(percentile(&sorted, 99.0), Duration::from_micros(99));
+        assert_eq!(percentile(&sorted, 100.0), Duration::from_micros(100));
+        assert_eq!(percentile(&sorted[..1], 99.0), Duration::from_micros(1));
+        assert_eq!(percentile(&[], 50.0), Duration::ZERO);
+    }
+}
