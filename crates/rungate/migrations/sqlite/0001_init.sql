@@ -50,6 +50,9 @@ CREATE TABLE admin_tokens (
     revoked_at INTEGER
 );
 
+-- The tables a proxied call writes (runs, steps, ledger, audit_events) are WITHOUT ROWID and
+-- carry no index that changes per step: each step then touches one page per table, which is
+-- what bounds the run writer's commits.
 CREATE TABLE runs (
     id TEXT PRIMARY KEY,
     agent_id TEXT NOT NULL,
@@ -68,13 +71,13 @@ CREATE TABLE runs (
     ended_at INTEGER,
     ended_reason TEXT,
     metadata TEXT NOT NULL
-);
-CREATE INDEX runs_by_status_activity ON runs (status, last_activity_at);
+) WITHOUT ROWID;
+CREATE INDEX runs_by_status ON runs (status);
 CREATE INDEX runs_by_agent ON runs (agent_id, started_at);
 CREATE INDEX runs_by_start ON runs (started_at);
 
 CREATE TABLE steps (
-    id TEXT PRIMARY KEY,
+    id TEXT NOT NULL,
     run_id TEXT NOT NULL REFERENCES runs(id),
     agent_id TEXT NOT NULL,
     kind TEXT NOT NULL,
@@ -89,20 +92,18 @@ CREATE TABLE steps (
     error_message TEXT,
     request TEXT,
     response TEXT,
-    created_at INTEGER NOT NULL
-);
-CREATE INDEX steps_by_run ON steps (run_id, id);
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (run_id, id)
+) WITHOUT ROWID;
 
 CREATE TABLE ledger (
-    id INTEGER PRIMARY KEY,
     run_id TEXT NOT NULL REFERENCES runs(id),
     step_id TEXT NOT NULL,
     kind TEXT NOT NULL,
     amount_nanos INTEGER NOT NULL,
     created_at INTEGER NOT NULL,
-    UNIQUE (step_id, kind)
-);
-CREATE INDEX ledger_by_run ON ledger (run_id, id);
+    PRIMARY KEY (run_id, step_id, kind)
+) WITHOUT ROWID;
 
 CREATE TABLE audit_events (
     run_id TEXT NOT NULL,
@@ -114,4 +115,4 @@ CREATE TABLE audit_events (
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL,
     PRIMARY KEY (run_id, seq)
-);
+) WITHOUT ROWID;

@@ -100,6 +100,18 @@ mod tests {
     }
 
     #[test]
+    fn canonical_form_is_compact_json_in_a_fixed_key_order() {
+        let data = serde_json::json!({"b": 1, "a": "x\"y"});
+        let text = canonical("r\"1", 2, "step.recorded", "agent:a", &data, 3);
+        assert_eq!(
+            text,
+            r#"{"run_id":"r\"1","seq":2,"kind":"step.recorded","actor":"agent:a","data":{"b":1,"a":"x\"y"},"at_ms":3}"#
+        );
+        let parsed: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        assert_eq!(parsed["data"], data);
+    }
+
+    #[test]
     fn tampering_breaks_the_chain_at_the_edited_event() {
         let mut events = chained(4);
         assert_eq!(verify(&events), Ok(()));

@@ -13,7 +13,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::audit::{self, AuditEvent, GENESIS};
@@ -133,33 +133,31 @@ fn write_loop(mut conn: Connection, mut changes: mpsc::Receiver<Change>) {
     }
 }
 
-/// Applies every change behind its own savepoint, commits once, then answers. If the commit
-/// itself fails, every caller gets the error: nothing of the batch was written.
+/// Applies the whole batch in one transaction and answers every caller. If any change fails,
+/// the batch is rolled back and each change is retried in a transaction of its own, so one bad
+/// change (a step for a run that does not exist) cannot fail its neighbours. Savepoints would
+/// give the same isolation, but cost a sub-journal page copy on every change of every batch.
 fn commit_batch(conn: &mut Connection, batch: &mut Vec<Change>) {
-    let mut outcomes: Vec<Outcome> = Vec::with_capacity(batch.len());
-    let committed = (|| -> StoreResult<()> {
-        let mut tx = conn.transaction()?;
-        for change in batch.iter() {
-            outcomes.push(apply_isolated(&mut tx, change));
-        }
-        tx.commit()?;
-        Ok(())
-    })();
-    let commit_error = committed.err().map(|e| e.to_string());
-    for (change, outcome) in
-        batch
-            .drain(..)
-            .zip(outcomes.into_iter().chain(std::iter::repeat_with(|| {
-                Outcome::Failed(StoreError::Engine("not applied".into()))
-            })))
-    {
-        let outcome = match &commit_error {
-            Some(message) => {
-                Outcome::Failed(StoreError::Engine(format!("commit failed: {message}")))
+    match apply_all(conn, batch) {
+        Ok(outcomes) => {
+            for (change, outcome) in batch.drain(..).zip(outcomes) {
+                answer(change, outcome);
             }
-            None => outcome,
-        };
-        answer(change, outcome);
+        }
+        Err(err) if batch.len() == 1 => {
+            if let Some(change) = batch.pop() {
+                answer(change, Outcome::Failed(err));
+            }
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, changes = batch.len(), "batch failed; retrying its changes one by one");
+            for change in batch.drain(..) {
+                let outcome = apply_all(conn, std::slice::from_ref(&change))
+                    .map(|mut outcomes| outcomes.remove(0))
+                    .unwrap_or_else(Outcome::Failed);
+                answer(change, outcome);
+            }
+        }
     }
 }
 
@@ -170,20 +168,21 @@ enum Outcome {
     Failed(StoreError),
 }
 
-fn apply_isolated(tx: &mut Transaction<'_>, change: &Change) -> Outcome {
-    let result = (|| -> StoreResult<Outcome> {
-        let sp = tx.savepoint()?;
-        let outcome = match change {
+/// All of `changes` in one transaction: every one applied, or none.
+fn apply_all(conn: &mut Connection, changes: &[Change]) -> StoreResult<Vec<Outcome>> {
+    let tx = conn.transaction()?;
+    let mut outcomes = Vec::with_capacity(changes.len());
+    for change in changes {
+        outcomes.push(match change {
             Change::CreateRun(run, event, _) => {
-                create_run(&sp, run, event).map(|()| Outcome::Created)
+                create_run(&tx, run, event).map(|()| Outcome::Created)?
             }
-            Change::RecordStep(record, _) => record_step(&sp, record).map(Outcome::Recorded),
-            Change::CloseRun(close, _) => close_run(&sp, close).map(Outcome::Closed),
-        }?;
-        sp.commit()?;
-        Ok(outcome)
-    })();
-    result.unwrap_or_else(Outcome::Failed)
+            Change::RecordStep(record, _) => record_step(&tx, record).map(Outcome::Recorded)?,
+            Change::CloseRun(close, _) => close_run(&tx, close).map(Outcome::Closed)?,
+        });
+    }
+    tx.commit()?;
+    Ok(outcomes)
 }
 
 fn answer(change: Change, outcome: Outcome) {
@@ -240,7 +239,7 @@ fn record_step(tx: &Connection, record: &StepRecord) -> StoreResult<RunTotals> {
     ])?;
     let mut charged = UsdNanos::ZERO;
     let mut ledger = tx.prepare_cached(
-        "INSERT INTO ledger (run_id, step_id, kind, amount_nanos, created_at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (step_id, kind) DO NOTHING",
+        "INSERT INTO ledger (run_id, step_id, kind, amount_nanos, created_at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (run_id, step_id, kind) DO NOTHING",
     )?;
     for entry in &record.ledger {
         if ledger.execute(params![

@@ -195,7 +195,7 @@ impl RunStore for SqliteStore {
     }
 
     async fn ledger(&self, id: &RunId) -> StoreResult<Vec<LedgerEntry>> {
-        let rows = sqlx::query("SELECT step_id, kind, amount_nanos, created_at FROM ledger WHERE run_id = ? ORDER BY id")
+        let rows = sqlx::query("SELECT step_id, kind, amount_nanos, created_at FROM ledger WHERE run_id = ? ORDER BY created_at, step_id, kind")
             .bind(&id.0)
             .fetch_all(&self.pool)
             .await?;
