@@ -329,3 +329,132 @@ fn append_audit(tx: &Connection, run_id: &str, events: &[AuditEvent]) -> StoreRe
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use crate::audit::AuditEvent;
+    use crate::budget::{LedgerEntry, LedgerKind};
+    use crate::money::UsdNanos;
+    use crate::run::{Run, RunId, RunStatus, Step, StepId, StepKind, StepStatus};
+    use crate::store::sqlite::SqliteStore;
+    use crate::store::{RunStore, StepRecord, StoreError};
+
+    fn run(id: &str) -> Run {
+        Run {
+            id: RunId(id.into()),
+            agent_id: "a".into(),
+            team: "agent:a".into(),
+            policy_id: None,
+            policy_version: None,
+            status: RunStatus::Running,
+            auto: false,
+            spend: UsdNanos::ZERO,
+            input_tokens: 0,
+            output_tokens: 0,
+            steps_count: 0,
+            started_at_ms: 1,
+            last_activity_ms: 1,
+            idle_timeout_ms: None,
+            ended_at_ms: None,
+            ended_reason: None,
+            metadata: json!({}),
+        }
+    }
+
+    fn event(kind: &'static str) -> AuditEvent {
+        AuditEvent {
+            kind,
+            actor: "agent:a".into(),
+            data: json!({}),
+            at_ms: 1,
+        }
+    }
+
+    fn step(run_id: &str, cost: i64) -> StepRecord {
+        let id = StepId::generate();
+        StepRecord {
+            ledger: vec![LedgerEntry {
+                kind: LedgerKind::Settlement,
+                step_id: id.0.clone(),
+                amount: UsdNanos(cost),
+                created_at_ms: 2,
+            }],
+            audit: vec![event("step.recorded")],
+            step: Step {
+                id,
+                run_id: RunId(run_id.into()),
+                agent_id: "a".into(),
+                kind: StepKind::LlmCall,
+                provider: "openai".into(),
+                model: "gpt-4o".into(),
+                input_tokens: 10,
+                output_tokens: 5,
+                cost: UsdNanos(cost),
+                latency_ms: 1,
+                status: StepStatus::Success,
+                http_status: Some(200),
+                error_message: None,
+                request: None,
+                response: None,
+                created_at_ms: 2,
+            },
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_bad_change_in_a_batch_does_not_fail_its_neighbours() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::Engine(e.to_string()))?;
+        let store = Arc::new(SqliteStore::open(&dir.path().join("t.db")).await?);
+        store.create_run(&run("good"), event("run.started")).await?;
+        let mut calls = Vec::new();
+        for i in 0..200 {
+            let store = store.clone();
+            let target = if i % 10 == 0 { "ghost" } else { "good" };
+            calls.push(tokio::spawn(async move {
+                store.record_step(&step(target, 7)).await
+            }));
+        }
+        let (mut ok, mut refused) = (0, 0);
+        for call in calls {
+            match call.await.map_err(|e| StoreError::Engine(e.to_string()))? {
+                Ok(_) => ok += 1,
+                Err(_) => refused += 1,
+            }
+        }
+        assert_eq!((ok, refused), (180, 20));
+        let good = store.get_run(&RunId("good".into())).await?;
+        assert_eq!((good.steps_count, good.spend), (180, UsdNanos(180 * 7)));
+        let ledger: i64 = store
+            .ledger(&RunId("good".into()))
+            .await?
+            .iter()
+            .map(|e| e.amount.0)
+            .sum();
+        assert_eq!(ledger, 180 * 7);
+        assert_eq!(
+            crate::audit::verify(&store.audit_events(&RunId("good".into())).await?),
+            Ok(())
+        );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn settling_the_same_step_twice_charges_once() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::Engine(e.to_string()))?;
+        let store = SqliteStore::open(&dir.path().join("t.db")).await?;
+        store.create_run(&run("r"), event("run.started")).await?;
+        let mut record = step("r", 50);
+        store.record_step(&record).await?;
+        // A retried settlement of the same step: new step row id, same ledger key.
+        let ledger_key = record.ledger[0].step_id.clone();
+        record.step.id = StepId::generate();
+        record.ledger[0].step_id = ledger_key;
+        let totals = store.record_step(&record).await?;
+        assert_eq!(totals.spend, UsdNanos(50));
+        Ok(())
+    }
+}
