@@ -14,6 +14,7 @@ use crate::store::StoreError;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BlockCode {
     ModelNotAllowed,
+    ModelUnpriced,
     AgentDisabled,
     RunForceStopped,
     RunClosed,
@@ -26,6 +27,7 @@ impl BlockCode {
     pub fn as_str(self) -> &'static str {
         match self {
             BlockCode::ModelNotAllowed => "model_not_allowed",
+            BlockCode::ModelUnpriced => "model_unpriced",
             BlockCode::AgentDisabled => "agent_disabled",
             BlockCode::RunForceStopped => "run_force_stopped",
             BlockCode::RunClosed => "run_closed",
@@ -38,7 +40,10 @@ impl BlockCode {
     /// Status and `error.type`; exhaustive so a new code forces a decision.
     fn status_and_type(self) -> (StatusCode, &'static str) {
         match self {
-            BlockCode::ModelNotAllowed | BlockCode::AgentDisabled | BlockCode::RunForceStopped => {
+            BlockCode::ModelNotAllowed
+            | BlockCode::ModelUnpriced
+            | BlockCode::AgentDisabled
+            | BlockCode::RunForceStopped => {
                 (StatusCode::FORBIDDEN, "governance_block")
             }
             BlockCode::BudgetExceeded | BlockCode::TokenBudgetExceeded => {

@@ -3,6 +3,13 @@
 //! and its audit event, and the run's spend is the sum of its settled entries. This module
 //! decides amounts and remaining budget; it knows nothing of HTTP or SQL.
 
+mod books;
+
+pub use books::{
+    Books, CallEstimate, Caps, DEFAULT_OUTPUT_ESTIMATE, Enforcement, Hold, Refusal,
+    estimate_input_tokens,
+};
+
 use serde::Serialize;
 
 use crate::money::UsdNanos;
@@ -12,8 +19,12 @@ use rungate_wire::Usage;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LedgerKind {
+    /// The projected cost held while a model call was in flight.
+    Reservation,
     /// The real cost of a model call, from the provider's usage.
     Settlement,
+    /// The hold given back once the call settled.
+    Release,
     /// A cost the agent reported with a tool step.
     ToolCost,
 }
@@ -21,8 +32,29 @@ pub enum LedgerKind {
 impl LedgerKind {
     pub fn as_str(self) -> &'static str {
         match self {
+            LedgerKind::Reservation => "reservation",
             LedgerKind::Settlement => "settlement",
+            LedgerKind::Release => "release",
             LedgerKind::ToolCost => "tool_cost",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<LedgerKind> {
+        match s {
+            "reservation" => Some(LedgerKind::Reservation),
+            "settlement" => Some(LedgerKind::Settlement),
+            "release" => Some(LedgerKind::Release),
+            "tool_cost" => Some(LedgerKind::ToolCost),
+            _ => None,
+        }
+    }
+
+    /// Whether entries of this kind are money spent (the run's spend is their sum); holds and
+    /// releases are bookkeeping of what was promised, not spent.
+    pub fn is_spend(self) -> bool {
+        match self {
+            LedgerKind::Settlement | LedgerKind::ToolCost => true,
+            LedgerKind::Reservation | LedgerKind::Release => false,
         }
     }
 }

@@ -1,12 +1,13 @@
-//! The live view of open runs: one owner per run holding its pinned policy and running totals
-//! in atomics, so concurrent calls of a run see each other's spend without a database round
-//! trip. The store stays the source of truth — totals are refreshed from what `record_step`
+//! The live view of open runs: one owner per run holding its pinned policy, caps and books
+//! (committed spend plus the holds of calls in flight), so concurrent calls of a run see each
+//! other's spend and reservations without a database round trip. The store stays the source of truth — totals are refreshed from what `record_step`
 //! returns, and a run missing here is loaded from the store — so a restart loses nothing.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::budget::{Books, Caps, Enforcement};
 use crate::money::UsdNanos;
 use crate::policy::PolicyVersion;
 use crate::run::{Run, RunId, RunTotals};
@@ -18,44 +19,40 @@ pub struct LiveRun {
     pub team: String,
     pub policy: Option<Arc<PolicyVersion>>,
     pub idle_ms: i64,
-    spend: AtomicI64,
-    input_tokens: AtomicU64,
-    output_tokens: AtomicU64,
+    pub caps: Caps,
+    pub books: Books,
     last_activity_ms: AtomicI64,
     closed: AtomicBool,
 }
 
 impl LiveRun {
     pub fn new(run: &Run, policy: Option<Arc<PolicyVersion>>, default_idle_ms: i64) -> LiveRun {
+        let caps = caps_of(policy.as_deref());
         LiveRun {
             id: run.id.clone(),
             team: run.team.clone(),
             policy,
             idle_ms: run.idle_timeout_ms.unwrap_or(default_idle_ms),
-            spend: AtomicI64::new(run.spend.0),
-            input_tokens: AtomicU64::new(run.input_tokens),
-            output_tokens: AtomicU64::new(run.output_tokens),
+            caps,
+            books: Books::new(run.spend, run.input_tokens + run.output_tokens),
             last_activity_ms: AtomicI64::new(run.last_activity_ms),
             closed: AtomicBool::new(false),
         }
     }
 
     pub fn spend(&self) -> UsdNanos {
-        UsdNanos(self.spend.load(Ordering::Acquire))
+        self.books.committed().0
     }
 
     pub fn tokens(&self) -> u64 {
-        self.input_tokens.load(Ordering::Acquire) + self.output_tokens.load(Ordering::Acquire)
+        self.books.committed().1
     }
 
     /// Adopts the totals the store committed (they include every concurrent step).
-    pub fn refresh(&self, run: &RunTotals) {
-        self.spend.fetch_max(run.spend.0, Ordering::AcqRel);
-        self.input_tokens
-            .fetch_max(run.input_tokens, Ordering::AcqRel);
-        self.output_tokens
-            .fetch_max(run.output_tokens, Ordering::AcqRel);
-        self.touch(run.last_activity_ms);
+    pub fn refresh(&self, totals: &RunTotals) {
+        self.books
+            .adopt(totals.spend, totals.input_tokens + totals.output_tokens);
+        self.touch(totals.last_activity_ms);
     }
 
     pub fn touch(&self, now_ms: i64) {
@@ -71,12 +68,27 @@ impl LiveRun {
     }
 
     pub fn hard_limit(&self) -> Option<UsdNanos> {
-        let usd = self.policy.as_ref()?.document.hard_limit_usd()?;
-        UsdNanos::from_usd(usd)
+        self.caps.usd
     }
 
     pub fn token_limit(&self) -> Option<u64> {
-        self.policy.as_ref()?.document.hard_limit_tokens()
+        self.caps.tokens
+    }
+}
+
+/// The caps a policy version sets; none without a policy.
+fn caps_of(policy: Option<&PolicyVersion>) -> Caps {
+    let Some(budget) = policy.and_then(|p| p.document.budget.as_ref()) else {
+        return Caps::NONE;
+    };
+    Caps {
+        usd: budget.hard_limit_usd.and_then(UsdNanos::from_usd),
+        tokens: budget.hard_limit_tokens,
+        enforcement: match budget.enforcement.as_deref() {
+            Some("crossed") => Enforcement::Crossed,
+            _ => Enforcement::Projected,
+        },
+        clamp_max_tokens: budget.clamp_max_tokens.unwrap_or(false),
     }
 }
 

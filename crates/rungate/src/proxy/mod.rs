@@ -13,6 +13,7 @@
 //! Authentication happened before (in `api::auth`); rendering of errors happens after (in
 //! `api::error`). Nothing here chooses a status code except passing the provider's through.
 
+mod decide;
 pub mod directory;
 pub mod lifecycle;
 pub mod live;
@@ -25,14 +26,13 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use rungate_wire::{Dialect, RequestFacts, Rewrite, StreamTap, WireError};
+use rungate_wire::{Dialect, Rewrite, StreamTap, WireError};
 use serde_json::json;
 
 use crate::api::error::{ApiError, Block, BlockCode, ProviderFailure};
 use crate::app::Gateway;
 use crate::budget;
 use crate::money::UsdNanos;
-use crate::policy::{self, Denial};
 use crate::providers::{ForwardRequest, Provider, UpstreamError};
 use crate::run::{self, RunId, StepId, StepStatus};
 use crate::store::{Agent, AgentStatus};
@@ -94,7 +94,8 @@ pub async fn handle(gw: &Arc<Gateway>, call: ProxyCall) -> Result<ProxyReply, Pr
         run_id: Some(run.id.clone()),
     };
     // 3. policy decision
-    check_policy(&run, call.provider, &facts).map_err(in_run)?;
+    let price = gw.prices.lookup(&facts.model);
+    let hold = decide::admit(&run, call.provider, &facts, price).map_err(in_run)?;
     // 4. route
     let route = gw
         .directory
@@ -106,6 +107,7 @@ pub async fn handle(gw: &Arc<Gateway>, call: ProxyCall) -> Result<ProxyReply, Pr
     let rewrite = Rewrite {
         strip_rungate: facts.has_rungate_field,
         inject_include_usage: inject_usage,
+        max_output_tokens: hold.clamped_output,
         ..Rewrite::default()
     };
     let body = rungate_wire::rewrite_request(dialect, &call.body, &rewrite)
@@ -117,6 +119,8 @@ pub async fn handle(gw: &Arc<Gateway>, call: ProxyCall) -> Result<ProxyReply, Pr
         agent_id: call.agent.id.clone(),
         provider: call.provider,
         model: facts.model.clone(),
+        price,
+        hold,
         started: Instant::now(),
         created_at_ms: run::now_ms(),
     };
@@ -304,63 +308,6 @@ fn agent_disabled(agent: &Agent) -> ApiError {
         details: json!({"agent_id": agent.id}),
         context: json!({"rule": "agent_disabled", "agent_id": agent.id, "how_to_recover": "ask an operator to re-enable the agent"}),
     })
-}
-
-/// Step 3: the rules that refuse a call before anything is forwarded.
-fn check_policy(run: &LiveRun, provider: Provider, facts: &RequestFacts) -> Result<(), ApiError> {
-    let Some(policy) = &run.policy else {
-        return Ok(());
-    };
-    let context = |rule: &str, extra: serde_json::Value| {
-        let mut context = json!({
-            "run_id": run.id, "rule": rule, "policy_id": policy.policy_id,
-            "policy_name": policy.name, "policy_version": policy.version,
-        });
-        if let (Some(target), Some(extra)) = (context_object(&mut context), extra.as_object()) {
-            target.extend(extra.clone());
-        }
-        context
-    };
-    if let Err(Denial::ModelNotAllowed { model, allowed }) =
-        policy::check_model(&policy.document, provider.name(), &facts.model)
-    {
-        return Err(ApiError::blocked(Block {
-            code: BlockCode::ModelNotAllowed,
-            message: format!("Model {model} is not allowed by policy {}", policy.name),
-            run_id: Some(run.id.to_string()),
-            details: json!({"model": model, "allowed_models": allowed}),
-            context: context(
-                "allowed_models",
-                json!({"how_to_recover": "use one of the allowed models"}),
-            ),
-        }));
-    }
-    if let Some(limit) = run.hard_limit() {
-        let spend = run.spend();
-        if spend >= limit {
-            return Err(ApiError::blocked(Block {
-                code: BlockCode::BudgetExceeded,
-                message: "Run budget ceiling reached.".to_owned(),
-                run_id: Some(run.id.to_string()),
-                details: json!({"cost_usd": spend.as_usd(), "hard_limit_usd": limit.as_usd()}),
-                context: context(
-                    "stop_on_budget",
-                    json!({
-                        "cumulative_spend_usd": spend.to_header(), "limit_usd": limit.to_header(),
-                        "step_that_tripped": format!("llm.{}", facts.model),
-                        "how_to_recover": "start a new run with x-rungate-new-run: true or raise the cap",
-                    }),
-                ),
-            }));
-        }
-    }
-    Ok(())
-}
-
-fn context_object(
-    value: &mut serde_json::Value,
-) -> Option<&mut serde_json::Map<String, serde_json::Value>> {
-    value.as_object_mut()
 }
 
 fn route_error(provider: Provider, err: directory::RouteError) -> ApiError {

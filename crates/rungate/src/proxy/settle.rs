@@ -11,9 +11,10 @@ use serde_json::json;
 use super::live::LiveRun;
 use crate::app::Gateway;
 use crate::audit::AuditEvent;
-use crate::budget::{self, LedgerEntry, LedgerKind};
+use crate::budget::{self, Hold, LedgerEntry, LedgerKind};
 use crate::money::UsdNanos;
 use crate::providers::Provider;
+use crate::providers::pricing::Price;
 use crate::run::{self, RunTotals, Step, StepId, StepKind, StepStatus};
 use crate::store::{StepRecord, StoreResult};
 
@@ -25,6 +26,9 @@ pub struct StepDraft {
     pub agent_id: String,
     pub provider: Provider,
     pub model: String,
+    pub price: Option<Price>,
+    /// The projected cost held for this call; settling releases it.
+    pub hold: Hold,
     pub started: Instant,
     pub created_at_ms: i64,
 }
@@ -46,8 +50,28 @@ pub struct Settled {
 }
 
 impl StepDraft {
+    /// The settlement, and — when the run has caps, so a hold mattered — the reservation it
+    /// replaces and its release, all keyed by the step so a replay adds nothing.
+    fn ledger_entries(&self, cost: UsdNanos, now: i64) -> Vec<LedgerEntry> {
+        let entry = |kind, amount| LedgerEntry {
+            kind,
+            step_id: self.id.0.clone(),
+            amount,
+            created_at_ms: now,
+        };
+        let capped = self.run.caps.usd.is_some() || self.run.caps.tokens.is_some();
+        if !capped {
+            return vec![entry(LedgerKind::Settlement, cost)];
+        }
+        vec![
+            entry(LedgerKind::Reservation, self.hold.amount),
+            entry(LedgerKind::Settlement, cost),
+            entry(LedgerKind::Release, self.hold.amount),
+        ]
+    }
+
     pub async fn settle(self, gw: &Gateway, outcome: Outcome) -> StoreResult<Settled> {
-        let price = gw.prices.lookup(&self.model);
+        let price = self.price;
         let cost = price.map_or(UsdNanos::ZERO, |p| budget::cost_of(&outcome.usage, &p));
         let latency_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let now = run::now_ms();
@@ -69,12 +93,7 @@ impl StepDraft {
             response: None,
             created_at_ms: self.created_at_ms,
         };
-        let ledger = vec![LedgerEntry {
-            kind: LedgerKind::Settlement,
-            step_id: self.id.0.clone(),
-            amount: cost,
-            created_at_ms: now,
-        }];
+        let ledger = self.ledger_entries(cost, now);
         let audit = vec![AuditEvent {
             kind: "step.recorded",
             actor: format!("agent:{}", self.agent_id),
@@ -92,7 +111,11 @@ impl StepDraft {
             audit,
         };
         let committed = gw.stores.runs.record_step(&record).await?;
-        self.run.refresh(&committed);
+        self.hold.settle(
+            committed.spend,
+            committed.input_tokens + committed.output_tokens,
+        );
+        self.run.touch(committed.last_activity_ms);
         gw.metrics
             .record_step(self.provider.name(), outcome.status, cost, latency_ms);
         Ok(Settled {

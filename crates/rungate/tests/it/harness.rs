@@ -164,7 +164,9 @@ impl Harness {
     }
 
     pub async fn agent_with(&self, mut body: Value) -> TestResult<(String, String)> {
-        body["policy_id"] = json!(self.policy_id);
+        if body.get("policy_id").is_none() {
+            body["policy_id"] = json!(self.policy_id);
+        }
         body["provider_keys"] = json!({"openai": self.openai_key, "anthropic": self.anthropic_key});
         let created = self.admin_post("/api/agents", body).await?;
         let id = created["data"]["id"]

@@ -144,9 +144,10 @@ pub async fn get_ledger(
         .map_err(missing("run", id.as_str()))?;
     let entries = gw.stores.runs.ledger(&id).await?;
     let total = entries.len() as u64;
-    let sum = entries.iter().fold(crate::money::UsdNanos::ZERO, |acc, e| {
-        acc.saturating_add(e.amount)
-    });
+    let sum = entries
+        .iter()
+        .filter(|e| e.kind.is_spend())
+        .fold(crate::money::UsdNanos::ZERO, |acc, e| acc.saturating_add(e.amount));
     Ok(axum::Json(json!({
         "data": entries.iter().map(render::ledger_entry).collect::<Vec<_>>(),
         "total": total,

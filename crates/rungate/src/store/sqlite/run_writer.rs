@@ -242,14 +242,14 @@ fn record_step(tx: &Connection, record: &StepRecord) -> StoreResult<RunTotals> {
         "INSERT INTO ledger (run_id, step_id, kind, amount_nanos, created_at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (run_id, step_id, kind) DO NOTHING",
     )?;
     for entry in &record.ledger {
-        if ledger.execute(params![
+        let inserted = ledger.execute(params![
             s.run_id.0,
             entry.step_id,
             entry.kind.as_str(),
             entry.amount.0,
             entry.created_at_ms
-        ])? > 0
-        {
+        ])? > 0;
+        if inserted && entry.kind.is_spend() {
             charged = charged.saturating_add(entry.amount);
         }
     }

@@ -203,10 +203,8 @@ impl RunStore for SqliteStore {
             .map(|row| {
                 let kind: String = row.try_get("kind")?;
                 Ok(LedgerEntry {
-                    kind: match kind.as_str() {
-                        "tool_cost" => LedgerKind::ToolCost,
-                        _ => LedgerKind::Settlement,
-                    },
+                    kind: LedgerKind::parse(&kind)
+                        .ok_or_else(|| StoreError::Corrupt(format!("ledger kind {kind}")))?,
                     step_id: row.try_get("step_id")?,
                     amount: UsdNanos(row.try_get("amount_nanos")?),
                     created_at_ms: row.try_get("created_at")?,

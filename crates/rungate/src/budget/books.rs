@@ -1,0 +1,396 @@
+//! A run's budget as its single owner sees it: committed spend, and the holds of calls in
+//! flight. Admission and release happen under one short lock per run, so concurrent calls of a
+//! run see each other's reservations — with projected enforcement a run cannot be admitted past
+//! its cap, whatever the concurrency (SPEC §7).
+//!
+//! Holds live in memory only and are written to the ledger (reservation, then settlement and
+//! release) in the same transaction as the step that settles them. A gateway that dies takes
+//! its holds with it, so after a restart nothing stays reserved and the spend is exactly the
+//! sum of settled steps.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use crate::money::UsdNanos;
+use crate::providers::pricing::Price;
+
+/// Output tokens assumed for a call that sets no `max_tokens`.
+pub const DEFAULT_OUTPUT_ESTIMATE: u64 = 4096;
+/// A clamp that would leave fewer output tokens than this refuses the call instead.
+pub const MIN_CLAMPED_OUTPUT: u64 = 16;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Enforcement {
+    /// Refuse when spend + holds + this call's estimate would pass the cap.
+    Projected,
+    /// Refuse only once the committed spend has reached the cap.
+    Crossed,
+}
+
+/// The caps a run pinned with its policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Caps {
+    pub usd: Option<UsdNanos>,
+    pub tokens: Option<u64>,
+    pub enforcement: Enforcement,
+    pub clamp_max_tokens: bool,
+}
+
+impl Caps {
+    pub const NONE: Caps = Caps {
+        usd: None,
+        tokens: None,
+        enforcement: Enforcement::Projected,
+        clamp_max_tokens: false,
+    };
+}
+
+/// What a call may cost, as far as can be known before forwarding it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallEstimate {
+    pub input_tokens: u64,
+    /// The request's `max_tokens`, if it set one.
+    pub max_output: Option<u64>,
+    pub price: Option<Price>,
+}
+
+/// Why a call was refused before forwarding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    Usd {
+        spend: UsdNanos,
+        reserved: UsdNanos,
+        estimate: UsdNanos,
+        limit: UsdNanos,
+    },
+    Tokens {
+        used: u64,
+        reserved: u64,
+        estimate: u64,
+        limit: u64,
+    },
+}
+
+#[derive(Debug, Default)]
+struct State {
+    spend: UsdNanos,
+    tokens: u64,
+    reserved: UsdNanos,
+    reserved_tokens: u64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Books {
+    state: Arc<Mutex<State>>,
+}
+
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Input tokens assumed before the provider counts them: one token per three characters plus
+/// a per-request overhead. Tokenizers average about four characters per token on prose, so
+/// this errs high — an estimate that errs low is what lets a run pass its cap.
+pub fn estimate_input_tokens(prompt_chars: usize) -> u64 {
+    (prompt_chars as u64).div_ceil(3) + 16
+}
+
+fn cost(price: Option<Price>, input: u64, output: u64) -> UsdNanos {
+    price.map_or(UsdNanos::ZERO, |p| {
+        UsdNanos::for_tokens(input, p.input).saturating_add(UsdNanos::for_tokens(output, p.output))
+    })
+}
+
+impl Books {
+    pub fn new(spend: UsdNanos, tokens: u64) -> Books {
+        Books {
+            state: Arc::new(Mutex::new(State {
+                spend,
+                tokens,
+                ..State::default()
+            })),
+        }
+    }
+
+    /// Committed spend and tokens.
+    pub fn committed(&self) -> (UsdNanos, u64) {
+        let state = lock(&self.state);
+        (state.spend, state.tokens)
+    }
+
+    /// Admits a call under `caps`, holding its projected cost; or refuses it.
+    pub fn admit(&self, caps: &Caps, call: &CallEstimate) -> Result<Hold, Refusal> {
+        let mut output = call.max_output.unwrap_or(DEFAULT_OUTPUT_ESTIMATE);
+        let mut state = lock(&self.state);
+        match caps.enforcement {
+            Enforcement::Crossed => {
+                if let Some(limit) = caps.usd.filter(|limit| state.spend >= *limit) {
+                    let estimate = cost(call.price, call.input_tokens, output);
+                    return Err(Refusal::Usd {
+                        spend: state.spend,
+                        reserved: state.reserved,
+                        estimate,
+                        limit,
+                    });
+                }
+                if let Some(limit) = caps.tokens.filter(|limit| state.tokens >= *limit) {
+                    let estimate = call.input_tokens + output;
+                    return Err(Refusal::Tokens {
+                        used: state.tokens,
+                        reserved: state.reserved_tokens,
+                        estimate,
+                        limit,
+                    });
+                }
+            }
+            Enforcement::Projected => {
+                if let Some(limit) = caps.usd {
+                    output = fit_usd(&state, caps, call, output, limit)?;
+                }
+                if let Some(limit) = caps.tokens {
+                    output = fit_tokens(&state, caps, call, output, limit)?;
+                }
+            }
+        }
+        let amount = cost(call.price, call.input_tokens, output);
+        let tokens = call.input_tokens + output;
+        state.reserved = state.reserved.saturating_add(amount);
+        state.reserved_tokens += tokens;
+        // The limit to forward: lowered by a clamp, or made explicit so the estimate is a bound.
+        let capped = caps.usd.is_some() || caps.tokens.is_some();
+        let clamped = match call.max_output {
+            Some(requested) => (output < requested).then_some(output),
+            None => (capped && caps.clamp_max_tokens && caps.enforcement == Enforcement::Projected)
+                .then_some(output),
+        };
+        Ok(Hold {
+            state: self.state.clone(),
+            amount,
+            tokens,
+            clamped_output: clamped,
+            open: true,
+        })
+    }
+
+    /// Adopts totals committed outside a hold (a reported tool step).
+    pub fn adopt(&self, spend: UsdNanos, tokens: u64) {
+        let mut state = lock(&self.state);
+        state.spend = state.spend.max(spend);
+        state.tokens = state.tokens.max(tokens);
+    }
+}
+
+/// The output budget left for this call under the USD cap, clamped when allowed.
+fn fit_usd(
+    state: &State,
+    caps: &Caps,
+    call: &CallEstimate,
+    output: u64,
+    limit: UsdNanos,
+) -> Result<u64, Refusal> {
+    let available = limit
+        .saturating_sub(state.spend)
+        .saturating_sub(state.reserved);
+    let estimate = cost(call.price, call.input_tokens, output);
+    if estimate <= available {
+        return Ok(output);
+    }
+    let refusal = Refusal::Usd {
+        spend: state.spend,
+        reserved: state.reserved,
+        estimate,
+        limit,
+    };
+    let Some(price) = call
+        .price
+        .filter(|p| caps.clamp_max_tokens && p.output.0 > 0)
+    else {
+        return Err(refusal);
+    };
+    let left = available.saturating_sub(UsdNanos::for_tokens(call.input_tokens, price.input));
+    // Largest n with for_tokens(n, output price) <= left.
+    let fits = u64::try_from(i128::from(left.0.max(0)) * 1_000_000 / i128::from(price.output.0))
+        .unwrap_or(0);
+    if fits >= MIN_CLAMPED_OUTPUT {
+        Ok(fits.min(output))
+    } else {
+        Err(refusal)
+    }
+}
+
+fn fit_tokens(
+    state: &State,
+    caps: &Caps,
+    call: &CallEstimate,
+    output: u64,
+    limit: u64,
+) -> Result<u64, Refusal> {
+    let available = limit
+        .saturating_sub(state.tokens)
+        .saturating_sub(state.reserved_tokens);
+    let estimate = call.input_tokens + output;
+    if estimate <= available {
+        return Ok(output);
+    }
+    let refusal = Refusal::Tokens {
+        used: state.tokens,
+        reserved: state.reserved_tokens,
+        estimate,
+        limit,
+    };
+    let fits = available.saturating_sub(call.input_tokens);
+    if caps.clamp_max_tokens && fits >= MIN_CLAMPED_OUTPUT {
+        Ok(fits.min(output))
+    } else {
+        Err(refusal)
+    }
+}
+
+/// A call's reservation. Settling releases it and adopts the committed totals; dropping it
+/// unsettled (the call was abandoned) releases it too, so no hold outlives its call.
+#[must_use = "a hold must be settled or dropped to release its reservation"]
+#[derive(Debug)]
+pub struct Hold {
+    state: Arc<Mutex<State>>,
+    pub amount: UsdNanos,
+    pub tokens: u64,
+    /// The output limit the call must be forwarded with, when the cap lowered it.
+    pub clamped_output: Option<u64>,
+    open: bool,
+}
+
+impl Hold {
+    /// Releases the hold and adopts the totals the store committed with the settled step.
+    pub fn settle(mut self, spend: UsdNanos, tokens: u64) {
+        let mut state = lock(&self.state);
+        state.reserved = state.reserved.saturating_sub(self.amount);
+        state.reserved_tokens = state.reserved_tokens.saturating_sub(self.tokens);
+        state.spend = state.spend.max(spend);
+        state.tokens = state.tokens.max(tokens);
+        drop(state);
+        self.open = false;
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        if self.open {
+            let mut state = lock(&self.state);
+            state.reserved = state.reserved.saturating_sub(self.amount);
+            state.reserved_tokens = state.reserved_tokens.saturating_sub(self.tokens);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GPT4O: Price = Price {
+        input: UsdNanos(2_500_000_000),
+        output: UsdNanos(10_000_000_000),
+        cached_input: None,
+    };
+
+    fn caps(usd: f64, clamp: bool) -> Caps {
+        Caps {
+            usd: UsdNanos::from_usd(usd),
+            tokens: None,
+            enforcement: Enforcement::Projected,
+            clamp_max_tokens: clamp,
+        }
+    }
+
+    fn call(input: u64, max_output: u64) -> CallEstimate {
+        CallEstimate {
+            input_tokens: input,
+            max_output: Some(max_output),
+            price: Some(GPT4O),
+        }
+    }
+
+    #[test]
+    fn concurrent_holds_count_against_the_cap() {
+        let books = Books::default();
+        let caps = caps(0.03, false);
+        // Each call may cost 1000 × $2.5/M + 1000 × $10/M = $0.0125.
+        let first = books.admit(&caps, &call(1000, 1000));
+        let second = books.admit(&caps, &call(1000, 1000));
+        assert!(first.is_ok() && second.is_ok());
+        assert!(matches!(
+            books.admit(&caps, &call(1000, 1000)),
+            Err(Refusal::Usd { .. })
+        ));
+        drop(first);
+        let third = books.admit(&caps, &call(1000, 1000));
+        assert!(third.is_ok(), "a dropped hold frees its reservation");
+    }
+
+    #[test]
+    fn settling_adopts_the_real_spend_and_frees_the_rest() {
+        let books = Books::default();
+        let caps = caps(0.02, false);
+        let hold = books.admit(&caps, &call(1000, 1000)).ok();
+        if let Some(hold) = hold {
+            hold.settle(UsdNanos::from_usd(0.015).unwrap_or_default(), 2000);
+        }
+        assert_eq!(books.committed(), (UsdNanos(15_000_000), 2000));
+        // $0.005 left: a $0.0125 call is refused, a small one admitted.
+        assert!(books.admit(&caps, &call(1000, 1000)).is_err());
+        assert!(books.admit(&caps, &call(100, 100)).is_ok());
+    }
+
+    #[test]
+    fn clamping_lowers_max_tokens_to_what_is_left() {
+        let books = Books::default();
+        let clamp = caps(0.0075, true);
+        // Input 1000 tokens = $0.0025; $0.005 left buys 500 output tokens at $10/M.
+        let first = books.admit(&clamp, &call(1000, 4000));
+        assert_eq!(first.as_ref().map(|h| h.clamped_output), Ok(Some(500)));
+        let second = books.admit(&clamp, &call(1000, 4000));
+        assert!(
+            matches!(second, Err(Refusal::Usd { .. })),
+            "nothing is left while the first is held"
+        );
+    }
+
+    #[test]
+    fn crossed_enforcement_blocks_only_after_the_cap_is_reached() {
+        let books = Books::new(UsdNanos::ZERO, 0);
+        let crossed = Caps {
+            enforcement: Enforcement::Crossed,
+            ..caps(0.01, false)
+        };
+        let holds: Vec<_> = (0..5)
+            .map(|_| books.admit(&crossed, &call(1000, 1000)))
+            .collect();
+        assert!(
+            holds.iter().all(Result::is_ok),
+            "in-flight calls are not counted"
+        );
+        books.adopt(UsdNanos::from_usd(0.01).unwrap_or_default(), 0);
+        assert!(books.admit(&crossed, &call(1, 1)).is_err());
+    }
+
+    #[test]
+    fn token_caps_refuse_and_clamp() {
+        let books = Books::default();
+        let tokens = Caps {
+            usd: None,
+            tokens: Some(3000),
+            enforcement: Enforcement::Projected,
+            clamp_max_tokens: false,
+        };
+        let first = books.admit(&tokens, &call(1000, 1000));
+        assert!(first.is_ok());
+        assert!(matches!(
+            books.admit(&tokens, &call(1000, 1000)),
+            Err(Refusal::Tokens { .. })
+        ));
+        let clamp = Caps {
+            clamp_max_tokens: true,
+            ..tokens
+        };
+        let clamped = books.admit(&clamp, &call(500, 1000));
+        assert_eq!(clamped.as_ref().map(|h| h.clamped_output), Ok(Some(500)));
+    }
+}

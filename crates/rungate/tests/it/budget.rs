@@ -1,0 +1,250 @@
+use serde_json::{Value, json};
+
+use crate::harness::{self, Harness, TestResult, user};
+
+/// An agent whose runs are governed by a policy with `budget`.
+async fn budgeted(h: &Harness, name: &str, budget: Value) -> TestResult<String> {
+    let policy = h
+        .admin_post(
+            "/api/policies",
+            json!({"name": format!("{name}-policy"), "budget": budget}),
+        )
+        .await?;
+    let (_, token) = h
+        .agent_with(json!({"name": name, "policy_id": policy["data"]["id"]}))
+        .await?;
+    Ok(token)
+}
+
+/// A gpt-4o call that costs exactly $0.011875: 750 input tokens (3000 characters, which the
+/// mock counts at four per token) and 1000 output tokens. Gateway estimate: $0.01254.
+fn costly_call(latency_ms: u64) -> Value {
+    json!({"model": "gpt-4o", "max_tokens": 1000, "messages": user(&"x".repeat(3000)),
+           "mock": {"usage": {"output_tokens": 1000}, "latency_ms": latency_ms}})
+}
+
+const COSTLY_CALL_USD: f64 = 0.011875;
+
+async fn fire(
+    h: &Harness,
+    token: &str,
+    run_id: &str,
+    calls: usize,
+    body: Value,
+) -> TestResult<Vec<harness::Reply>> {
+    let headers = [("x-rungate-run-id", run_id)];
+    let replies =
+        futures::future::join_all((0..calls).map(|_| h.chat(token, body.clone(), &headers))).await;
+    replies.into_iter().collect()
+}
+
+#[tokio::test]
+async fn concurrent_calls_never_spend_past_a_projected_cap() -> TestResult {
+    let h = harness::start().await?;
+    let token = budgeted(&h, "capped", json!({"hard_limit_usd": 0.05})).await?;
+    let replies = fire(&h, &token, "cap-1", 200, costly_call(20)).await?;
+    let ok = replies.iter().filter(|r| r.status == 200).count();
+    let refused: Vec<_> = replies.iter().filter(|r| r.status != 200).collect();
+    assert!(
+        refused
+            .iter()
+            .all(|r| r.status == 402 && r.json()["error"]["code"] == "budget_exceeded"),
+        "every refusal is a 402"
+    );
+    // $0.05 holds at most 3 concurrent estimates of $0.01254, whatever the concurrency.
+    assert!((1..=3).contains(&ok), "{ok} calls were admitted at once");
+    // Settled calls cost less than their holds; the room left admits more, one by one, until
+    // the next estimate no longer fits: four calls in all ($0.0475).
+    let mut admitted = ok;
+    loop {
+        let next = h
+            .chat(&token, costly_call(0), &[("x-rungate-run-id", "cap-1")])
+            .await?;
+        if next.status != 200 {
+            assert_eq!(next.status, 402);
+            break;
+        }
+        admitted += 1;
+    }
+    assert_eq!(admitted, 4);
+    let run = h.run("cap-1").await?;
+    let spend = run["total_cost_usd"].as_f64().unwrap_or(f64::MAX);
+    assert!(spend <= 0.05, "spent {spend} past the $0.05 cap");
+    assert!((spend - 4.0 * COSTLY_CALL_USD).abs() < 1e-9, "{spend}");
+    let refusal = refused[0].json();
+    let context = &refusal["error"]["context"];
+    assert_eq!(context["rule"], "stop_on_budget");
+    assert_eq!(context["limit_usd"], "0.050000");
+    assert_eq!(context["policy_name"], "capped-policy");
+    assert!(context["how_to_recover"].is_string() && context["cumulative_spend_usd"].is_string());
+    assert_eq!(refusal["error"]["type"], "governance_block");
+    assert_eq!(refused[0].header("x-rungate-governance"), Some("blocked"));
+    h.assert_books_balance("cap-1").await
+}
+
+#[tokio::test]
+async fn crossed_enforcement_overshoots_by_at_most_the_calls_in_flight() -> TestResult {
+    let h = harness::start().await?;
+    let token = budgeted(
+        &h,
+        "crossing",
+        json!({"hard_limit_usd": 0.05, "enforcement": "crossed"}),
+    )
+    .await?;
+    // 30 calls held 300 ms upstream: all are in flight before the first one settles.
+    let in_flight = 30;
+    let replies = fire(&h, &token, "cross-1", in_flight, costly_call(300)).await?;
+    assert!(replies.iter().all(|r| r.status == 200));
+    let spend = h.run("cross-1").await?["total_cost_usd"]
+        .as_f64()
+        .unwrap_or(0.0);
+    assert!(
+        spend > 0.05,
+        "crossed mode does not count calls in flight: {spend}"
+    );
+    assert!(
+        spend <= 0.05 + in_flight as f64 * COSTLY_CALL_USD + 1e-9,
+        "overshoot beyond the in-flight bound: {spend}"
+    );
+    // Once the cap is crossed, the next call is refused.
+    let after = h
+        .chat(&token, costly_call(0), &[("x-rungate-run-id", "cross-1")])
+        .await?;
+    assert_eq!(after.status, 402);
+    h.assert_books_balance("cross-1").await
+}
+
+#[tokio::test]
+async fn token_caps_refuse_with_402_token_budget_exceeded_in_both_dialects() -> TestResult {
+    let h = harness::start().await?;
+    let token = budgeted(&h, "tokens", json!({"hard_limit_tokens": 3000})).await?;
+    let big = h
+        .chat(
+            &token,
+            json!({"model": "gpt-4o", "max_tokens": 5000, "messages": user("hi")}),
+            &[],
+        )
+        .await?;
+    assert_eq!(big.status, 402);
+    assert_eq!(big.json()["error"]["code"], "token_budget_exceeded");
+    let small = h
+        .chat(
+            &token,
+            json!({"model": "gpt-4o", "max_tokens": 100, "messages": user("hi")}),
+            &[],
+        )
+        .await?;
+    assert_eq!(small.status, 200, "{}", small.text);
+    assert!(small.header("x-rungate-budget-remaining-tokens").is_some());
+    let anthropic = h
+        .messages(
+            &token,
+            json!({"model": "claude-sonnet-4", "max_tokens": 5000, "messages": user("hi")}),
+            &[],
+        )
+        .await?;
+    assert_eq!(anthropic.status, 402);
+    assert_eq!(anthropic.json()["type"], "error");
+    assert_eq!(anthropic.json()["error"]["code"], "token_budget_exceeded");
+    Ok(())
+}
+
+#[tokio::test]
+async fn clamping_lowers_max_tokens_to_what_the_budget_can_pay_for() -> TestResult {
+    let h = harness::start().await?;
+    let token = budgeted(
+        &h,
+        "clamped",
+        json!({"hard_limit_usd": 0.006, "clamp_max_tokens": true}),
+    )
+    .await?;
+    let reply = h
+        .chat(
+            &token,
+            json!({"model": "gpt-4o", "max_tokens": 4000, "messages": user("hi")}),
+            &[],
+        )
+        .await?;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let forwarded = h
+        .mock
+        .requests()
+        .pop()
+        .and_then(|r| r.json())
+        .ok_or("no body")?;
+    let max_tokens = forwarded["max_tokens"].as_u64().unwrap_or(0);
+    // $0.006 minus the input estimate buys a little under 600 output tokens at $10/M.
+    assert!(
+        (16..600).contains(&max_tokens),
+        "forwarded max_tokens {max_tokens}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn unpriced_models_are_refused_under_a_usd_cap_unless_allowed_uncounted() -> TestResult {
+    let h = harness::start().await?;
+    let strict = budgeted(&h, "unpriced", json!({"hard_limit_usd": 1.0})).await?;
+    let refused = h
+        .chat(
+            &strict,
+            json!({"model": "llama-3-70b", "messages": user("hi")}),
+            &[],
+        )
+        .await?;
+    assert_eq!(refused.status, 403);
+    assert_eq!(refused.json()["error"]["code"], "model_unpriced");
+    let lenient = budgeted(
+        &h,
+        "uncounted",
+        json!({"hard_limit_usd": 1.0, "unpriced_models": "allow_uncounted"}),
+    )
+    .await?;
+    let allowed = h
+        .chat(
+            &lenient,
+            json!({"model": "llama-3-70b", "messages": user("hi")}),
+            &[],
+        )
+        .await?;
+    assert_eq!(allowed.status, 200, "{}", allowed.text);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_ledger_shows_reservation_settlement_and_release_per_call() -> TestResult {
+    let h = harness::start().await?;
+    let token = budgeted(&h, "ledgered", json!({"hard_limit_usd": 1.0})).await?;
+    let reply = h
+        .chat(&token, costly_call(0), &[("x-rungate-run-id", "ledger-1")])
+        .await?;
+    assert_eq!(reply.status, 200);
+    let remaining: f64 = reply
+        .header("x-rungate-budget-remaining-usd")
+        .unwrap_or("0")
+        .parse()?;
+    assert!(
+        (remaining - (1.0 - COSTLY_CALL_USD)).abs() < 1e-6,
+        "{remaining}"
+    );
+    let ledger = h.admin_get("/api/runs/ledger-1/ledger").await?;
+    let kinds: Vec<&str> = ledger["data"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|e| e["kind"].as_str()).collect())
+        .unwrap_or_default();
+    let mut sorted = kinds.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, ["release", "reservation", "settlement"]);
+    let amount = |kind: &str| {
+        ledger["data"]
+            .as_array()
+            .and_then(|a| a.iter().find(|e| e["kind"] == kind))
+            .map(|e| e["amount_usd"].as_f64().unwrap_or(0.0))
+    };
+    assert_eq!(amount("reservation"), amount("release"));
+    assert!(
+        amount("reservation") >= amount("settlement"),
+        "the hold covered the real cost"
+    );
+    h.assert_books_balance("ledger-1").await
+}
