@@ -43,9 +43,7 @@ impl BlockCode {
             BlockCode::ModelNotAllowed
             | BlockCode::ModelUnpriced
             | BlockCode::AgentDisabled
-            | BlockCode::RunForceStopped => {
-                (StatusCode::FORBIDDEN, "governance_block")
-            }
+            | BlockCode::RunForceStopped => (StatusCode::FORBIDDEN, "governance_block"),
             BlockCode::BudgetExceeded | BlockCode::TokenBudgetExceeded => {
                 (StatusCode::PAYMENT_REQUIRED, "governance_block")
             }

@@ -147,7 +147,9 @@ pub async fn get_ledger(
     let sum = entries
         .iter()
         .filter(|e| e.kind.is_spend())
-        .fold(crate::money::UsdNanos::ZERO, |acc, e| acc.saturating_add(e.amount));
+        .fold(crate::money::UsdNanos::ZERO, |acc, e| {
+            acc.saturating_add(e.amount)
+        });
     Ok(axum::Json(json!({
         "data": entries.iter().map(render::ledger_entry).collect::<Vec<_>>(),
         "total": total,
