@@ -15,6 +15,9 @@ use crate::store::StoreError;
 pub enum BlockCode {
     ModelNotAllowed,
     ModelUnpriced,
+    ToolBlocked,
+    RunawayPrevention,
+    RateLimited,
     AgentDisabled,
     RunForceStopped,
     RunClosed,
@@ -28,6 +31,9 @@ impl BlockCode {
         match self {
             BlockCode::ModelNotAllowed => "model_not_allowed",
             BlockCode::ModelUnpriced => "model_unpriced",
+            BlockCode::ToolBlocked => "tool_blocked",
+            BlockCode::RunawayPrevention => "runaway_prevention",
+            BlockCode::RateLimited => "rate_limited",
             BlockCode::AgentDisabled => "agent_disabled",
             BlockCode::RunForceStopped => "run_force_stopped",
             BlockCode::RunClosed => "run_closed",
@@ -42,12 +48,15 @@ impl BlockCode {
         match self {
             BlockCode::ModelNotAllowed
             | BlockCode::ModelUnpriced
+            | BlockCode::ToolBlocked
+            | BlockCode::RunawayPrevention
             | BlockCode::AgentDisabled
             | BlockCode::RunForceStopped => (StatusCode::FORBIDDEN, "governance_block"),
             BlockCode::BudgetExceeded | BlockCode::TokenBudgetExceeded => {
                 (StatusCode::PAYMENT_REQUIRED, "governance_block")
             }
             BlockCode::RunClosed | BlockCode::RunIdTaken => (StatusCode::CONFLICT, "conflict"),
+            BlockCode::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "governance_block"),
         }
     }
 }
@@ -62,6 +71,8 @@ pub struct Block {
     pub details: Value,
     /// Website shape: rule, policy, how to recover.
     pub context: Value,
+    /// Seconds until a retry can succeed (`Retry-After`), for rate limits.
+    pub retry_after_s: Option<u64>,
 }
 
 /// One provider's failure, listed in a 502.
@@ -195,10 +206,12 @@ impl ApiError {
             Dialect::Anthropic => json!({"type": "error", "error": error}),
         };
         let mut response = (status, axum::Json(body)).into_response();
-        if matches!(self, ApiError::Blocked(_)) {
-            response
-                .headers_mut()
-                .insert("x-rungate-governance", HeaderValue::from_static("blocked"));
+        if let ApiError::Blocked(block) = &self {
+            let headers = response.headers_mut();
+            headers.insert("x-rungate-governance", HeaderValue::from_static("blocked"));
+            if let Some(seconds) = block.retry_after_s {
+                headers.insert(http::header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
         }
         response
     }
@@ -267,6 +280,7 @@ mod tests {
                 run_id: None,
                 details: json!({}),
                 context: json!({}),
+                retry_after_s: None,
             })
         };
         check(block(BlockCode::ModelNotAllowed), 403, "model_not_allowed");

@@ -10,14 +10,14 @@ use serde_json::{Value, json};
 
 use super::auth;
 use super::call::read_body;
-use super::error::ApiError;
+use super::error::{ApiError, BlockCode};
 use super::render;
 use crate::app::{AppState, Gateway};
 use crate::audit::AuditEvent;
 use crate::budget::{LedgerEntry, LedgerKind};
 use crate::money::UsdNanos;
 use crate::proxy::lifecycle;
-use crate::proxy::resolve;
+use crate::proxy::{decide, resolve};
 use crate::run::{self, Run, RunId, RunStatus, Step, StepId, StepKind, StepStatus};
 use crate::store::{Agent, StepRecord, StoreError};
 
@@ -160,6 +160,7 @@ pub async fn post_step(
     };
     let run = own_run(&gw, &agent, &id).await?;
     run::check_join(&run, &run.team).map_err(|refused| resolve::refusal(&run.id, refused))?;
+    check_reported_tool(&gw, &run, &body.name).await?;
     let step = tool_step(&agent, &run, body, status, cost);
     let record = StepRecord {
         ledger: (cost > UsdNanos::ZERO)
@@ -188,6 +189,51 @@ pub async fn post_step(
         Json(json!({"data": render::step(&record.step)})),
     )
         .into_response())
+}
+
+/// The pinned policy's rules that apply to a reported tool step: blocked tools and max_steps.
+async fn check_reported_tool(gw: &Gateway, run: &Run, tool: &str) -> Result<(), ApiError> {
+    let (Some(policy_id), Some(version)) = (&run.policy_id, run.policy_version) else {
+        return Ok(());
+    };
+    let policy = gw.directory.policy(policy_id, version).await?;
+    let live = match gw.runs.get(&run.id) {
+        Some(live) => live,
+        None => std::sync::Arc::new(crate::proxy::live::LiveRun::new(
+            run,
+            Some(policy.clone()),
+            0,
+        )),
+    };
+    let doc = &policy.document;
+    if doc
+        .blocked_tools
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .any(|t| t == tool)
+    {
+        return Err(decide::block(
+            &live,
+            &policy,
+            BlockCode::ToolBlocked,
+            format!("Tool {tool} is blocked by policy {}", policy.name),
+            json!({"tool": tool}),
+            json!({"rule": "blocked_tools", "tool": tool, "how_to_recover": "do not call this tool in this run"}),
+        ));
+    }
+    if let Some(limit) = doc.max_steps.filter(|limit| run.steps_count >= *limit) {
+        return Err(decide::block(
+            &live,
+            &policy,
+            BlockCode::RunawayPrevention,
+            format!("Run reached its limit of {limit} steps"),
+            json!({"steps": run.steps_count, "max_steps": limit}),
+            json!({"rule": "max_steps", "steps": run.steps_count.to_string(), "max_steps": limit.to_string(),
+                   "step_that_tripped": format!("tool.{tool}"), "how_to_recover": "start a new run"}),
+        ));
+    }
+    Ok(())
 }
 
 fn tool_step(

@@ -31,6 +31,8 @@ pub enum Enforcement {
 pub struct Caps {
     pub usd: Option<UsdNanos>,
     pub tokens: Option<u64>,
+    /// Steps a run may take, counting calls in flight (runaway prevention).
+    pub max_steps: Option<u64>,
     pub enforcement: Enforcement,
     pub clamp_max_tokens: bool,
 }
@@ -39,6 +41,7 @@ impl Caps {
     pub const NONE: Caps = Caps {
         usd: None,
         tokens: None,
+        max_steps: None,
         enforcement: Enforcement::Projected,
         clamp_max_tokens: false,
     };
@@ -56,6 +59,10 @@ pub struct CallEstimate {
 /// Why a call was refused before forwarding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {
+    Steps {
+        steps: u64,
+        limit: u64,
+    },
     Usd {
         spend: UsdNanos,
         reserved: UsdNanos,
@@ -74,8 +81,10 @@ pub enum Refusal {
 struct State {
     spend: UsdNanos,
     tokens: u64,
+    steps: u64,
     reserved: UsdNanos,
     reserved_tokens: u64,
+    in_flight: u64,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -101,11 +110,12 @@ fn cost(price: Option<Price>, input: u64, output: u64) -> UsdNanos {
 }
 
 impl Books {
-    pub fn new(spend: UsdNanos, tokens: u64) -> Books {
+    pub fn new(spend: UsdNanos, tokens: u64, steps: u64) -> Books {
         Books {
             state: Arc::new(Mutex::new(State {
                 spend,
                 tokens,
+                steps,
                 ..State::default()
             })),
         }
@@ -121,6 +131,15 @@ impl Books {
     pub fn admit(&self, caps: &Caps, call: &CallEstimate) -> Result<Hold, Refusal> {
         let mut output = call.max_output.unwrap_or(DEFAULT_OUTPUT_ESTIMATE);
         let mut state = lock(&self.state);
+        if let Some(limit) = caps
+            .max_steps
+            .filter(|limit| state.steps + state.in_flight >= *limit)
+        {
+            return Err(Refusal::Steps {
+                steps: state.steps + state.in_flight,
+                limit,
+            });
+        }
         match caps.enforcement {
             Enforcement::Crossed => {
                 if let Some(limit) = caps.usd.filter(|limit| state.spend >= *limit) {
@@ -155,6 +174,7 @@ impl Books {
         let tokens = call.input_tokens + output;
         state.reserved = state.reserved.saturating_add(amount);
         state.reserved_tokens += tokens;
+        state.in_flight += 1;
         // The limit to forward: lowered by a clamp, or made explicit so the estimate is a bound.
         let capped = caps.usd.is_some() || caps.tokens.is_some();
         let clamped = match call.max_output {
@@ -172,10 +192,11 @@ impl Books {
     }
 
     /// Adopts totals committed outside a hold (a reported tool step).
-    pub fn adopt(&self, spend: UsdNanos, tokens: u64) {
+    pub fn adopt(&self, spend: UsdNanos, tokens: u64, steps: u64) {
         let mut state = lock(&self.state);
         state.spend = state.spend.max(spend);
         state.tokens = state.tokens.max(tokens);
+        state.steps = state.steps.max(steps);
     }
 }
 
@@ -260,12 +281,12 @@ pub struct Hold {
 
 impl Hold {
     /// Releases the hold and adopts the totals the store committed with the settled step.
-    pub fn settle(mut self, spend: UsdNanos, tokens: u64) {
+    pub fn settle(mut self, spend: UsdNanos, tokens: u64, steps: u64) {
         let mut state = lock(&self.state);
-        state.reserved = state.reserved.saturating_sub(self.amount);
-        state.reserved_tokens = state.reserved_tokens.saturating_sub(self.tokens);
+        release(&mut state, &self);
         state.spend = state.spend.max(spend);
         state.tokens = state.tokens.max(tokens);
+        state.steps = state.steps.max(steps);
         drop(state);
         self.open = false;
     }
@@ -274,11 +295,15 @@ impl Hold {
 impl Drop for Hold {
     fn drop(&mut self) {
         if self.open {
-            let mut state = lock(&self.state);
-            state.reserved = state.reserved.saturating_sub(self.amount);
-            state.reserved_tokens = state.reserved_tokens.saturating_sub(self.tokens);
+            release(&mut lock(&self.state), self);
         }
     }
+}
+
+fn release(state: &mut State, hold: &Hold) {
+    state.reserved = state.reserved.saturating_sub(hold.amount);
+    state.reserved_tokens = state.reserved_tokens.saturating_sub(hold.tokens);
+    state.in_flight = state.in_flight.saturating_sub(1);
 }
 
 #[cfg(test)]
@@ -295,6 +320,7 @@ mod tests {
         Caps {
             usd: UsdNanos::from_usd(usd),
             tokens: None,
+            max_steps: None,
             enforcement: Enforcement::Projected,
             clamp_max_tokens: clamp,
         }
@@ -331,7 +357,7 @@ mod tests {
         let caps = caps(0.02, false);
         let hold = books.admit(&caps, &call(1000, 1000)).ok();
         if let Some(hold) = hold {
-            hold.settle(UsdNanos::from_usd(0.015).unwrap_or_default(), 2000);
+            hold.settle(UsdNanos::from_usd(0.015).unwrap_or_default(), 2000, 1);
         }
         assert_eq!(books.committed(), (UsdNanos(15_000_000), 2000));
         // $0.005 left: a $0.0125 call is refused, a small one admitted.
@@ -355,7 +381,7 @@ mod tests {
 
     #[test]
     fn crossed_enforcement_blocks_only_after_the_cap_is_reached() {
-        let books = Books::new(UsdNanos::ZERO, 0);
+        let books = Books::new(UsdNanos::ZERO, 0, 0);
         let crossed = Caps {
             enforcement: Enforcement::Crossed,
             ..caps(0.01, false)
@@ -367,7 +393,7 @@ mod tests {
             holds.iter().all(Result::is_ok),
             "in-flight calls are not counted"
         );
-        books.adopt(UsdNanos::from_usd(0.01).unwrap_or_default(), 0);
+        books.adopt(UsdNanos::from_usd(0.01).unwrap_or_default(), 0, 5);
         assert!(books.admit(&crossed, &call(1, 1)).is_err());
     }
 
@@ -377,6 +403,7 @@ mod tests {
         let tokens = Caps {
             usd: None,
             tokens: Some(3000),
+            max_steps: None,
             enforcement: Enforcement::Projected,
             clamp_max_tokens: false,
         };
@@ -392,5 +419,26 @@ mod tests {
         };
         let clamped = books.admit(&clamp, &call(500, 1000));
         assert_eq!(clamped.as_ref().map(|h| h.clamped_output), Ok(Some(500)));
+    }
+
+    #[test]
+    fn max_steps_counts_calls_in_flight() {
+        let books = Books::new(UsdNanos::ZERO, 0, 1);
+        let steps = Caps {
+            max_steps: Some(3),
+            ..Caps::NONE
+        };
+        let second = books.admit(&steps, &call(1, 1));
+        let third = books.admit(&steps, &call(1, 1));
+        assert!(second.is_ok() && third.is_ok());
+        assert_eq!(
+            books.admit(&steps, &call(1, 1)).err(),
+            Some(Refusal::Steps { steps: 3, limit: 3 })
+        );
+        drop(third);
+        assert!(
+            books.admit(&steps, &call(1, 1)).is_ok(),
+            "an abandoned call is not a step"
+        );
     }
 }

@@ -4,8 +4,10 @@
 //! the pure decisions; which rules are enforced where is the proxy's business.
 
 mod document;
+mod rate;
 
 pub use document::{BudgetRules, PolicyDocument, RateLimits};
+pub use rate::{RateRefusal, RateWindow};
 
 use serde::Serialize;
 

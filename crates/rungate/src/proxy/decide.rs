@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::live::LiveRun;
 use crate::api::error::{ApiError, Block, BlockCode};
 use crate::budget::{self, CallEstimate, Hold, Refusal};
-use crate::policy::{self, Denial, PolicyVersion};
+use crate::policy::{self, Denial, PolicyVersion, RateRefusal, RateWindow};
 use crate::providers::Provider;
 use crate::providers::pricing::Price;
 use rungate_wire::RequestFacts;
@@ -15,9 +15,11 @@ use rungate_wire::RequestFacts;
 /// Checks the call against the run's policy and reserves its projected cost.
 pub fn admit(
     run: &LiveRun,
+    agent_rate: &RateWindow,
     provider: Provider,
     facts: &RequestFacts,
     price: Option<Price>,
+    now_ms: i64,
 ) -> Result<Hold, ApiError> {
     if let Some(policy) = &run.policy {
         if let Err(Denial::ModelNotAllowed { model, allowed }) =
@@ -30,6 +32,17 @@ pub fn admit(
                 format!("Model {model} is not allowed by policy {}", policy.name),
                 json!({"model": model, "allowed_models": allowed}),
                 json!({"rule": "allowed_models", "how_to_recover": "use one of the allowed models"}),
+            ));
+        }
+        let blocked = policy.document.blocked_tools.as_deref().unwrap_or_default();
+        if let Some(tool) = facts.declared_tools.iter().find(|t| blocked.contains(t)) {
+            return Err(block(
+                run,
+                policy,
+                BlockCode::ToolBlocked,
+                format!("Tool {tool} is blocked by policy {}", policy.name),
+                json!({"tool": tool, "blocked_tools": blocked}),
+                json!({"rule": "blocked_tools", "tool": tool, "how_to_recover": "remove the tool from the request's `tools`"}),
             ));
         }
         let capped = run.caps.usd.is_some();
@@ -53,8 +66,20 @@ pub fn admit(
             ));
         }
     }
+    let input_tokens = budget::estimate_input_tokens(facts.prompt_chars);
+    if let Some(policy) = &run.policy {
+        if let Some(limits) = &policy.document.rate_limits {
+            let tokens = input_tokens + facts.max_output_tokens.unwrap_or(0);
+            run.rate
+                .admit(limits, now_ms, tokens)
+                .map_err(|r| rate_limited(run, policy, "run", r))?;
+            agent_rate
+                .admit(limits, now_ms, tokens)
+                .map_err(|r| rate_limited(run, policy, "agent", r))?;
+        }
+    }
     let estimate = CallEstimate {
-        input_tokens: budget::estimate_input_tokens(facts.prompt_chars),
+        input_tokens,
         max_output: facts.max_output_tokens,
         price,
     };
@@ -70,6 +95,15 @@ fn budget_block(run: &LiveRun, policy: &PolicyVersion, refusal: Refusal, model: 
     let tripped = format!("llm.{model}");
     let recover = "start a new run with x-rungate-new-run: true or raise the cap";
     match refusal {
+        Refusal::Steps { steps, limit } => block(
+            run,
+            policy,
+            BlockCode::RunawayPrevention,
+            format!("Run reached its limit of {limit} steps"),
+            json!({"steps": steps, "max_steps": limit}),
+            json!({"rule": "max_steps", "steps": steps.to_string(), "max_steps": limit.to_string(),
+                   "step_that_tripped": tripped, "how_to_recover": "start a new run with x-rungate-new-run: true or raise max_steps"}),
+        ),
         Refusal::Usd {
             spend,
             reserved,
@@ -111,7 +145,7 @@ fn enforcement(run: &LiveRun) -> &'static str {
 }
 
 /// A refusal carrying both shapes of SPEC §5; `context` gains the run and policy identity.
-fn block(
+pub fn block(
     run: &LiveRun,
     policy: &PolicyVersion,
     code: BlockCode,
@@ -131,5 +165,31 @@ fn block(
         run_id: Some(run.id.to_string()),
         details,
         context,
+        retry_after_s: None,
     })
+}
+
+/// The 429 of `rate_limits`, with the wait in `Retry-After`.
+fn rate_limited(
+    run: &LiveRun,
+    policy: &PolicyVersion,
+    scope: &str,
+    refusal: RateRefusal,
+) -> ApiError {
+    let error = block(
+        run,
+        policy,
+        BlockCode::RateLimited,
+        format!("Rate limit {} reached for this {scope}", refusal.limit),
+        json!({"limit": refusal.limit, "scope": scope, "retry_after_s": refusal.retry_after_s}),
+        json!({"rule": format!("rate_limits.{}", refusal.limit), "scope": scope,
+               "retry_after_s": refusal.retry_after_s.to_string(), "how_to_recover": "retry after Retry-After seconds"}),
+    );
+    match error {
+        ApiError::Blocked(mut block) => {
+            block.retry_after_s = Some(refusal.retry_after_s);
+            ApiError::Blocked(block)
+        }
+        other => other,
+    }
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::budget::{Books, Caps, Enforcement};
 use crate::money::UsdNanos;
-use crate::policy::PolicyVersion;
+use crate::policy::{PolicyVersion, RateWindow};
 use crate::run::{Run, RunId, RunTotals};
 
 /// An open run as the proxy sees it.
@@ -21,6 +21,8 @@ pub struct LiveRun {
     pub idle_ms: i64,
     pub caps: Caps,
     pub books: Books,
+    /// This run's `rate_limits` window.
+    pub rate: RateWindow,
     last_activity_ms: AtomicI64,
     closed: AtomicBool,
 }
@@ -34,7 +36,12 @@ impl LiveRun {
             policy,
             idle_ms: run.idle_timeout_ms.unwrap_or(default_idle_ms),
             caps,
-            books: Books::new(run.spend, run.input_tokens + run.output_tokens),
+            rate: RateWindow::default(),
+            books: Books::new(
+                run.spend,
+                run.input_tokens + run.output_tokens,
+                run.steps_count,
+            ),
             last_activity_ms: AtomicI64::new(run.last_activity_ms),
             closed: AtomicBool::new(false),
         }
@@ -50,8 +57,11 @@ impl LiveRun {
 
     /// Adopts the totals the store committed (they include every concurrent step).
     pub fn refresh(&self, totals: &RunTotals) {
-        self.books
-            .adopt(totals.spend, totals.input_tokens + totals.output_tokens);
+        self.books.adopt(
+            totals.spend,
+            totals.input_tokens + totals.output_tokens,
+            totals.steps_count,
+        );
         self.touch(totals.last_activity_ms);
     }
 
@@ -78,10 +88,15 @@ impl LiveRun {
 
 /// The caps a policy version sets; none without a policy.
 fn caps_of(policy: Option<&PolicyVersion>) -> Caps {
+    let max_steps = policy.and_then(|p| p.document.max_steps);
     let Some(budget) = policy.and_then(|p| p.document.budget.as_ref()) else {
-        return Caps::NONE;
+        return Caps {
+            max_steps,
+            ..Caps::NONE
+        };
     };
     Caps {
+        max_steps,
         usd: budget.hard_limit_usd.and_then(UsdNanos::from_usd),
         tokens: budget.hard_limit_tokens,
         enforcement: match budget.enforcement.as_deref() {
@@ -97,6 +112,7 @@ fn caps_of(policy: Option<&PolicyVersion>) -> Caps {
 pub struct LiveRuns {
     runs: Mutex<HashMap<RunId, Arc<LiveRun>>>,
     auto: Mutex<HashMap<String, RunId>>,
+    agent_rates: Mutex<HashMap<String, Arc<RateWindow>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -113,6 +129,14 @@ impl LiveRuns {
         lock(&self.runs)
             .entry(run.id.clone())
             .or_insert(run)
+            .clone()
+    }
+
+    /// The agent's `rate_limits` window, shared by all its runs.
+    pub fn agent_rate(&self, agent_id: &str) -> Arc<RateWindow> {
+        lock(&self.agent_rates)
+            .entry(agent_id.to_owned())
+            .or_default()
             .clone()
     }
 

@@ -13,7 +13,7 @@
 //! Authentication happened before (in `api::auth`); rendering of errors happens after (in
 //! `api::error`). Nothing here chooses a status code except passing the provider's through.
 
-mod decide;
+pub mod decide;
 pub mod directory;
 pub mod lifecycle;
 pub mod live;
@@ -95,7 +95,15 @@ pub async fn handle(gw: &Arc<Gateway>, call: ProxyCall) -> Result<ProxyReply, Pr
     };
     // 3. policy decision
     let price = gw.prices.lookup(&facts.model);
-    let hold = decide::admit(&run, call.provider, &facts, price).map_err(in_run)?;
+    let hold = decide::admit(
+        &run,
+        &gw.runs.agent_rate(&call.agent.id),
+        call.provider,
+        &facts,
+        price,
+        run::now_ms(),
+    )
+    .map_err(in_run)?;
     // 4. route
     let route = gw
         .directory
@@ -307,6 +315,7 @@ fn agent_disabled(agent: &Agent) -> ApiError {
         run_id: None,
         details: json!({"agent_id": agent.id}),
         context: json!({"rule": "agent_disabled", "agent_id": agent.id, "how_to_recover": "ask an operator to re-enable the agent"}),
+        retry_after_s: None,
     })
 }
 

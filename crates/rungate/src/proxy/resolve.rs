@@ -228,5 +228,6 @@ pub fn refusal(id: &RunId, refused: JoinRefusal) -> ApiError {
         run_id: Some(id.to_string()),
         details: json!({}),
         context: json!({"run_id": id, "rule": code.as_str(), "how_to_recover": recover}),
+        retry_after_s: None,
     })
 }

@@ -114,6 +114,7 @@ impl StepDraft {
         self.hold.settle(
             committed.spend,
             committed.input_tokens + committed.output_tokens,
+            committed.steps_count,
         );
         self.run.touch(committed.last_activity_ms);
         gw.metrics

@@ -11,4 +11,5 @@ mod errors;
 mod harness;
 mod proxy_anthropic;
 mod proxy_openai;
+mod rules;
 mod runs;

@@ -1,0 +1,152 @@
+use serde_json::{Value, json};
+
+use crate::harness::{self, Harness, TestResult, user};
+
+async fn governed(h: &Harness, name: &str, policy: Value) -> TestResult<String> {
+    let mut policy = policy;
+    policy["name"] = json!(format!("{name}-policy"));
+    let created = h.admin_post("/api/policies", policy).await?;
+    let (_, token) = h
+        .agent_with(json!({"name": name, "policy_id": created["data"]["id"]}))
+        .await?;
+    Ok(token)
+}
+
+fn chat_with_tool(tool: &str) -> Value {
+    json!({"model": "gpt-4o-mini", "messages": user("hi"),
+           "tools": [{"type": "function", "function": {"name": tool, "parameters": {"type": "object"}}}]})
+}
+
+#[tokio::test]
+async fn blocked_tools_are_refused_when_declared_or_reported() -> TestResult {
+    let h = harness::start().await?;
+    let token = governed(&h, "careful", json!({"blocked_tools": ["delete_database"]})).await?;
+    let declared = h
+        .chat(
+            &token,
+            chat_with_tool("delete_database"),
+            &[("x-rungate-run-id", "tools-b")],
+        )
+        .await?;
+    assert_eq!(declared.status, 403);
+    assert_eq!(declared.json()["error"]["code"], "tool_blocked");
+    assert_eq!(
+        declared.json()["error"]["context"]["tool"],
+        "delete_database"
+    );
+    let anthropic = json!({"model": "claude-sonnet-4", "max_tokens": 10, "messages": user("hi"),
+        "tools": [{"name": "delete_database", "input_schema": {"type": "object"}}]});
+    let refused = h
+        .messages(&token, anthropic, &[("x-rungate-run-id", "tools-b")])
+        .await?;
+    assert_eq!(
+        (refused.status, refused.json()["type"].clone()),
+        (403, json!("error"))
+    );
+    assert_eq!(
+        h.chat(
+            &token,
+            chat_with_tool("search"),
+            &[("x-rungate-run-id", "tools-b")]
+        )
+        .await?
+        .status,
+        200
+    );
+    let reported = h
+        .http
+        .post(format!("{}/v1/runs/tools-b/steps", h.url))
+        .bearer_auth(&token)
+        .json(&json!({"type": "tool_call", "name": "delete_database"}))
+        .send()
+        .await?;
+    assert_eq!(reported.status(), 403);
+    let body: Value = reported.json().await?;
+    assert_eq!(body["error"]["code"], "tool_blocked");
+    assert_eq!(
+        h.mock.request_count(),
+        1,
+        "only the allowed call reached the provider"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn max_steps_stops_a_runaway_run_in_both_dialects() -> TestResult {
+    let h = harness::start().await?;
+    let token = governed(&h, "bounded", json!({"max_steps": 2})).await?;
+    let hi = json!({"model": "gpt-4o-mini", "messages": user("hi")});
+    assert_eq!(
+        h.chat(&token, hi.clone(), &[("x-rungate-run-id", "loop-1")])
+            .await?
+            .status,
+        200
+    );
+    let claude = json!({"model": "claude-sonnet-4", "max_tokens": 10, "messages": user("hi")});
+    assert_eq!(
+        h.messages(&token, claude.clone(), &[("x-rungate-run-id", "loop-1")])
+            .await?
+            .status,
+        200
+    );
+    let third = h
+        .chat(&token, hi, &[("x-rungate-run-id", "loop-1")])
+        .await?;
+    assert_eq!(third.status, 403);
+    assert_eq!(third.json()["error"]["code"], "runaway_prevention");
+    let fourth = h
+        .messages(&token, claude, &[("x-rungate-run-id", "loop-1")])
+        .await?;
+    assert_eq!(fourth.json()["error"]["code"], "runaway_prevention");
+    let step = h
+        .http
+        .post(format!("{}/v1/runs/loop-1/steps", h.url))
+        .bearer_auth(&token)
+        .json(&json!({"type": "tool_call", "name": "search"}))
+        .send()
+        .await?;
+    assert_eq!(step.status(), 403);
+    assert_eq!(h.run("loop-1").await?["steps_count"], 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn rate_limits_answer_429_with_retry_after_per_run_and_per_agent() -> TestResult {
+    let h = harness::start().await?;
+    let token = governed(
+        &h,
+        "throttled",
+        json!({"rate_limits": {"max_requests_per_minute": 2}}),
+    )
+    .await?;
+    let hi = json!({"model": "gpt-4o-mini", "messages": user("hi")});
+    assert_eq!(
+        h.chat(&token, hi.clone(), &[("x-rungate-run-id", "rate-1")])
+            .await?
+            .status,
+        200
+    );
+    assert_eq!(
+        h.chat(&token, hi.clone(), &[("x-rungate-run-id", "rate-1")])
+            .await?
+            .status,
+        200
+    );
+    let third = h
+        .chat(&token, hi.clone(), &[("x-rungate-run-id", "rate-1")])
+        .await?;
+    assert_eq!(third.status, 429);
+    assert_eq!(third.json()["error"]["code"], "rate_limited");
+    let wait: u64 = third
+        .header("retry-after")
+        .ok_or("no Retry-After")?
+        .parse()?;
+    assert!((1..=60).contains(&wait), "{wait}");
+    // The agent's own window is shared by its runs: a fresh run is throttled too.
+    let other_run = h
+        .chat(&token, hi, &[("x-rungate-run-id", "rate-2")])
+        .await?;
+    assert_eq!(other_run.status, 429);
+    assert_eq!(other_run.json()["error"]["context"]["scope"], "agent");
+    Ok(())
+}
