@@ -6,6 +6,7 @@
 mod admin;
 mod budget;
 mod cli;
+mod crash;
 mod docs;
 mod errors;
 mod harness;
