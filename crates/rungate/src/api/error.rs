@@ -18,6 +18,7 @@ pub enum BlockCode {
     ToolBlocked,
     RunawayPrevention,
     RateLimited,
+    HourlyCostExceeded,
     AgentDisabled,
     RunForceStopped,
     RunClosed,
@@ -34,6 +35,7 @@ impl BlockCode {
             BlockCode::ToolBlocked => "tool_blocked",
             BlockCode::RunawayPrevention => "runaway_prevention",
             BlockCode::RateLimited => "rate_limited",
+            BlockCode::HourlyCostExceeded => "hourly_cost_exceeded",
             BlockCode::AgentDisabled => "agent_disabled",
             BlockCode::RunForceStopped => "run_force_stopped",
             BlockCode::RunClosed => "run_closed",
@@ -52,9 +54,9 @@ impl BlockCode {
             | BlockCode::RunawayPrevention
             | BlockCode::AgentDisabled
             | BlockCode::RunForceStopped => (StatusCode::FORBIDDEN, "governance_block"),
-            BlockCode::BudgetExceeded | BlockCode::TokenBudgetExceeded => {
-                (StatusCode::PAYMENT_REQUIRED, "governance_block")
-            }
+            BlockCode::BudgetExceeded
+            | BlockCode::TokenBudgetExceeded
+            | BlockCode::HourlyCostExceeded => (StatusCode::PAYMENT_REQUIRED, "governance_block"),
             BlockCode::RunClosed | BlockCode::RunIdTaken => (StatusCode::CONFLICT, "conflict"),
             BlockCode::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "governance_block"),
         }

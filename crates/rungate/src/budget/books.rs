@@ -103,6 +103,19 @@ pub fn estimate_input_tokens(prompt_chars: usize) -> u64 {
     (prompt_chars as u64).div_ceil(3) + 16
 }
 
+/// What a call may cost at most: its input estimate plus its output limit (or the default).
+pub fn projected_cost(
+    price: Option<Price>,
+    input_tokens: u64,
+    max_output: Option<u64>,
+) -> UsdNanos {
+    cost(
+        price,
+        input_tokens,
+        max_output.unwrap_or(DEFAULT_OUTPUT_ESTIMATE),
+    )
+}
+
 fn cost(price: Option<Price>, input: u64, output: u64) -> UsdNanos {
     price.map_or(UsdNanos::ZERO, |p| {
         UsdNanos::for_tokens(input, p.input).saturating_add(UsdNanos::for_tokens(output, p.output))

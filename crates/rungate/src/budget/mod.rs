@@ -4,11 +4,13 @@
 //! decides amounts and remaining budget; it knows nothing of HTTP or SQL.
 
 mod books;
+mod hourly;
 
 pub use books::{
     Books, CallEstimate, Caps, DEFAULT_OUTPUT_ESTIMATE, Enforcement, Hold, Refusal,
-    estimate_input_tokens,
+    estimate_input_tokens, projected_cost,
 };
+pub use hourly::HourlySpend;
 
 use serde::Serialize;
 

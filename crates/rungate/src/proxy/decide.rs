@@ -6,16 +6,34 @@ use serde_json::{Value, json};
 
 use super::live::LiveRun;
 use crate::api::error::{ApiError, Block, BlockCode};
-use crate::budget::{self, CallEstimate, Hold, Refusal};
+use crate::budget::{self, CallEstimate, Hold, HourlySpend, Refusal};
+use crate::money::UsdNanos;
 use crate::policy::{self, Denial, PolicyVersion, RateRefusal, RateWindow};
 use crate::providers::Provider;
 use crate::providers::pricing::Price;
 use rungate_wire::RequestFacts;
 
+/// The agent-wide windows a call is checked against.
+pub struct AgentWindows<'a> {
+    pub rate: &'a RateWindow,
+    /// Present when the run's policy sets `agent_hourly_limit_usd`.
+    pub hour: Option<&'a HourlySpend>,
+}
+
+/// The run policy's per-agent hourly USD cap.
+pub fn agent_hourly_limit(policy: &PolicyVersion) -> Option<UsdNanos> {
+    policy
+        .document
+        .budget
+        .as_ref()?
+        .agent_hourly_limit_usd
+        .and_then(UsdNanos::from_usd)
+}
+
 /// Checks the call against the run's policy and reserves its projected cost.
 pub fn admit(
     run: &LiveRun,
-    agent_rate: &RateWindow,
+    agent: &AgentWindows<'_>,
     provider: Provider,
     facts: &RequestFacts,
     price: Option<Price>,
@@ -73,9 +91,26 @@ pub fn admit(
             run.rate
                 .admit(limits, now_ms, tokens)
                 .map_err(|r| rate_limited(run, policy, "run", r))?;
-            agent_rate
+            agent
+                .rate
                 .admit(limits, now_ms, tokens)
                 .map_err(|r| rate_limited(run, policy, "agent", r))?;
+        }
+        if let (Some(limit), Some(hour)) = (agent_hourly_limit(policy), agent.hour) {
+            let spent = hour.spent(now_ms);
+            let estimate = budget::projected_cost(price, input_tokens, facts.max_output_tokens);
+            if spent.saturating_add(estimate) > limit {
+                return Err(block(
+                    run,
+                    policy,
+                    BlockCode::HourlyCostExceeded,
+                    "Agent hourly cost limit reached.".to_owned(),
+                    json!({"cost_usd": spent.as_usd(), "agent_hourly_limit_usd": limit.as_usd(), "estimated_cost_usd": estimate.as_usd()}),
+                    json!({"rule": "agent_hourly_limit_usd", "agent_spend_last_hour_usd": spent.to_header(),
+                           "estimated_cost_usd": estimate.to_header(), "limit_usd": limit.to_header(),
+                           "how_to_recover": "wait for earlier spend to leave the one-hour window, or raise the limit"}),
+                ));
+            }
         }
     }
     let estimate = CallEstimate {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::budget::{Books, Caps, Enforcement};
+use crate::budget::{Books, Caps, Enforcement, HourlySpend};
 use crate::money::UsdNanos;
 use crate::policy::{PolicyVersion, RateWindow};
 use crate::run::{Run, RunId, RunTotals};
@@ -113,6 +113,7 @@ pub struct LiveRuns {
     runs: Mutex<HashMap<RunId, Arc<LiveRun>>>,
     auto: Mutex<HashMap<String, RunId>>,
     agent_rates: Mutex<HashMap<String, Arc<RateWindow>>>,
+    agent_hours: Mutex<HashMap<String, Arc<HourlySpend>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -137,6 +138,19 @@ impl LiveRuns {
         lock(&self.agent_rates)
             .entry(agent_id.to_owned())
             .or_default()
+            .clone()
+    }
+
+    /// The agent's last-hour spend, if it has been seeded since the start.
+    pub fn agent_hour(&self, agent_id: &str) -> Option<Arc<HourlySpend>> {
+        lock(&self.agent_hours).get(agent_id).cloned()
+    }
+
+    /// Installs a seeded window unless another call did first; returns the one in place.
+    pub fn seed_agent_hour(&self, agent_id: &str, window: HourlySpend) -> Arc<HourlySpend> {
+        lock(&self.agent_hours)
+            .entry(agent_id.to_owned())
+            .or_insert_with(|| Arc::new(window))
             .clone()
     }
 

@@ -95,15 +95,21 @@ pub async fn handle(gw: &Arc<Gateway>, call: ProxyCall) -> Result<ProxyReply, Pr
     };
     // 3. policy decision
     let price = gw.prices.lookup(&facts.model);
-    let hold = decide::admit(
-        &run,
-        &gw.runs.agent_rate(&call.agent.id),
-        call.provider,
-        &facts,
-        price,
-        run::now_ms(),
-    )
-    .map_err(in_run)?;
+    let agent_rate = gw.runs.agent_rate(&call.agent.id);
+    let hour = match run.policy.as_deref().and_then(decide::agent_hourly_limit) {
+        Some(_) => Some(
+            agent_hour(gw, &call.agent.id)
+                .await
+                .map_err(|e| in_run(e.into()))?,
+        ),
+        None => None,
+    };
+    let windows = decide::AgentWindows {
+        rate: &agent_rate,
+        hour: hour.as_deref(),
+    };
+    let hold = decide::admit(&run, &windows, call.provider, &facts, price, run::now_ms())
+        .map_err(in_run)?;
     // 4. route
     let route = gw
         .directory
@@ -302,6 +308,25 @@ pub async fn forward_uncharged(
         headers,
         body: ReplyBody::Full(bytes),
     })
+}
+
+/// The agent's last-hour spend window, seeded from the store on first use after a start.
+async fn agent_hour(
+    gw: &Gateway,
+    agent_id: &str,
+) -> Result<Arc<crate::budget::HourlySpend>, crate::store::StoreError> {
+    if let Some(window) = gw.runs.agent_hour(agent_id) {
+        return Ok(window);
+    }
+    let now = run::now_ms();
+    let spent = gw
+        .stores
+        .runs
+        .agent_spend_since(agent_id, now - 3_600_000)
+        .await?;
+    Ok(gw
+        .runs
+        .seed_agent_hour(agent_id, crate::budget::HourlySpend::seeded(now, spent)))
 }
 
 fn decode_error(err: WireError) -> ApiError {

@@ -117,6 +117,9 @@ impl StepDraft {
             committed.steps_count,
         );
         self.run.touch(committed.last_activity_ms);
+        if let Some(hour) = gw.runs.agent_hour(&self.agent_id) {
+            hour.record(now, cost);
+        }
         gw.metrics
             .record_step(self.provider.name(), outcome.status, cost, latency_ms);
         Ok(Settled {

@@ -63,6 +63,12 @@ pub trait RunStore: Send + Sync {
     -> StoreResult<(Vec<Step>, u64)>;
     async fn ledger(&self, id: &RunId) -> StoreResult<Vec<LedgerEntry>>;
     async fn audit_events(&self, id: &RunId) -> StoreResult<Vec<ChainedEvent>>;
+    /// What an agent's steps cost since `since_ms` (seeds the hourly cap after a start).
+    async fn agent_spend_since(
+        &self,
+        agent_id: &str,
+        since_ms: i64,
+    ) -> StoreResult<crate::money::UsdNanos>;
     /// Totals per agent over the runs it started.
     async fn agent_totals(&self) -> StoreResult<Vec<AgentTotals>>;
 }

@@ -248,3 +248,26 @@ async fn the_ledger_shows_reservation_settlement_and_release_per_call() -> TestR
     );
     h.assert_books_balance("ledger-1").await
 }
+
+#[tokio::test]
+async fn an_agents_hourly_cap_spans_its_runs() -> TestResult {
+    let h = harness::start().await?;
+    let token = budgeted(&h, "hourly", json!({"agent_hourly_limit_usd": 0.03})).await?;
+    for run_id in ["hour-a", "hour-b"] {
+        let reply = h
+            .chat(&token, costly_call(0), &[("x-rungate-run-id", run_id)])
+            .await?;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+    // $0.02375 spent this hour; another $0.01254 estimate would pass $0.03, in any run.
+    let third = h
+        .chat(&token, costly_call(0), &[("x-rungate-run-id", "hour-c")])
+        .await?;
+    assert_eq!(third.status, 402);
+    assert_eq!(third.json()["error"]["code"], "hourly_cost_exceeded");
+    assert_eq!(
+        third.json()["error"]["context"]["agent_spend_last_hour_usd"],
+        "0.023750"
+    );
+    Ok(())
+}

@@ -254,4 +254,15 @@ impl RunStore for SqliteStore {
             })
             .collect()
     }
+
+    async fn agent_spend_since(&self, agent_id: &str, since_ms: i64) -> StoreResult<UsdNanos> {
+        let spent: Option<i64> =
+            sqlx::query("SELECT SUM(cost_nanos) FROM steps WHERE agent_id = ? AND created_at >= ?")
+                .bind(agent_id)
+                .bind(since_ms)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get(0)?;
+        Ok(UsdNanos(spent.unwrap_or(0)))
+    }
 }
