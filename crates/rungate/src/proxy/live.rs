@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+
 use std::sync::{Arc, Mutex};
 
 use crate::budget::{Books, Caps, Enforcement, HourlySpend};
@@ -23,6 +24,10 @@ pub struct LiveRun {
     pub books: Books,
     /// This run's `rate_limits` window.
     pub rate: RateWindow,
+    /// Spend at which `budget.alert` fires (`alert_at` × cap), and whether it has.
+    pub alert_threshold: Option<UsdNanos>,
+    alerted: AtomicBool,
+    budget_exceeded: AtomicBool,
     last_activity_ms: AtomicI64,
     closed: AtomicBool,
 }
@@ -30,6 +35,7 @@ pub struct LiveRun {
 impl LiveRun {
     pub fn new(run: &Run, policy: Option<Arc<PolicyVersion>>, default_idle_ms: i64) -> LiveRun {
         let caps = caps_of(policy.as_deref());
+        let threshold = alert_threshold(policy.as_deref(), caps.usd);
         LiveRun {
             id: run.id.clone(),
             team: run.team.clone(),
@@ -37,6 +43,10 @@ impl LiveRun {
             idle_ms: run.idle_timeout_ms.unwrap_or(default_idle_ms),
             caps,
             rate: RateWindow::default(),
+            alert_threshold: threshold,
+            // A run reloaded after a restart does not alert twice.
+            alerted: AtomicBool::new(threshold.is_some_and(|t| run.spend >= t)),
+            budget_exceeded: AtomicBool::new(false),
             books: Books::new(
                 run.spend,
                 run.input_tokens + run.output_tokens,
@@ -77,6 +87,18 @@ impl LiveRun {
         self.closed.load(Ordering::Acquire)
     }
 
+    /// True exactly once: when settled spend first reaches the alert threshold.
+    pub fn crosses_alert(&self, spend_after: UsdNanos) -> bool {
+        self.alert_threshold
+            .is_some_and(|threshold| spend_after >= threshold)
+            && !self.alerted.swap(true, Ordering::AcqRel)
+    }
+
+    /// True exactly once: the first time the run's budget refuses a call.
+    pub fn first_exceeded(&self) -> bool {
+        !self.budget_exceeded.swap(true, Ordering::AcqRel)
+    }
+
     pub fn hard_limit(&self) -> Option<UsdNanos> {
         self.caps.usd
     }
@@ -84,6 +106,11 @@ impl LiveRun {
     pub fn token_limit(&self) -> Option<u64> {
         self.caps.tokens
     }
+}
+
+fn alert_threshold(policy: Option<&PolicyVersion>, cap: Option<UsdNanos>) -> Option<UsdNanos> {
+    let alert_at = policy?.document.budget.as_ref()?.alert_at?;
+    Some(UsdNanos((cap?.0 as f64 * alert_at).round() as i64))
 }
 
 /// The caps a policy version sets; none without a policy.
@@ -152,6 +179,19 @@ impl LiveRuns {
             .entry(agent_id.to_owned())
             .or_insert_with(|| Arc::new(window))
             .clone()
+    }
+
+    /// Open runs pinned to a version of `policy_id`.
+    pub fn pinned_to(&self, policy_id: &str) -> Vec<Arc<LiveRun>> {
+        lock(&self.runs)
+            .values()
+            .filter(|run| {
+                run.policy
+                    .as_ref()
+                    .is_some_and(|p| p.policy_id == policy_id)
+            })
+            .cloned()
+            .collect()
     }
 
     pub fn current_auto(&self, agent_id: &str) -> Option<Arc<LiveRun>> {

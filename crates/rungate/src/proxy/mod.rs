@@ -108,8 +108,13 @@ pub async fn handle(gw: &Arc<Gateway>, call: ProxyCall) -> Result<ProxyReply, Pr
         rate: &agent_rate,
         hour: hour.as_deref(),
     };
-    let hold = decide::admit(&run, &windows, call.provider, &facts, price, run::now_ms())
-        .map_err(in_run)?;
+    let hold = match decide::admit(&run, &windows, call.provider, &facts, price, run::now_ms()) {
+        Ok(hold) => hold,
+        Err(error) => {
+            record_refusal(gw, &run, &call.agent.id, &facts.model, &error).await;
+            return Err(in_run(error));
+        }
+    };
     // 4. route
     let route = gw
         .directory
@@ -308,6 +313,43 @@ pub async fn forward_uncharged(
         headers,
         body: ReplyBody::Full(bytes),
     })
+}
+
+/// Writes `run.blocked` (and, the first time the budget refuses, `budget.exceeded`) to the
+/// run's audit chain, for operators and the webhooks that will deliver them.
+async fn record_refusal(
+    gw: &Gateway,
+    run: &LiveRun,
+    agent_id: &str,
+    model: &str,
+    error: &ApiError,
+) {
+    let ApiError::Blocked(block) = error else {
+        return;
+    };
+    let now = run::now_ms();
+    let actor = format!("agent:{agent_id}");
+    let mut events = vec![crate::audit::AuditEvent {
+        kind: "run.blocked",
+        actor: actor.clone(),
+        data: json!({"code": block.code.as_str(), "rule": block.context["rule"], "model": model}),
+        at_ms: now,
+    }];
+    let budget = matches!(
+        block.code,
+        BlockCode::BudgetExceeded | BlockCode::TokenBudgetExceeded
+    );
+    if budget && run.first_exceeded() {
+        events.push(crate::audit::AuditEvent {
+            kind: "budget.exceeded",
+            actor,
+            data: block.details.clone(),
+            at_ms: now,
+        });
+    }
+    if let Err(err) = gw.stores.runs.append_events(&run.id, events).await {
+        tracing::error!(run_id = %run.id, error = %err, "failed to record a refusal");
+    }
 }
 
 /// The agent's last-hour spend window, seeded from the store on first use after a start.

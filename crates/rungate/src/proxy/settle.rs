@@ -105,6 +105,20 @@ impl StepDraft {
             }),
             at_ms: now,
         }];
+        let mut audit = audit;
+        let spend_after = self.run.spend().saturating_add(cost);
+        if self.run.crosses_alert(spend_after) {
+            audit.push(AuditEvent {
+                kind: "budget.alert",
+                actor: "system:budget".into(),
+                data: json!({
+                    "spend_nanos": spend_after.0,
+                    "threshold_nanos": self.run.alert_threshold.map(|t| t.0),
+                    "limit_nanos": self.run.caps.usd.map(|l| l.0),
+                }),
+                at_ms: now,
+            });
+        }
         let record = StepRecord {
             step,
             ledger,

@@ -57,6 +57,8 @@ pub trait RunStore: Send + Sync {
         metadata: Option<&serde_json::Value>,
         event: AuditEvent,
     ) -> StoreResult<(Run, bool)>;
+    /// Appends events to a run's audit chain (refusals, alerts, policy drift).
+    async fn append_events(&self, id: &RunId, events: Vec<AuditEvent>) -> StoreResult<()>;
     /// Running runs whose last activity is older than their idle window.
     async fn idle_runs(&self, now_ms: i64, default_idle_ms: i64) -> StoreResult<Vec<RunId>>;
     async fn steps(&self, id: &RunId, page: Page, ascending: bool)

@@ -271,3 +271,66 @@ async fn an_agents_hourly_cap_spans_its_runs() -> TestResult {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn budget_alerts_refusals_and_policy_drift_are_recorded_once_in_the_audit() -> TestResult {
+    let h = harness::start().await?;
+    let policy = h
+        .admin_post(
+            "/api/policies",
+            json!({"name": "watched", "budget": {"hard_limit_usd": 0.03, "alert_at": 0.5}}),
+        )
+        .await?;
+    let policy_id = policy["data"]["id"].as_str().unwrap_or_default().to_owned();
+    let (_, token) = h
+        .agent_with(json!({"name": "watched", "policy_id": policy_id}))
+        .await?;
+    for _ in 0..2 {
+        assert_eq!(
+            h.chat(&token, costly_call(0), &[("x-rungate-run-id", "watch-1")])
+                .await?
+                .status,
+            200
+        );
+    }
+    for _ in 0..2 {
+        assert_eq!(
+            h.chat(&token, costly_call(0), &[("x-rungate-run-id", "watch-1")])
+                .await?
+                .status,
+            402
+        );
+    }
+    h.admin_put(
+        &format!("/api/policies/{policy_id}"),
+        json!({"budget": {"hard_limit_usd": 1.0}}),
+    )
+    .await?;
+    let audit = h.admin_get("/api/runs/watch-1/audit").await?;
+    let kinds: Vec<String> = audit["data"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e["kind"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let count = |kind: &str| kinds.iter().filter(|k| *k == kind).count();
+    assert_eq!(count("budget.alert"), 1, "{kinds:?}");
+    assert_eq!(count("run.blocked"), 2, "{kinds:?}");
+    assert_eq!(count("budget.exceeded"), 1, "{kinds:?}");
+    assert_eq!(count("policy.drift"), 1, "{kinds:?}");
+    let drift = audit["data"]
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["kind"] == "policy.drift"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        (
+            drift["data"]["pinned_version"].clone(),
+            drift["data"]["current_version"].clone()
+        ),
+        (json!(1), json!(2))
+    );
+    h.assert_books_balance("watch-1").await
+}

@@ -64,6 +64,27 @@ fn document_from(
     Ok((name, document))
 }
 
+/// Open runs keep their pinned version when a policy changes; each gets a `policy.drift`
+/// event naming both versions, so an operator can see which runs still follow old rules.
+async fn record_drift(
+    gw: &crate::app::Gateway,
+    policy: &crate::policy::PolicyVersion,
+    actor: &str,
+) {
+    for run in gw.runs.pinned_to(&policy.policy_id) {
+        let pinned = run.policy.as_ref().map(|p| p.version);
+        let event = crate::audit::AuditEvent {
+            kind: "policy.drift",
+            actor: actor.to_owned(),
+            data: serde_json::json!({"policy_id": policy.policy_id, "pinned_version": pinned, "current_version": policy.version}),
+            at_ms: crate::run::now_ms(),
+        };
+        if let Err(err) = gw.stores.runs.append_events(&run.id, vec![event]).await {
+            tracing::error!(run_id = %run.id, error = %err, "failed to record policy drift");
+        }
+    }
+}
+
 #[utoipa::path(get, path = "/policies", tag = "admin", responses((status = 200, description = "list")))]
 pub async fn list_policies(
     State(gw): State<AppState>,
@@ -121,7 +142,7 @@ pub async fn update_policy(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Write).await?;
+    let admin = authorize_admin(&gw, &headers, Scope::Write).await?;
     let current = gw
         .stores
         .policies
@@ -134,6 +155,7 @@ pub async fn update_policy(
         .policies
         .add_policy_version(&id, &document)
         .await?;
+    record_drift(&gw, &policy, &admin.actor).await;
     Ok(item(render::policy(&policy)))
 }
 
@@ -159,7 +181,7 @@ pub async fn upsert_policy(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Write).await?;
+    let admin = authorize_admin(&gw, &headers, Scope::Write).await?;
     match gw.stores.policies.policy_by_name(&name).await {
         Ok(current) => {
             let (_, document) = document_from(&body, Some(&current.document))?;
@@ -168,6 +190,7 @@ pub async fn upsert_policy(
                 .policies
                 .add_policy_version(&current.policy_id, &document)
                 .await?;
+            record_drift(&gw, &policy, &admin.actor).await;
             Ok(item(render::policy(&policy)))
         }
         Err(StoreError::NotFound) => {

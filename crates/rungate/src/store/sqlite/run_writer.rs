@@ -31,6 +31,7 @@ enum Change {
     CreateRun(Box<Run>, AuditEvent, oneshot::Sender<StoreResult<()>>),
     RecordStep(Box<StepRecord>, oneshot::Sender<StoreResult<RunTotals>>),
     CloseRun(CloseRun, oneshot::Sender<StoreResult<bool>>),
+    AppendEvents(RunId, Vec<AuditEvent>, oneshot::Sender<StoreResult<()>>),
 }
 
 struct CloseRun {
@@ -96,6 +97,15 @@ impl RunWriter {
 
     pub(super) async fn record_step(&self, record: &StepRecord) -> StoreResult<RunTotals> {
         self.submit(|reply| Change::RecordStep(Box::new(record.clone()), reply))
+            .await
+    }
+
+    pub(super) async fn append_events(
+        &self,
+        id: &RunId,
+        events: Vec<AuditEvent>,
+    ) -> StoreResult<()> {
+        self.submit(|reply| Change::AppendEvents(id.clone(), events, reply))
             .await
     }
 
@@ -179,6 +189,9 @@ fn apply_all(conn: &mut Connection, changes: &[Change]) -> StoreResult<Vec<Outco
             }
             Change::RecordStep(record, _) => record_step(&tx, record).map(Outcome::Recorded)?,
             Change::CloseRun(close, _) => close_run(&tx, close).map(Outcome::Closed)?,
+            Change::AppendEvents(id, events, _) => {
+                append_audit(&tx, &id.0, events).map(|()| Outcome::Created)?
+            }
         });
     }
     tx.commit()?;
@@ -194,6 +207,9 @@ fn answer(change: Change, outcome: Outcome) {
         (Change::CreateRun(_, _, reply), Outcome::Failed(e)) => drop(reply.send(Err(e))),
         (Change::RecordStep(_, reply), Outcome::Failed(e)) => drop(reply.send(Err(e))),
         (Change::CloseRun(_, reply), Outcome::Failed(e)) => drop(reply.send(Err(e))),
+        (Change::AppendEvents(_, _, reply), Outcome::Created) => drop(reply.send(Ok(()))),
+        (Change::AppendEvents(_, _, reply), Outcome::Failed(e)) => drop(reply.send(Err(e))),
+        (Change::AppendEvents(_, _, reply), _) => drop(reply.send(Err(mismatch()))),
         (Change::CreateRun(_, _, reply), _) => drop(reply.send(Err(mismatch()))),
         (Change::RecordStep(_, reply), _) => drop(reply.send(Err(mismatch()))),
         (Change::CloseRun(_, reply), _) => drop(reply.send(Err(mismatch()))),

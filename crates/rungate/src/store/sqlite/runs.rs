@@ -157,6 +157,10 @@ impl RunStore for SqliteStore {
         Ok((self.get_run(id).await?, changed))
     }
 
+    async fn append_events(&self, id: &RunId, events: Vec<AuditEvent>) -> StoreResult<()> {
+        self.runs.append_events(id, events).await
+    }
+
     async fn idle_runs(&self, now_ms: i64, default_idle_ms: i64) -> StoreResult<Vec<RunId>> {
         let rows = sqlx::query(
             "SELECT id FROM runs WHERE status = 'running' AND last_activity_at + COALESCE(idle_timeout_ms, ?) < ? LIMIT 500",
