@@ -16,6 +16,7 @@ pub enum BlockCode {
     ModelNotAllowed,
     ModelUnpriced,
     ToolBlocked,
+    ToolLimitReached,
     RunawayPrevention,
     RateLimited,
     HourlyCostExceeded,
@@ -33,6 +34,7 @@ impl BlockCode {
             BlockCode::ModelNotAllowed => "model_not_allowed",
             BlockCode::ModelUnpriced => "model_unpriced",
             BlockCode::ToolBlocked => "tool_blocked",
+            BlockCode::ToolLimitReached => "tool_limit_reached",
             BlockCode::RunawayPrevention => "runaway_prevention",
             BlockCode::RateLimited => "rate_limited",
             BlockCode::HourlyCostExceeded => "hourly_cost_exceeded",
@@ -51,6 +53,7 @@ impl BlockCode {
             BlockCode::ModelNotAllowed
             | BlockCode::ModelUnpriced
             | BlockCode::ToolBlocked
+            | BlockCode::ToolLimitReached
             | BlockCode::RunawayPrevention
             | BlockCode::AgentDisabled
             | BlockCode::RunForceStopped => (StatusCode::FORBIDDEN, "governance_block"),

@@ -222,6 +222,25 @@ async fn check_reported_tool(gw: &Gateway, run: &Run, tool: &str) -> Result<(), 
             json!({"rule": "blocked_tools", "tool": tool, "how_to_recover": "do not call this tool in this run"}),
         ));
     }
+    if let Some(limit) = doc
+        .tool_limits
+        .as_ref()
+        .and_then(|limits| limits.get(tool))
+        .copied()
+    {
+        let used = gw.stores.runs.tool_steps(&run.id, tool).await?;
+        if used >= u64::from(limit) {
+            return Err(decide::block(
+                &live,
+                &policy,
+                BlockCode::ToolLimitReached,
+                format!("Tool {tool} may be used {limit} times per run"),
+                json!({"tool": tool, "used": used, "limit": limit}),
+                json!({"rule": "tool_limits", "tool": tool, "used": used.to_string(), "limit": limit.to_string(),
+                       "how_to_recover": "start a new run or raise the tool's limit"}),
+            ));
+        }
+    }
     if let Some(limit) = doc.max_steps.filter(|limit| run.steps_count >= *limit) {
         return Err(decide::block(
             &live,

@@ -57,6 +57,8 @@ pub trait RunStore: Send + Sync {
         metadata: Option<&serde_json::Value>,
         event: AuditEvent,
     ) -> StoreResult<(Run, bool)>;
+    /// How many `tool_call` steps named `tool` the run has recorded.
+    async fn tool_steps(&self, id: &RunId, tool: &str) -> StoreResult<u64>;
     /// Appends events to a run's audit chain (refusals, alerts, policy drift).
     async fn append_events(&self, id: &RunId, events: Vec<AuditEvent>) -> StoreResult<()>;
     /// Running runs whose last activity is older than their idle window.

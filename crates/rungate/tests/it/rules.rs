@@ -150,3 +150,34 @@ async fn rate_limits_answer_429_with_retry_after_per_run_and_per_agent() -> Test
     assert_eq!(other_run.json()["error"]["context"]["scope"], "agent");
     Ok(())
 }
+
+#[tokio::test]
+async fn tool_limits_cap_how_often_a_tool_is_reported_in_a_run() -> TestResult {
+    let h = harness::start().await?;
+    let token = governed(&h, "limited", json!({"tool_limits": {"send_email": 2}})).await?;
+    h.chat(
+        &token,
+        json!({"model": "gpt-4o-mini", "messages": user("hi")}),
+        &[("x-rungate-run-id", "mail-1")],
+    )
+    .await?;
+    let report = |name: &str| {
+        h.http
+            .post(format!("{}/v1/runs/mail-1/steps", h.url))
+            .bearer_auth(&token)
+            .json(&json!({"type": "tool_call", "name": name}))
+            .send()
+    };
+    assert_eq!(report("send_email").await?.status(), 201);
+    assert_eq!(report("send_email").await?.status(), 201);
+    let third = report("send_email").await?;
+    assert_eq!(third.status(), 403);
+    let body: Value = third.json().await?;
+    assert_eq!(body["error"]["code"], "tool_limit_reached");
+    assert_eq!(
+        report("search").await?.status(),
+        201,
+        "other tools are not limited"
+    );
+    Ok(())
+}

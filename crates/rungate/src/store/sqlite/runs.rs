@@ -157,6 +157,18 @@ impl RunStore for SqliteStore {
         Ok((self.get_run(id).await?, changed))
     }
 
+    async fn tool_steps(&self, id: &RunId, tool: &str) -> StoreResult<u64> {
+        let count: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM steps WHERE run_id = ? AND kind = 'tool_call' AND model = ?",
+        )
+        .bind(&id.0)
+        .bind(tool)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get(0)?;
+        Ok(to_u64(count))
+    }
+
     async fn append_events(&self, id: &RunId, events: Vec<AuditEvent>) -> StoreResult<()> {
         self.runs.append_events(id, events).await
     }
