@@ -1,10 +1,12 @@
 //! `rungate-bench`: what Rungate costs in series, measured in one run.
 //!
 //! The mock provider (zero latency) and a real gateway (SQLite, runs and cost accounting on) are
-//! started in this process; the same requests are sent to the mock directly and through the gateway,
-//! and the difference is the gateway's price: added latency at concurrency 1, throughput ratio at
-//! high concurrency. Direct and gateway phases alternate in rounds so that drift (CPU frequency, page
-//! cache, the database growing) lands on both sides. See `bench/README.md` for how to read the output.
+//! started in this process; the same requests are sent to the mock directly, through the gateway as
+//! an agent without a policy (plain), and through the same gateway as an agent whose policy sets
+//! every rule (governed). The differences are the gateway's price: added latency at concurrency 1,
+//! throughput ratio at high concurrency, and what governance adds on top of the plain path. The
+//! three targets take turns in rounds so that drift (CPU frequency, page cache, the database growing)
+//! lands on all of them. See `bench/README.md` for how to read the output.
 
 mod load; // connections, workers and per-request timing
 mod report; // percentiles, ratios, targets; table and JSON output
@@ -19,7 +21,7 @@ use clap::Parser;
 
 use load::{Conn, PhaseResult, Shape, Target};
 use report::{Report, Scenario, Summary};
-use setup::Stack;
+use setup::{Stack, Who};
 
 /// Added latency and throughput of the Rungate gateway against the in-process mock provider.
 #[derive(Parser, Debug)]
@@ -37,7 +39,7 @@ struct Args {
     /// Unmeasured requests per target before each scenario.
     #[arg(long, default_value_t = 500)]
     warmup: usize,
-    /// Direct and gateway phases alternate this many times per scenario.
+    /// Direct, gateway and governed phases take turns this many times per scenario.
     #[arg(long, default_value_t = 4)]
     rounds: usize,
     /// Skip the streaming scenario.
@@ -112,10 +114,11 @@ async fn run(args: &Args) -> Result<Report> {
         requests: high,
     });
     let mut scenarios = Vec::with_capacity(plans.len());
+    // Calls sent through the gateway per agent (plain and governed alike), warm-up included.
     let mut gateway_calls = 0u64;
     for plan in &plans {
         progress(&format!(
-            "{} c={}: {} warm-up + {} measured requests per target",
+            "{} c={}: {} warm-up + {} measured requests per target (direct, gateway, governed)",
             plan.name, plan.concurrency, args.warmup, plan.requests
         ));
         scenarios.push(measure(&stack, plan, args).await?);
@@ -128,16 +131,50 @@ async fn run(args: &Args) -> Result<Report> {
     let latency = scenarios
         .pop()
         .ok_or_else(|| anyhow::anyhow!("no scenario"))?;
+    // Every governed call must have been answered 200: a refusal (403, 429) means the policy was
+    // mis-set and the governed figures would time refusals, not governed calls.
+    let governed_failed: u64 = [Some(&latency), streaming.as_ref(), Some(&throughput)]
+        .into_iter()
+        .flatten()
+        .map(|s| s.governed.errors as u64)
+        .sum();
+    let governed_ledger = stack.ledger_counts(Who::Governed).await?;
+    let plain_ledger = stack.ledger_counts(Who::Plain).await?;
     let checks = vec![
         (
-            "steps recorded by the gateway",
-            stack.recorded_steps().await?,
+            "governed calls answered 200",
+            gateway_calls.saturating_sub(governed_failed),
             gateway_calls,
+        ),
+        (
+            "steps recorded, plain agent",
+            stack.recorded_steps(Who::Plain).await?,
+            gateway_calls,
+        ),
+        (
+            "steps recorded, governed agent",
+            stack.recorded_steps(Who::Governed).await?,
+            gateway_calls,
+        ),
+        (
+            "holds reserved, governed agent (ledger)",
+            governed_ledger.reservations,
+            gateway_calls,
+        ),
+        (
+            "holds released, governed agent (ledger)",
+            governed_ledger.releases,
+            gateway_calls,
+        ),
+        (
+            "holds reserved, plain agent (ledger; no caps)",
+            plain_ledger.reservations,
+            0,
         ),
         (
             "requests answered by the mock",
             stack.mock.request_count() as u64,
-            2 * gateway_calls,
+            3 * gateway_calls,
         ),
     ];
     Ok(Report {
@@ -149,51 +186,71 @@ async fn run(args: &Args) -> Result<Report> {
     })
 }
 
-/// Warms both targets up, then alternates them for `args.rounds` rounds.
+/// The three targets of every scenario, in the order of odd rounds (even rounds run it backwards).
+const TARGETS: usize = 3;
+
+/// Warms every target up, then runs them in turn for `args.rounds` rounds.
 async fn measure(stack: &Stack, plan: &Plan, args: &Args) -> Result<Scenario> {
-    let mut direct_conns = open(&stack.direct, plan.concurrency).await?;
-    let mut gateway_conns = open(&stack.via_gateway, plan.concurrency).await?;
-    let mut direct = PhaseResult::default();
-    let mut gateway = PhaseResult::default();
-    for (target, conns, sink) in [
-        (&stack.direct, &mut direct_conns, &mut direct),
-        (&stack.via_gateway, &mut gateway_conns, &mut gateway),
-    ] {
-        let (warm, back) =
-            load::run_phase(target, &plan.shape, std::mem::take(conns), args.warmup).await?;
+    let targets: [(&str, &Target); TARGETS] = [
+        ("direct", &stack.direct),
+        ("gateway", &stack.via_gateway),
+        ("governed", &stack.governed),
+    ];
+    let mut conns: [Vec<Conn>; TARGETS] = Default::default();
+    for ((_, target), slot) in targets.iter().zip(&mut conns) {
+        *slot = open(target, plan.concurrency).await?;
+    }
+    let mut results: [PhaseResult; TARGETS] = Default::default();
+    for (i, (_, target)) in targets.iter().enumerate() {
+        let (warm, back) = load::run_phase(
+            target,
+            &plan.shape,
+            std::mem::take(&mut conns[i]),
+            args.warmup,
+        )
+        .await?;
         // Warm-up timings are dropped; its failures still count against the run.
-        sink.errors = warm.errors;
-        sink.first_error = warm.first_error;
-        *conns = back;
+        results[i].errors = warm.errors;
+        results[i].first_error = warm.first_error;
+        conns[i] = back;
     }
     for round in 0..args.rounds {
         let requests =
             plan.requests / args.rounds + usize::from(round < plan.requests % args.rounds);
-        // ABBA order: neither side always goes first, so drift during the run lands on both.
-        let gateway_first = round % 2 == 1;
-        for is_gateway in [gateway_first, !gateway_first] {
-            let (target, conns, sink) = if is_gateway {
-                (&stack.via_gateway, &mut gateway_conns, &mut gateway)
-            } else {
-                (&stack.direct, &mut direct_conns, &mut direct)
-            };
-            let (result, back) =
-                load::run_phase(target, &plan.shape, std::mem::take(conns), requests).await?;
-            sink.absorb(result);
-            *conns = back;
+        // ABC CBA order: every target's mean position is the same, and plain and governed
+        // gateway take turns going first, so drift during the run lands on all of them.
+        let mut order: [usize; TARGETS] = [0, 1, 2];
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for i in order {
+            let (result, back) = load::run_phase(
+                targets[i].1,
+                &plan.shape,
+                std::mem::take(&mut conns[i]),
+                requests,
+            )
+            .await?;
+            results[i].absorb(result);
+            conns[i] = back;
         }
     }
-    let first_error = direct
-        .first_error
-        .take()
-        .or_else(|| gateway.first_error.take());
-    let direct_summary = Summary::of(&mut direct);
-    let gateway_summary = Summary::of(&mut gateway);
+    let first_error = targets
+        .iter()
+        .zip(&mut results)
+        .find_map(|((name, _), result)| {
+            result
+                .first_error
+                .take()
+                .map(|error| format!("{name}: {error}"))
+        });
+    let [direct, gateway, governed] = &mut results;
     Ok(Scenario {
         name: plan.name,
         concurrency: plan.concurrency,
-        direct: direct_summary,
-        gateway: gateway_summary,
+        direct: Summary::of(direct),
+        gateway: Summary::of(gateway),
+        governed: Summary::of(governed),
         first_error,
     })
 }
@@ -245,13 +302,26 @@ fn describe(args: &Args, high: usize, data_dir: &str) -> Vec<(&'static str, Stri
         (
             "gateway",
             format!(
-                "SQLite (WAL) in {data_dir}; one agent, auto-run; every call records step + ledger + audit"
+                "SQLite (WAL) in {data_dir}; auto-runs; every call records step + ledger + audit"
+            ),
+        ),
+        (
+            "plain",
+            "gateway target: agent without a policy (one settlement ledger row per call)"
+                .to_owned(),
+        ),
+        (
+            "governed",
+            format!(
+                "governed target: same gateway, agent with policy {}; every rule evaluated, none \
+                 refuses; caps make each call reserve + settle + release a hold",
+                setup::governed_policy()
             ),
         ),
         (
             "requests",
             format!(
-                "{} warm-up + {} measured per target at c=1; {} at c={}; {} interleaved rounds (ABBA)",
+                "{} warm-up + {} measured per target at c=1; {} at c={}; {} interleaved rounds (ABC CBA)",
                 args.warmup, args.requests, high, args.concurrency_high, args.rounds
             ),
         ),

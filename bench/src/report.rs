@@ -1,6 +1,7 @@
 //! Turns raw timings into the figures the benchmark promises (percentiles, throughput, the added
-//! latency and throughput ratio of the gateway against calling the mock directly) and writes them as
-//! a table for people or as JSON for scripts.
+//! latency and throughput ratio of the gateway against calling the mock directly, and what a policy
+//! with every rule set adds over the plain gateway path) and writes them as a table for people or as
+//! JSON for scripts.
 
 use std::io::Write;
 use std::time::Duration;
@@ -13,6 +14,8 @@ use crate::load::PhaseResult;
 pub const TARGET_ADDED_P99: Duration = Duration::from_millis(1);
 /// Gateway throughput at high concurrency must reach this fraction of direct throughput.
 pub const TARGET_THROUGHPUT_RATIO: f64 = 0.5;
+/// The governed path may add at most this much p99 over the plain gateway path at concurrency 1.
+pub const TARGET_GOVERNED_OVERHEAD_P99: Duration = Duration::from_micros(150);
 
 /// Percentiles and rate of one target in one scenario.
 #[derive(Debug, Clone, Copy)]
@@ -73,13 +76,16 @@ fn percentile(sorted: &[Duration], pct: f64) -> Duration {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-/// One scenario measured against both targets.
+/// One scenario measured against the three targets.
 pub struct Scenario {
     pub name: &'static str,
     pub concurrency: usize,
     pub direct: Summary,
+    /// Through the gateway, as the agent without a policy.
     pub gateway: Summary,
-    /// The first error seen in either target, if any.
+    /// Through the same gateway, as the agent whose policy sets every rule.
+    pub governed: Summary,
+    /// The first error seen in any target, prefixed with the target's name.
     pub first_error: Option<String>,
 }
 
@@ -93,15 +99,45 @@ impl Scenario {
     }
 
     fn throughput_ratio(&self) -> f64 {
-        if self.direct.rps > 0.0 {
-            self.gateway.rps / self.direct.rps
-        } else {
-            0.0
-        }
+        ratio(self.gateway.rps, self.direct.rps)
+    }
+
+    fn governed_added_p50(&self) -> f64 {
+        micros(self.governed.p50) - micros(self.direct.p50)
+    }
+
+    fn governed_added_p99(&self) -> f64 {
+        micros(self.governed.p99) - micros(self.direct.p99)
+    }
+
+    /// What the policy adds over the plain gateway path.
+    fn governed_overhead_p50(&self) -> f64 {
+        micros(self.governed.p50) - micros(self.gateway.p50)
+    }
+
+    fn governed_overhead_p99(&self) -> f64 {
+        micros(self.governed.p99) - micros(self.gateway.p99)
+    }
+
+    /// Governed throughput over plain gateway throughput.
+    fn governed_throughput_ratio(&self) -> f64 {
+        ratio(self.governed.rps, self.gateway.rps)
+    }
+
+    fn governed_direct_ratio(&self) -> f64 {
+        ratio(self.governed.rps, self.direct.rps)
     }
 
     fn errors(&self) -> usize {
-        self.direct.errors + self.gateway.errors
+        self.direct.errors + self.gateway.errors + self.governed.errors
+    }
+}
+
+fn ratio(numerator: f64, denominator: f64) -> f64 {
+    if denominator > 0.0 {
+        numerator / denominator
+    } else {
+        0.0
     }
 }
 
@@ -144,10 +180,17 @@ impl Report {
         self.throughput.throughput_ratio() >= TARGET_THROUGHPUT_RATIO
     }
 
+    /// Never met without governed calls to measure (all refused would otherwise read as cheap).
+    fn governed_target_met(&self) -> bool {
+        self.latency.governed.ok > 0
+            && self.latency.governed_overhead_p99() <= micros(TARGET_GOVERNED_OVERHEAD_P99)
+    }
+
     pub fn write_table(&self, out: &mut impl Write) -> std::io::Result<()> {
         writeln!(
             out,
-            "Rungate benchmark: client -> mock (direct) vs client -> rungate -> mock (gateway)"
+            "Rungate benchmark: client -> mock (direct) vs client -> rungate -> mock (gateway: no \
+             policy; governed: every policy rule set)"
         )?;
         for (what, value) in &self.setup {
             writeln!(out, "  {what:<13} {value}")?;
@@ -169,7 +212,11 @@ impl Report {
         )?;
         for scenario in self.scenarios() {
             let name = format!("{} (c={})", scenario.name, scenario.concurrency);
-            for (target, s) in [("direct", scenario.direct), ("gateway", scenario.gateway)] {
+            for (target, s) in [
+                ("direct", scenario.direct),
+                ("gateway", scenario.gateway),
+                ("governed", scenario.governed),
+            ] {
                 writeln!(
                     out,
                     "{name:<26} {target:<8} {:>7} {:>6} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.0}",
@@ -221,6 +268,8 @@ impl Report {
             t.direct.rps
         )?;
         writeln!(out)?;
+        self.write_governed(out)?;
+        writeln!(out)?;
         for (what, observed, expected) in &self.checks {
             let mark = if observed == expected {
                 "ok"
@@ -241,11 +290,89 @@ impl Report {
             )?;
             for scenario in self.scenarios() {
                 if let Some(error) = &scenario.first_error {
-                    writeln!(out, "  first error in {}: {error}", scenario.name)?;
+                    writeln!(
+                        out,
+                        "  first error in {} (c={}): {error}",
+                        scenario.name, scenario.concurrency
+                    )?;
                 }
             }
         }
         Ok(())
+    }
+
+    /// The governed figures: added latency beside the plain gateway's, what governance adds over
+    /// the plain path (with its target), and throughput beside the plain gateway's.
+    fn write_governed(&self, out: &mut impl Write) -> std::io::Result<()> {
+        let l = &self.latency;
+        let mut line = |label: &str, value: String| writeln!(out, "{label:<43} = {value}");
+        line(
+            "governed added p50 (c=1, non-streaming)",
+            format!(
+                "{:>8.1} us   (plain gateway {:.1} us)",
+                l.governed_added_p50(),
+                l.added_p50()
+            ),
+        )?;
+        line(
+            "governed added p99 (c=1, non-streaming)",
+            format!(
+                "{:>8.1} us   (plain gateway {:.1} us)",
+                l.governed_added_p99(),
+                l.added_p99()
+            ),
+        )?;
+        line(
+            "governed overhead p50 (c=1, non-streaming)",
+            format!(
+                "{:>8.1} us   (governed {:.1} - gateway {:.1})",
+                l.governed_overhead_p50(),
+                micros(l.governed.p50),
+                micros(l.gateway.p50)
+            ),
+        )?;
+        line(
+            "governed overhead p99 (c=1, non-streaming)",
+            format!(
+                "{:>8.1} us   target <= {} us: {}   (governed {:.1} - gateway {:.1})",
+                l.governed_overhead_p99(),
+                micros(TARGET_GOVERNED_OVERHEAD_P99),
+                verdict(self.governed_target_met()),
+                micros(l.governed.p99),
+                micros(l.gateway.p99)
+            ),
+        )?;
+        if let Some(s) = &self.streaming {
+            line(
+                "governed overhead p50 (c=1, streaming TTLB)",
+                format!(
+                    "{:>8.1} us   (governed added {:.1} us, plain gateway added {:.1} us)",
+                    s.governed_overhead_p50(),
+                    s.governed_added_p50(),
+                    s.added_p50()
+                ),
+            )?;
+            line(
+                "governed overhead p99 (c=1, streaming TTLB)",
+                format!(
+                    "{:>8.1} us   (governed added {:.1} us, plain gateway added {:.1} us)",
+                    s.governed_overhead_p99(),
+                    s.governed_added_p99(),
+                    s.added_p99()
+                ),
+            )?;
+        }
+        let t = &self.throughput;
+        line(
+            &format!("governed throughput (c={})", t.concurrency),
+            format!(
+                "{:>8.0} req/s   {:.3} x gateway ({:.0} req/s), {:.3} x direct",
+                t.governed.rps,
+                t.governed_throughput_ratio(),
+                t.gateway.rps,
+                t.governed_direct_ratio()
+            ),
+        )
     }
 
     pub fn to_json(&self) -> Value {
@@ -253,8 +380,14 @@ impl Report {
             json!({
                 "name": s.name, "concurrency": s.concurrency,
                 "direct": s.direct.to_json(), "gateway": s.gateway.to_json(),
+                "governed": s.governed.to_json(),
                 "added_p50_us": round1(s.added_p50()), "added_p99_us": round1(s.added_p99()),
                 "throughput_ratio": round3(s.throughput_ratio()),
+                "governed_added_p50_us": round1(s.governed_added_p50()),
+                "governed_added_p99_us": round1(s.governed_added_p99()),
+                "governed_overhead_p50_us": round1(s.governed_overhead_p50()),
+                "governed_overhead_p99_us": round1(s.governed_overhead_p99()),
+                "governed_throughput_ratio": round3(s.governed_throughput_ratio()),
                 "first_error": s.first_error,
             })
         };
@@ -278,6 +411,17 @@ impl Report {
             "throughput_ratio": round3(self.throughput.throughput_ratio()),
             "throughput_ratio_target": TARGET_THROUGHPUT_RATIO,
             "throughput_ratio_target_met": self.throughput_target_met(),
+            "governed": {
+                "added_p50_us": round1(self.latency.governed_added_p50()),
+                "added_p99_us": round1(self.latency.governed_added_p99()),
+                "overhead_p50_us": round1(self.latency.governed_overhead_p50()),
+                "overhead_p99_us": round1(self.latency.governed_overhead_p99()),
+                "overhead_p99_target_us": micros(TARGET_GOVERNED_OVERHEAD_P99),
+                "overhead_p99_target_met": self.governed_target_met(),
+                "rps": round1(self.throughput.governed.rps),
+                "throughput_ratio_to_gateway": round3(self.throughput.governed_throughput_ratio()),
+                "throughput_ratio_to_direct": round3(self.throughput.governed_direct_ratio()),
+            },
             "errors": self.errors(),
             "checks": checks,
             "flagged": self.errors() > 0 || !self.checks_pass(),

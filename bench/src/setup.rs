@@ -1,5 +1,8 @@
 //! Starts the system under test in this process: the mock provider on loopback, and a Rungate gateway
-//! with a fresh SQLite database, one provider key pointing at the mock and one agent mapped to it.
+//! with a fresh SQLite database, one provider key pointing at the mock and two agents mapped to it:
+//! a plain one without a policy, and a governed one whose policy sets every rule the pipeline checks
+//! (allowed models, blocked tools, max steps, USD and token caps, rate limits) so loosely that none
+//! ever refuses.
 //!
 //! Everything is provisioned through the stores, as the admin API would, so the measured path is the
 //! production one: token lookup (cached after the first call), run resolution, policy check, forward
@@ -13,6 +16,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use mock_upstream::{MockConfig, MockUpstream, Recording};
 use rungate::app::AppState;
+use rungate::budget::LedgerKind;
+use rungate::policy::PolicyDocument;
 use rungate::security::{TokenKind, generate_token, hash_token};
 use rungate::store::{Agent, AgentStatus, KeyStatus, ProviderKeyRecord, RunFilter};
 use tokio::net::TcpListener;
@@ -23,6 +28,46 @@ use crate::load::Target;
 const PROVIDER_KEY: &str = "sk-mock-bench";
 const KEY_ID: &str = "key_bench";
 const AGENT_ID: &str = "agt_bench";
+const GOVERNED_AGENT_ID: &str = "agt_bench_governed";
+const POLICY_ID: &str = "pol_bench_governed";
+const POLICY_NAME: &str = "bench-governed";
+
+/// The governed agent's policy: every rule is set, so every rule is evaluated on every call, and
+/// every limit is far out of reach, so none refuses. The caps make each call reserve a hold and
+/// settle it (reservation, settlement and release ledger rows) instead of writing a settlement only.
+pub fn governed_policy() -> serde_json::Value {
+    serde_json::json!({
+        "allowed_models": ["gpt-4o-mini"],
+        "budget": {"hard_limit_usd": 1_000_000.0, "hard_limit_tokens": 100_000_000_000_u64},
+        "rate_limits": {"max_requests_per_minute": 100_000_000, "max_tokens_per_minute": 100_000_000_000_u64},
+        "max_steps": 1_000_000_000,
+        "blocked_tools": ["delete_database"],
+    })
+}
+
+/// Which of the two gateway agents.
+#[derive(Clone, Copy, Debug)]
+pub enum Who {
+    Plain,
+    Governed,
+}
+
+impl Who {
+    fn agent_id(self) -> &'static str {
+        match self {
+            Who::Plain => AGENT_ID,
+            Who::Governed => GOVERNED_AGENT_ID,
+        }
+    }
+}
+
+/// Ledger rows of one agent's runs, by kind.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LedgerCounts {
+    pub reservations: u64,
+    pub settlements: u64,
+    pub releases: u64,
+}
 
 /// The running mock and gateway, and how to reach each.
 pub struct Stack {
@@ -30,6 +75,8 @@ pub struct Stack {
     pub gateway: AppState,
     pub direct: Target,
     pub via_gateway: Target,
+    /// Through the same gateway, as the agent whose policy sets every rule.
+    pub governed: Target,
     /// Holds the database and key file until the benchmark ends.
     data: tempfile::TempDir,
 }
@@ -51,7 +98,7 @@ impl Stack {
         };
         let gateway = start_gateway(&data).await?;
         let gateway_addr = serve_gateway(&gateway).await?;
-        let agent_token = provision(&gateway, &mock.base_url()).await?;
+        let (agent_token, governed_token) = provision(&gateway, &mock.base_url()).await?;
         Ok(Stack {
             direct: Target {
                 addr: mock.addr(),
@@ -60,6 +107,10 @@ impl Stack {
             via_gateway: Target {
                 addr: gateway_addr,
                 authorization: Arc::from(format!("Bearer {agent_token}")),
+            },
+            governed: Target {
+                addr: gateway_addr,
+                authorization: Arc::from(format!("Bearer {governed_token}")),
             },
             mock,
             gateway,
@@ -76,18 +127,49 @@ impl Stack {
         }
     }
 
-    /// Steps the gateway recorded for the bench agent, summed over its runs.
-    pub async fn recorded_steps(&self) -> Result<u64> {
+    /// Steps the gateway recorded for one agent, summed over its runs.
+    pub async fn recorded_steps(&self, who: Who) -> Result<u64> {
+        Ok(self
+            .runs(who)
+            .await?
+            .iter()
+            .map(|run| run.steps_count)
+            .sum())
+    }
+
+    /// Ledger rows the gateway wrote for one agent's runs, by kind.
+    pub async fn ledger_counts(&self, who: Who) -> Result<LedgerCounts> {
+        let mut counts = LedgerCounts::default();
+        for run in self.runs(who).await? {
+            for entry in self.gateway.stores.runs.ledger(&run.id).await? {
+                match entry.kind {
+                    LedgerKind::Reservation => counts.reservations += 1,
+                    LedgerKind::Settlement => counts.settlements += 1,
+                    LedgerKind::Release => counts.releases += 1,
+                    LedgerKind::ToolCost => {}
+                }
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Every run of one agent (its auto-run, and any that replaced it after an idle close).
+    async fn runs(&self, who: Who) -> Result<Vec<rungate::run::Run>> {
         let filter = RunFilter {
-            agent_id: Some(AGENT_ID.to_owned()),
+            agent_id: Some(who.agent_id().to_owned()),
             ..RunFilter::default()
         };
         let page = rungate::store::Page {
             limit: 1000,
             offset: 0,
         };
-        let (runs, _total) = self.gateway.stores.runs.list_runs(&filter, page).await?;
-        Ok(runs.iter().map(|run| run.steps_count).sum())
+        let (runs, total) = self.gateway.stores.runs.list_runs(&filter, page).await?;
+        anyhow::ensure!(
+            runs.len() as u64 == total,
+            "{total} runs for {}: more than one page",
+            who.agent_id()
+        );
+        Ok(runs)
     }
 }
 
@@ -114,8 +196,9 @@ async fn serve_gateway(gateway: &AppState) -> Result<SocketAddr> {
     Ok(addr)
 }
 
-/// Inserts the provider key and the agent; returns the agent's bearer token.
-async fn provision(gateway: &AppState, mock_base_url: &str) -> Result<String> {
+/// Inserts the provider key, the governed policy and both agents; returns the bearer tokens of the
+/// plain agent and of the governed one.
+async fn provision(gateway: &AppState, mock_base_url: &str) -> Result<(String, String)> {
     let now = rungate::run::now_ms();
     let key = ProviderKeyRecord {
         id: KEY_ID.to_owned(),
@@ -129,14 +212,44 @@ async fn provision(gateway: &AppState, mock_base_url: &str) -> Result<String> {
         updated_at_ms: now,
     };
     gateway.stores.keys.create_key(&key).await?;
+    let document: PolicyDocument =
+        serde_json::from_value(governed_policy()).context("the governed policy document")?;
+    document
+        .validate()
+        .map_err(|(field, why)| anyhow::anyhow!("governed policy: {field} {why}"))?;
+    gateway
+        .stores
+        .policies
+        .create_policy(POLICY_ID, POLICY_NAME, &document)
+        .await?;
+    let plain = create_agent(gateway, AGENT_ID, "bench", None, now).await?;
+    let governed = create_agent(
+        gateway,
+        GOVERNED_AGENT_ID,
+        "bench-governed",
+        Some(POLICY_ID),
+        now,
+    )
+    .await?;
+    Ok((plain, governed))
+}
+
+/// Inserts one agent using the bench provider key; returns its bearer token.
+async fn create_agent(
+    gateway: &AppState,
+    id: &str,
+    name: &str,
+    policy_id: Option<&str>,
+    now: i64,
+) -> Result<String> {
     let token = generate_token(TokenKind::Agent);
     let agent = Agent {
-        id: AGENT_ID.to_owned(),
-        name: "bench".to_owned(),
+        id: id.to_owned(),
+        name: name.to_owned(),
         token_hash: hash_token(&token),
         token_prefix: token.chars().take(12).collect(),
         team: None,
-        policy_id: None,
+        policy_id: policy_id.map(str::to_owned),
         provider_keys: BTreeMap::from([("openai".to_owned(), KEY_ID.to_owned())]),
         status: AgentStatus::Active,
         metadata: serde_json::json!({}),
