@@ -79,6 +79,18 @@ async fn concurrent_calls_never_spend_past_a_projected_cap() -> TestResult {
     assert!(context["how_to_recover"].is_string() && context["cumulative_spend_usd"].is_string());
     assert_eq!(refusal["error"]["type"], "governance_block");
     assert_eq!(refused[0].header("x-rungate-governance"), Some("blocked"));
+    let claude = json!({"model": "claude-sonnet-4", "max_tokens": 1000, "messages": user(&"x".repeat(3000))});
+    let anthropic = h
+        .messages(&token, claude, &[("x-rungate-run-id", "cap-1")])
+        .await?;
+    assert_eq!(anthropic.status, 402);
+    assert_eq!(
+        (
+            anthropic.json()["type"].clone(),
+            anthropic.json()["error"]["code"].clone()
+        ),
+        (json!("error"), json!("budget_exceeded"))
+    );
     h.assert_books_balance("cap-1").await
 }
 
