@@ -301,3 +301,28 @@ async fn the_policy_header_pins_a_new_run_and_is_ignored_with_a_warning_on_an_ex
     assert_eq!(unknown.json()["error"]["code"], "invalid_request");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_policys_idle_timeout_is_pinned_with_the_run() -> TestResult {
+    // The gateway default is 15 minutes; the run's policy says one second.
+    let h = harness::start_with(Setup {
+        extra_yaml: "sweep_interval_s: 1\n".into(),
+        ..Setup::default()
+    })
+    .await?;
+    let policy = h
+        .admin_post(
+            "/api/policies",
+            json!({"name": "brief", "idle_timeout_s": 1}),
+        )
+        .await?;
+    let (_, token) = h
+        .agent_with(json!({"name": "brief", "policy_id": policy["data"]["id"]}))
+        .await?;
+    h.chat(&token, hi(), &[("x-rungate-run-id", "brief-1")])
+        .await?;
+    h.eventually("the policy's idle window closes the run", || async {
+        Ok(h.run("brief-1").await?["ended_reason"] == "idle_timeout")
+    })
+    .await
+}
