@@ -242,8 +242,13 @@ fn fit_usd(
     };
     let left = available.saturating_sub(UsdNanos::for_tokens(call.input_tokens, price.input));
     // Largest n with for_tokens(n, output price) <= left.
-    let fits = u64::try_from(i128::from(left.0.max(0)) * 1_000_000 / i128::from(price.output.0))
-        .unwrap_or(0);
+    let mut fits =
+        u64::try_from(i128::from(left.0.max(0)) * 1_000_000 / i128::from(price.output.0))
+            .unwrap_or(0);
+    // Costs round up to the nano-dollar: step down until the clamped call surely fits.
+    while fits > 0 && UsdNanos::for_tokens(fits, price.output) > left {
+        fits -= 1;
+    }
     if fits >= MIN_CLAMPED_OUTPUT {
         Ok(fits.min(output))
     } else {

@@ -93,3 +93,18 @@ mod tests {
         assert!(!check(&empty, "openai", "gpt-4o"));
     }
 }
+
+#[cfg(test)]
+mod example_tests {
+    use super::PolicyDocument;
+
+    #[test]
+    fn the_example_policy_parses_and_validates() -> Result<(), Box<dyn std::error::Error>> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy.yaml");
+        let text = std::fs::read_to_string(path)?;
+        let doc: PolicyDocument = serde_norway::from_str(&text)?;
+        assert_eq!(doc.validate(), Ok(()));
+        assert_eq!(doc.hard_limit_usd(), Some(1.0));
+        Ok(())
+    }
+}
