@@ -100,7 +100,8 @@ mod example_tests {
 
     #[test]
     fn the_example_policy_parses_and_validates() -> Result<(), Box<dyn std::error::Error>> {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy.yaml");
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policy.yaml");
         let text = std::fs::read_to_string(path)?;
         let doc: PolicyDocument = serde_norway::from_str(&text)?;
         assert_eq!(doc.validate(), Ok(()));
