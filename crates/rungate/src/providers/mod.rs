@@ -3,6 +3,7 @@
 //! a variant here and an adapter file; the proxy pipeline does not change.
 
 pub mod pricing;
+pub mod tokenizer;
 mod upstream;
 
 pub use upstream::{

@@ -9,8 +9,8 @@ use crate::api::error::{ApiError, Block, BlockCode};
 use crate::budget::{self, CallEstimate, Hold, HourlySpend, Refusal};
 use crate::money::UsdNanos;
 use crate::policy::{self, Denial, PolicyVersion, RateRefusal, RateWindow};
-use crate::providers::Provider;
 use crate::providers::pricing::Price;
+use crate::providers::{Provider, tokenizer};
 use rungate_wire::RequestFacts;
 
 /// The agent-wide windows a call is checked against.
@@ -36,6 +36,7 @@ pub fn admit(
     agent: &AgentWindows<'_>,
     provider: Provider,
     facts: &RequestFacts,
+    body: &[u8],
     price: Option<Price>,
     now_ms: i64,
 ) -> Result<Hold, ApiError> {
@@ -118,12 +119,32 @@ pub fn admit(
         max_output: facts.max_output_tokens,
         price,
     };
-    run.books
-        .admit(&run.caps, &estimate)
-        .map_err(|refusal| match &run.policy {
-            Some(policy) => budget_block(run, policy, refusal, &facts.model),
-            None => ApiError::Internal("a run without a policy has no caps to refuse on".into()),
-        })
+    let refused = match run.books.admit(&run.caps, &estimate) {
+        Ok(hold) => return Ok(hold),
+        Err(refusal) => refusal,
+    };
+    // The cheap estimate errs high. Near the cap, count the real input tokens where the
+    // model's tokenizer is known and judge the call on that figure instead.
+    let exact = match (provider, &refused) {
+        (Provider::OpenAi, Refusal::Usd { .. } | Refusal::Tokens { .. }) => {
+            tokenizer::count_openai_input(&facts.model, body).filter(|exact| *exact < input_tokens)
+        }
+        _ => None,
+    };
+    let outcome = match exact {
+        Some(input_tokens) => run.books.admit(
+            &run.caps,
+            &CallEstimate {
+                input_tokens,
+                ..estimate
+            },
+        ),
+        None => Err(refused),
+    };
+    outcome.map_err(|refusal| match &run.policy {
+        Some(policy) => budget_block(run, policy, refusal, &facts.model),
+        None => ApiError::Internal("a run without a policy has no caps to refuse on".into()),
+    })
 }
 
 fn budget_block(run: &LiveRun, policy: &PolicyVersion, refusal: Refusal, model: &str) -> ApiError {

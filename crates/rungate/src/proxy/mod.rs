@@ -108,7 +108,15 @@ pub async fn handle(gw: &Arc<Gateway>, call: ProxyCall) -> Result<ProxyReply, Pr
         rate: &agent_rate,
         hour: hour.as_deref(),
     };
-    let hold = match decide::admit(&run, &windows, call.provider, &facts, price, run::now_ms()) {
+    let hold = match decide::admit(
+        &run,
+        &windows,
+        call.provider,
+        &facts,
+        &call.body,
+        price,
+        run::now_ms(),
+    ) {
         Ok(hold) => hold,
         Err(error) => {
             record_refusal(gw, &run, &call.agent.id, &facts.model, &error).await;

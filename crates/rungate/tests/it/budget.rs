@@ -16,14 +16,23 @@ async fn budgeted(h: &Harness, name: &str, budget: Value) -> TestResult<String> 
     Ok(token)
 }
 
-/// A gpt-4o call that costs exactly $0.011875: 750 input tokens (3000 characters, which the
-/// mock counts at four per token) and 1000 output tokens. Gateway estimate: $0.01254.
+/// A gpt-4o call with 1000 output tokens and a 3000-character prompt, whose provider counts
+/// input tokens exactly as OpenAI's tokenizer does (the mock is told the count). The gateway's
+/// first estimate (one token per three characters) is higher; near a cap it counts exactly.
 fn costly_call(latency_ms: u64) -> Value {
     json!({"model": "gpt-4o", "max_tokens": 1000, "messages": user(&"x".repeat(3000)),
-           "mock": {"usage": {"output_tokens": 1000}, "latency_ms": latency_ms}})
+           "mock": {"usage": {"input_tokens": costly_input_tokens(), "output_tokens": 1000}, "latency_ms": latency_ms}})
 }
 
-const COSTLY_CALL_USD: f64 = 0.011875;
+pub fn costly_input_tokens() -> u64 {
+    let body = json!({"model": "gpt-4o", "messages": user(&"x".repeat(3000))}).to_string();
+    rungate::providers::tokenizer::count_openai_input("gpt-4o", body.as_bytes()).unwrap_or(750)
+}
+
+/// What one costly call really costs: gpt-4o at $2.50 / $10 per million tokens.
+pub fn costly_call_usd() -> f64 {
+    (costly_input_tokens() as f64 * 2.5 + 1000.0 * 10.0) / 1e6
+}
 
 async fn fire(
     h: &Harness,
@@ -51,10 +60,10 @@ async fn concurrent_calls_never_spend_past_a_projected_cap() -> TestResult {
             .all(|r| r.status == 402 && r.json()["error"]["code"] == "budget_exceeded"),
         "every refusal is a 402"
     );
-    // $0.05 holds at most 3 concurrent estimates of $0.01254, whatever the concurrency.
-    assert!((1..=3).contains(&ok), "{ok} calls were admitted at once");
-    // Settled calls cost less than their holds; the room left admits more, one by one, until
-    // the next estimate no longer fits: four calls in all ($0.0475).
+    // $0.05 holds at most 4 concurrent calls, whatever the concurrency.
+    assert!((1..=4).contains(&ok), "{ok} calls were admitted at once");
+    // Settled calls free what their holds did not use; the room left admits more, one by one,
+    // until the next call no longer fits.
     let mut admitted = ok;
     loop {
         let next = h
@@ -66,11 +75,15 @@ async fn concurrent_calls_never_spend_past_a_projected_cap() -> TestResult {
         }
         admitted += 1;
     }
-    assert_eq!(admitted, 4);
+    let per_call = costly_call_usd();
     let run = h.run("cap-1").await?;
     let spend = run["total_cost_usd"].as_f64().unwrap_or(f64::MAX);
     assert!(spend <= 0.05, "spent {spend} past the $0.05 cap");
-    assert!((spend - 4.0 * COSTLY_CALL_USD).abs() < 1e-9, "{spend}");
+    assert!((spend - admitted as f64 * per_call).abs() < 1e-9, "{spend}");
+    assert!(
+        spend + per_call > 0.05,
+        "a call that fit was refused: spent {spend}"
+    );
     let refusal = refused[0].json();
     let context = &refusal["error"]["context"];
     assert_eq!(context["rule"], "stop_on_budget");
@@ -115,7 +128,7 @@ async fn crossed_enforcement_overshoots_by_at_most_the_calls_in_flight() -> Test
         "crossed mode does not count calls in flight: {spend}"
     );
     assert!(
-        spend <= 0.05 + in_flight as f64 * COSTLY_CALL_USD + 1e-9,
+        spend <= 0.05 + in_flight as f64 * costly_call_usd() + 1e-9,
         "overshoot beyond the in-flight bound: {spend}"
     );
     // Once the cap is crossed, the next call is refused.
@@ -236,7 +249,7 @@ async fn the_ledger_shows_reservation_settlement_and_release_per_call() -> TestR
         .unwrap_or("0")
         .parse()?;
     assert!(
-        (remaining - (1.0 - COSTLY_CALL_USD)).abs() < 1e-6,
+        (remaining - (1.0 - costly_call_usd())).abs() < 1e-6,
         "{remaining}"
     );
     let ledger = h.admin_get("/api/runs/ledger-1/ledger").await?;
@@ -271,7 +284,7 @@ async fn an_agents_hourly_cap_spans_its_runs() -> TestResult {
             .await?;
         assert_eq!(reply.status, 200, "{}", reply.text);
     }
-    // $0.02375 spent this hour; another $0.01254 estimate would pass $0.03, in any run.
+    // Two calls spent this hour; a third call's estimate would pass $0.03, in any run.
     let third = h
         .chat(&token, costly_call(0), &[("x-rungate-run-id", "hour-c")])
         .await?;
@@ -279,7 +292,7 @@ async fn an_agents_hourly_cap_spans_its_runs() -> TestResult {
     assert_eq!(third.json()["error"]["code"], "hourly_cost_exceeded");
     assert_eq!(
         third.json()["error"]["context"]["agent_spend_last_hour_usd"],
-        "0.023750"
+        format!("{:.6}", 2.0 * costly_call_usd())
     );
     Ok(())
 }
@@ -345,4 +358,29 @@ async fn budget_alerts_refusals_and_policy_drift_are_recorded_once_in_the_audit(
         (json!(1), json!(2))
     );
     h.assert_books_balance("watch-1").await
+}
+
+#[tokio::test]
+async fn near_the_cap_openai_calls_are_judged_on_their_exact_token_count() -> TestResult {
+    let h = harness::start().await?;
+    // Between the call's real cost (~$0.01096) and its first, conservative estimate ($0.01254).
+    let token = budgeted(&h, "exact", json!({"hard_limit_usd": 0.012})).await?;
+    assert!(costly_call_usd() < 0.012);
+    let reply = h
+        .chat(&token, costly_call(0), &[("x-rungate-run-id", "exact-1")])
+        .await?;
+    assert_eq!(
+        reply.status, 200,
+        "the tokenizer's count admits the call: {}",
+        reply.text
+    );
+    let spend = h.run("exact-1").await?["total_cost_usd"]
+        .as_f64()
+        .unwrap_or(f64::MAX);
+    assert!(spend <= 0.012, "{spend}");
+    let again = h
+        .chat(&token, costly_call(0), &[("x-rungate-run-id", "exact-1")])
+        .await?;
+    assert_eq!(again.status, 402);
+    Ok(())
 }

@@ -73,7 +73,7 @@ async fn admin(
 
 fn call(latency_ms: u64) -> Value {
     json!({"model": "gpt-4o", "max_tokens": 1000, "messages": user(&"x".repeat(3000)),
-           "mock": {"usage": {"output_tokens": 1000}, "latency_ms": latency_ms}})
+           "mock": {"usage": {"input_tokens": crate::budget::costly_input_tokens(), "output_tokens": 1000}, "latency_ms": latency_ms}})
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,13 +90,13 @@ async fn a_killed_gateway_loses_no_settled_spend_and_leaves_no_hold() -> TestRes
     wait_healthy(&http, &gateway.url).await?;
     let url = gateway.url.clone();
     let key = admin(&http, &url, reqwest::Method::POST, "/api/provider-keys", Some(json!({"provider": "openai", "name": "mock", "api_key": "sk", "base_url": mock.base_url()}))).await?;
-    // A $0.06 cap: each call costs $0.011875 and is estimated at $0.01254.
+    // A $0.05 cap: each call costs about $0.011 and is first estimated at $0.01254.
     let policy = admin(
         &http,
         &url,
         reqwest::Method::POST,
         "/api/policies",
-        Some(json!({"name": "crash", "budget": {"hard_limit_usd": 0.06}})),
+        Some(json!({"name": "crash", "budget": {"hard_limit_usd": 0.05}})),
     )
     .await?;
     let agent = admin(&http, &url, reqwest::Method::POST, "/api/agents", Some(json!({"name": "crash", "policy_id": policy["data"]["id"], "provider_keys": {"openai": key["data"]["id"]}}))).await?;
@@ -112,7 +112,7 @@ async fn a_killed_gateway_loses_no_settled_spend_and_leaves_no_hold() -> TestRes
                 .await
         }
     };
-    // Two calls settle ($0.02375); two more hang upstream, holding the rest of the cap, when
+    // Two calls settle (~$0.022); two more hang upstream, holding the rest of the cap, when
     // the gateway dies.
     for _ in 0..2 {
         assert_eq!(send(0).await?.status(), 200);
@@ -175,7 +175,7 @@ async fn a_killed_gateway_loses_no_settled_spend_and_leaves_no_hold() -> TestRes
     )
     .await?;
     assert_eq!(verify["data"]["valid"], true);
-    // No hold survived: $0.06 - 2 × $0.011875 = $0.03625 admits two more $0.01254 estimates.
+    // No hold survived: the ~$0.028 left admits two more $0.01254 estimates, then no more.
     assert_eq!(send(0).await?.status(), 200);
     assert_eq!(send(0).await?.status(), 200);
     assert_eq!(send(0).await?.status(), 402);
