@@ -6,17 +6,20 @@
 //! Map of the crate:
 //! - [`request`]: facts about an incoming request body, and the few rewrites Rungate may apply.
 //! - [`usage`]: token usage of a non-streaming answer.
+//! - [`answer`]: the tools a non-streaming answer proposes to call.
 //! - [`stream`]: the tee between the upstream's SSE stream and the client, plus the events
 //!   Rungate itself appends (its trailer, a mid-stream error).
 //! - `sse` (private): incremental SSE framing shared by the tee.
 //! - `lenient` (private): JSON readers that accept any shape and keep what they understand.
 
+pub mod answer;
 mod lenient;
 pub mod request;
 mod sse;
 pub mod stream;
 pub mod usage;
 
+pub use answer::proposed_tools;
 pub use request::{RequestFacts, Rewrite, WireError, inspect_request, rewrite_request};
 pub use stream::{RungateTrailer, StreamTap, TrailerTokens, rungate_event, stream_error_event};
 pub use usage::{Usage, usage_from_body};

@@ -228,7 +228,11 @@ async fn check_reported_tool(gw: &Gateway, run: &Run, tool: &str) -> Result<(), 
         .and_then(|limits| limits.get(tool))
         .copied()
     {
-        let used = gw.stores.runs.tool_steps(&run.id, tool).await?;
+        let proposed = gw
+            .runs
+            .get(&run.id)
+            .map_or(0, |live| live.proposals_of(tool));
+        let used = gw.stores.runs.tool_steps(&run.id, tool).await? + proposed;
         if used >= u64::from(limit) {
             return Err(decide::block(
                 &live,

@@ -13,6 +13,64 @@ use crate::providers::pricing::Price;
 use crate::providers::{Provider, tokenizer};
 use rungate_wire::RequestFacts;
 
+/// Checks the tools a non-streaming answer proposes against `blocked_tools` and `tool_limits`.
+/// Proposals count toward a tool's limit together with the steps that report it.
+pub async fn check_proposals(
+    gw: &crate::app::Gateway,
+    run: &LiveRun,
+    dialect: rungate_wire::Dialect,
+    answer: &[u8],
+) -> Result<(), ApiError> {
+    let Some(policy) = &run.policy else {
+        return Ok(());
+    };
+    let doc = &policy.document;
+    if doc.blocked_tools.is_none() && doc.tool_limits.is_none() {
+        return Ok(());
+    }
+    let proposed = rungate_wire::proposed_tools(dialect, answer);
+    let blocked = doc.blocked_tools.as_deref().unwrap_or_default();
+    if let Some(tool) = proposed.iter().find(|t| blocked.contains(t)) {
+        return Err(block(
+            run,
+            policy,
+            BlockCode::ToolBlocked,
+            format!(
+                "The model proposed tool {tool}, which policy {} blocks",
+                policy.name
+            ),
+            json!({"tool": tool, "proposed": true}),
+            json!({"rule": "blocked_tools", "tool": tool, "how_to_recover": "remove the tool from the conversation"}),
+        ));
+    }
+    for tool in &proposed {
+        let Some(limit) = doc
+            .tool_limits
+            .as_ref()
+            .and_then(|l| l.get(tool))
+            .copied()
+            .map(u64::from)
+        else {
+            continue;
+        };
+        let count = proposed.iter().filter(|t| *t == tool).count() as u64;
+        let reported = gw.stores.runs.tool_steps(&run.id, tool).await?;
+        let before = run.record_proposals(tool, count);
+        if reported + before + count > limit {
+            return Err(block(
+                run,
+                policy,
+                BlockCode::ToolLimitReached,
+                format!("Tool {tool} may be used {limit} times per run"),
+                json!({"tool": tool, "used": reported + before, "limit": limit, "proposed": true}),
+                json!({"rule": "tool_limits", "tool": tool, "used": (reported + before).to_string(), "limit": limit.to_string(),
+                       "how_to_recover": "start a new run or raise the tool's limit"}),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The agent-wide windows a call is checked against.
 pub struct AgentWindows<'a> {
     pub rate: &'a RateWindow,

@@ -28,6 +28,8 @@ pub struct LiveRun {
     pub alert_threshold: Option<UsdNanos>,
     alerted: AtomicBool,
     budget_exceeded: AtomicBool,
+    /// Tool calls the model proposed in this run, by tool (reported ones are steps in the store).
+    proposals: Mutex<HashMap<String, u64>>,
     last_activity_ms: AtomicI64,
     closed: AtomicBool,
 }
@@ -47,6 +49,7 @@ impl LiveRun {
             // A run reloaded after a restart does not alert twice.
             alerted: AtomicBool::new(threshold.is_some_and(|t| run.spend >= t)),
             budget_exceeded: AtomicBool::new(false),
+            proposals: Mutex::default(),
             books: Books::new(
                 run.spend,
                 run.input_tokens + run.output_tokens,
@@ -97,6 +100,20 @@ impl LiveRun {
     /// True exactly once: the first time the run's budget refuses a call.
     pub fn first_exceeded(&self) -> bool {
         !self.budget_exceeded.swap(true, Ordering::AcqRel)
+    }
+
+    /// Counts proposals of `tool`; returns how many there were before these.
+    pub fn record_proposals(&self, tool: &str, count: u64) -> u64 {
+        let mut proposals = lock(&self.proposals);
+        let seen = proposals.entry(tool.to_owned()).or_insert(0);
+        let before = *seen;
+        *seen += count;
+        before
+    }
+
+    /// Proposals of `tool` counted so far in this process.
+    pub fn proposals_of(&self, tool: &str) -> u64 {
+        lock(&self.proposals).get(tool).copied().unwrap_or(0)
     }
 
     pub fn hard_limit(&self) -> Option<UsdNanos> {

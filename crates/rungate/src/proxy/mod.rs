@@ -215,13 +215,25 @@ pub async fn handle(gw: &Arc<Gateway>, call: ProxyCall) -> Result<ProxyReply, Pr
         };
         return Err(in_run(upstream_failed(gw, draft, err).await));
     }
+    // The model's proposed tool calls meet the same rules as declared and reported ones; a
+    // refused proposal is still charged (the provider billed it) but its answer is withheld.
+    let proposal_refusal = match status.is_success() {
+        true => decide::check_proposals(gw, &run, dialect, &bytes)
+            .await
+            .err(),
+        false => None,
+    };
     let outcome = if status.is_success() {
         let usage = rungate_wire::usage_from_body(dialect, &bytes).unwrap_or_default();
+        let (status_of_step, error) = match &proposal_refusal {
+            Some(refusal) => (StepStatus::Blocked, Some(refusal.to_string())),
+            None => (StepStatus::Success, None),
+        };
         Outcome {
             usage,
-            status: StepStatus::Success,
+            status: status_of_step,
             http_status: Some(status.as_u16()),
-            error: None,
+            error,
         }
     } else {
         let message = String::from_utf8_lossy(&bytes[..bytes.len().min(500)]).into_owned();
@@ -232,6 +244,14 @@ pub async fn handle(gw: &Arc<Gateway>, call: ProxyCall) -> Result<ProxyReply, Pr
             error: Some(message),
         }
     };
+    if let Some(refusal) = proposal_refusal {
+        draft
+            .settle(gw, outcome)
+            .await
+            .map_err(|e| in_run(e.into()))?;
+        record_refusal(gw, &run, &call.agent.id, &facts.model, &refusal).await;
+        return Err(in_run(refusal));
+    }
     let settled = draft
         .settle(gw, outcome)
         .await

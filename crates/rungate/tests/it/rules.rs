@@ -181,3 +181,70 @@ async fn tool_limits_cap_how_often_a_tool_is_reported_in_a_run() -> TestResult {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn tool_calls_the_model_proposes_meet_blocked_tools_and_tool_limits() -> TestResult {
+    let h = harness::start().await?;
+    let token = governed(
+        &h,
+        "proposals",
+        json!({"blocked_tools": ["send_money"], "tool_limits": {"get_weather": 1}}),
+    )
+    .await?;
+    let proposing = |tool: &str| {
+        let mut body = chat_with_tool("get_weather");
+        body["mock"] = json!({"tool_call": {"name": tool, "arguments": {}}});
+        body
+    };
+    let blocked = h
+        .chat(
+            &token,
+            proposing("send_money"),
+            &[("x-rungate-run-id", "prop-1")],
+        )
+        .await?;
+    assert_eq!(blocked.status, 403, "{}", blocked.text);
+    assert_eq!(blocked.json()["error"]["code"], "tool_blocked");
+    assert!(
+        !blocked.text.contains("send_money\",\"arguments"),
+        "the proposal itself is withheld"
+    );
+    let steps = h.steps("prop-1").await?;
+    assert_eq!(steps[0]["status"], "blocked");
+    assert!(
+        steps[0]["cost_usd"].as_f64().unwrap_or(0.0) > 0.0,
+        "the provider's answer is still charged"
+    );
+    assert_eq!(
+        h.chat(
+            &token,
+            proposing("get_weather"),
+            &[("x-rungate-run-id", "prop-1")]
+        )
+        .await?
+        .status,
+        200
+    );
+    let over = h
+        .chat(
+            &token,
+            proposing("get_weather"),
+            &[("x-rungate-run-id", "prop-1")],
+        )
+        .await?;
+    assert_eq!(over.status, 403);
+    assert_eq!(over.json()["error"]["code"], "tool_limit_reached");
+    let reported = h
+        .http
+        .post(format!("{}/v1/runs/prop-1/steps", h.url))
+        .bearer_auth(&token)
+        .json(&json!({"type": "tool_call", "name": "get_weather"}))
+        .send()
+        .await?;
+    assert_eq!(
+        reported.status(),
+        403,
+        "proposals count toward the reported limit too"
+    );
+    h.assert_books_balance("prop-1").await
+}
