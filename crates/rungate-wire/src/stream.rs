@@ -56,6 +56,7 @@ struct Seen {
     completed: bool,
     error: Option<String>,
     model: Option<String>,
+    tools: Vec<String>,
 }
 
 impl StreamTap {
@@ -141,6 +142,11 @@ impl StreamTap {
     }
 
     /// The model named by the stream (first chunk / `message_start`).
+    /// Names of the tools the model called in this stream, in order.
+    pub fn proposed_tools(&self) -> &[String] {
+        &self.seen.tools
+    }
+
     pub fn response_model(&self) -> Option<&str> {
         self.seen.model.as_deref()
     }
@@ -227,6 +233,9 @@ impl StreamTap {
             self.seen.completed = true;
             return false;
         }
+        if contains(data, b"\"tool_calls\"") && contains(data, b"\"name\"") {
+            self.note_openai_tools(data);
+        }
         let named_error = event.name == Some(b"error");
         let worth_parsing = (self.seen.model.is_none() && contains(data, b"\"model\""))
             || has_usage(data)
@@ -250,6 +259,46 @@ impl StreamTap {
         };
         self.seen.openai_usage = Some(usage);
         self.hiding && chunk.choices.0.is_none_or(|n| n == 0)
+    }
+
+    /// A tool call's name arrives once, in its first delta.
+    fn note_openai_tools(&mut self, data: &[u8]) {
+        #[derive(Deserialize)]
+        struct Chunk {
+            #[serde(default)]
+            choices: Vec<Choice>,
+        }
+        #[derive(Deserialize)]
+        struct Choice {
+            #[serde(default)]
+            delta: Option<Delta>,
+        }
+        #[derive(Deserialize)]
+        struct Delta {
+            #[serde(default)]
+            tool_calls: Option<Vec<Call>>,
+        }
+        #[derive(Deserialize)]
+        struct Call {
+            #[serde(default)]
+            function: Option<Function>,
+        }
+        #[derive(Deserialize)]
+        struct Function {
+            #[serde(default)]
+            name: Option<String>,
+        }
+        let Ok(chunk) = serde_json::from_slice::<Chunk>(data) else {
+            return;
+        };
+        let names = chunk
+            .choices
+            .into_iter()
+            .filter_map(|c| c.delta?.tool_calls)
+            .flatten()
+            .filter_map(|call| call.function?.name)
+            .filter(|name| !name.is_empty());
+        self.seen.tools.extend(names);
     }
 
     /// Keeps the first non-empty model name (Azure's first chunk names `""`).
@@ -276,8 +325,28 @@ impl StreamTap {
             b"message_start" => self.on_message_start(data),
             b"message_delta" => self.on_message_delta(data),
             b"message_stop" => self.seen.completed = true,
+            b"content_block_start" => self.on_block_start(data),
             b"error" => self.on_anthropic_error(data),
             _ => {}
+        }
+    }
+
+    fn on_block_start(&mut self, data: &[u8]) {
+        #[derive(Deserialize)]
+        struct Start {
+            content_block: Block,
+        }
+        #[derive(Deserialize)]
+        struct Block {
+            #[serde(rename = "type", default)]
+            kind: String,
+            #[serde(default)]
+            name: String,
+        }
+        if let Ok(start) = serde_json::from_slice::<Start>(data) {
+            if start.content_block.kind == "tool_use" && !start.content_block.name.is_empty() {
+                self.seen.tools.push(start.content_block.name);
+            }
         }
     }
 

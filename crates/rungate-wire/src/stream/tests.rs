@@ -406,3 +406,22 @@ fn the_tap_reads_its_own_error_event() {
         assert_eq!(outcome.error.as_deref(), Some("boom"), "{dialect:?}");
     }
 }
+
+#[test]
+fn tool_calls_proposed_in_a_stream_are_named() {
+    let openai = concat!(
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"tool_calls\":[{\"index\":0,\"id\":\"c\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"\"}}]}}]}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"name\\\":1}\"}}]}}]}\n\n",
+        "data: [DONE]\n\n",
+    );
+    let mut tap = StreamTap::new(Dialect::OpenAi, false);
+    tap.push(Bytes::from_static(openai.as_bytes()));
+    assert_eq!(tap.proposed_tools(), ["get_weather"]);
+    let anthropic = concat!(
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"search\",\"input\":{}}}\n\n",
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+    );
+    let mut tap = StreamTap::new(Dialect::Anthropic, false);
+    tap.push(Bytes::from_static(anthropic.as_bytes()));
+    assert_eq!(tap.proposed_tools(), ["search"]);
+}

@@ -98,6 +98,10 @@ async fn pump(
             )))
             .await;
     }
+    // Streamed proposals already reached the client; they still count toward `tool_limits`.
+    for tool in tap.proposed_tools() {
+        draft.run.record_proposals(tool, 1);
+    }
     let usage = tap.usage().unwrap_or_default();
     let (run_id, step_id, provider, model) = (
         draft.run.id.to_string(),
