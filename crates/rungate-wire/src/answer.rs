@@ -14,7 +14,9 @@ pub fn proposed_tools(dialect: Dialect, body: &[u8]) -> Vec<String> {
     }
 }
 
-fn openai(body: &[u8]) -> Vec<String> {
+/// Names of the tool calls in OpenAI `choices`, under `message` (an answer) or `delta` (a
+/// stream chunk, where a call's name arrives once, in its first delta).
+pub(crate) fn openai(body: &[u8]) -> Vec<String> {
     #[derive(Deserialize)]
     struct Answer {
         #[serde(default)]
@@ -23,10 +25,12 @@ fn openai(body: &[u8]) -> Vec<String> {
     #[derive(Deserialize)]
     struct Choice {
         #[serde(default)]
-        message: Option<Message>,
+        message: Option<Calls>,
+        #[serde(default)]
+        delta: Option<Calls>,
     }
     #[derive(Deserialize)]
-    struct Message {
+    struct Calls {
         #[serde(default)]
         tool_calls: Option<Vec<Call>>,
     }
@@ -38,7 +42,7 @@ fn openai(body: &[u8]) -> Vec<String> {
     #[derive(Deserialize)]
     struct Function {
         #[serde(default)]
-        name: String,
+        name: Option<String>,
     }
     let Ok(answer) = serde_json::from_slice::<Answer>(body) else {
         return Vec::new();
@@ -46,9 +50,9 @@ fn openai(body: &[u8]) -> Vec<String> {
     answer
         .choices
         .into_iter()
-        .filter_map(|c| c.message?.tool_calls)
+        .filter_map(|c| c.message.or(c.delta)?.tool_calls)
         .flatten()
-        .filter_map(|call| call.function.map(|f| f.name))
+        .filter_map(|call| call.function?.name)
         .filter(|name| !name.is_empty())
         .collect()
 }

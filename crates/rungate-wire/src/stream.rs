@@ -263,42 +263,7 @@ impl StreamTap {
 
     /// A tool call's name arrives once, in its first delta.
     fn note_openai_tools(&mut self, data: &[u8]) {
-        #[derive(Deserialize)]
-        struct Chunk {
-            #[serde(default)]
-            choices: Vec<Choice>,
-        }
-        #[derive(Deserialize)]
-        struct Choice {
-            #[serde(default)]
-            delta: Option<Delta>,
-        }
-        #[derive(Deserialize)]
-        struct Delta {
-            #[serde(default)]
-            tool_calls: Option<Vec<Call>>,
-        }
-        #[derive(Deserialize)]
-        struct Call {
-            #[serde(default)]
-            function: Option<Function>,
-        }
-        #[derive(Deserialize)]
-        struct Function {
-            #[serde(default)]
-            name: Option<String>,
-        }
-        let Ok(chunk) = serde_json::from_slice::<Chunk>(data) else {
-            return;
-        };
-        let names = chunk
-            .choices
-            .into_iter()
-            .filter_map(|c| c.delta?.tool_calls)
-            .flatten()
-            .filter_map(|call| call.function?.name)
-            .filter(|name| !name.is_empty());
-        self.seen.tools.extend(names);
+        self.seen.tools.extend(crate::answer::openai(data));
     }
 
     /// Keeps the first non-empty model name (Azure's first chunk names `""`).
