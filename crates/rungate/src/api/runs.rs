@@ -197,14 +197,6 @@ async fn check_reported_tool(gw: &Gateway, run: &Run, tool: &str) -> Result<(), 
         return Ok(());
     };
     let policy = gw.directory.policy(policy_id, version).await?;
-    let live = match gw.runs.get(&run.id) {
-        Some(live) => live,
-        None => std::sync::Arc::new(crate::proxy::live::LiveRun::new(
-            run,
-            Some(policy.clone()),
-            0,
-        )),
-    };
     let doc = &policy.document;
     if doc
         .blocked_tools
@@ -213,41 +205,28 @@ async fn check_reported_tool(gw: &Gateway, run: &Run, tool: &str) -> Result<(), 
         .iter()
         .any(|t| t == tool)
     {
-        return Err(decide::block(
-            &live,
+        return Err(decide::tool_blocked(
+            &run.id,
             &policy,
-            BlockCode::ToolBlocked,
-            format!("Tool {tool} is blocked by policy {}", policy.name),
-            json!({"tool": tool}),
-            json!({"rule": "blocked_tools", "tool": tool, "how_to_recover": "do not call this tool in this run"}),
+            tool,
+            decide::ToolUse::Reported,
         ));
     }
-    if let Some(limit) = doc
-        .tool_limits
-        .as_ref()
-        .and_then(|limits| limits.get(tool))
-        .copied()
-    {
+    if let Some(limit) = decide::tool_limit(&policy, tool) {
         let proposed = gw
             .runs
             .get(&run.id)
             .map_or(0, |live| live.proposals_of(tool));
         let used = gw.stores.runs.tool_steps(&run.id, tool).await? + proposed;
-        if used >= u64::from(limit) {
-            return Err(decide::block(
-                &live,
-                &policy,
-                BlockCode::ToolLimitReached,
-                format!("Tool {tool} may be used {limit} times per run"),
-                json!({"tool": tool, "used": used, "limit": limit}),
-                json!({"rule": "tool_limits", "tool": tool, "used": used.to_string(), "limit": limit.to_string(),
-                       "how_to_recover": "start a new run or raise the tool's limit"}),
+        if used >= limit {
+            return Err(decide::tool_limit_reached(
+                &run.id, &policy, tool, used, limit,
             ));
         }
     }
     if let Some(limit) = doc.max_steps.filter(|limit| run.steps_count >= *limit) {
         return Err(decide::block(
-            &live,
+            &run.id,
             &policy,
             BlockCode::RunawayPrevention,
             format!("Run reached its limit of {limit} steps"),

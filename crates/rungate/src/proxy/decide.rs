@@ -11,6 +11,7 @@ use crate::money::UsdNanos;
 use crate::policy::{self, Denial, PolicyVersion, RateRefusal, RateWindow};
 use crate::providers::pricing::Price;
 use crate::providers::{Provider, tokenizer};
+use crate::run::RunId;
 use rungate_wire::RequestFacts;
 
 /// Checks the tools a non-streaming answer proposes against `blocked_tools` and `tool_limits`.
@@ -31,49 +32,102 @@ pub async fn check_proposals(
     let proposed = rungate_wire::proposed_tools(dialect, answer);
     let blocked = doc.blocked_tools.as_deref().unwrap_or_default();
     if let Some(tool) = proposed.iter().find(|t| blocked.contains(t)) {
-        return Err(block(
-            run,
-            policy,
-            BlockCode::ToolBlocked,
-            format!(
-                "The model proposed tool {tool}, which policy {} blocks",
-                policy.name
-            ),
-            json!({"tool": tool, "proposed": true}),
-            json!({"rule": "blocked_tools", "tool": tool, "how_to_recover": "remove the tool from the conversation"}),
-        ));
+        return Err(tool_blocked(&run.id, policy, tool, ToolUse::Proposed));
     }
-    for tool in &proposed {
-        let Some(limit) = doc
-            .tool_limits
-            .as_ref()
-            .and_then(|l| l.get(tool))
-            .copied()
-            .map(u64::from)
-        else {
+    let mut distinct = proposed.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    for tool in &distinct {
+        let Some(limit) = tool_limit(policy, tool) else {
             continue;
         };
         let count = proposed.iter().filter(|t| *t == tool).count() as u64;
         let reported = gw.stores.runs.tool_steps(&run.id, tool).await?;
         let before = run.record_proposals(tool, count);
         if reported + before + count > limit {
-            return Err(block(
-                run,
+            return Err(tool_limit_reached(
+                &run.id,
                 policy,
-                BlockCode::ToolLimitReached,
-                format!("Tool {tool} may be used {limit} times per run"),
-                json!({"tool": tool, "used": reported + before, "limit": limit, "proposed": true}),
-                json!({"rule": "tool_limits", "tool": tool, "used": (reported + before).to_string(), "limit": limit.to_string(),
-                       "how_to_recover": "start a new run or raise the tool's limit"}),
+                tool,
+                reported + before,
+                limit,
             ));
         }
     }
     Ok(())
 }
 
+/// How a tool came to be checked: declared in a request, proposed by the model, or reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ToolUse {
+    Declared,
+    Proposed,
+    Reported,
+}
+
+/// A tool's `tool_limits` entry in the policy.
+pub fn tool_limit(policy: &PolicyVersion, tool: &str) -> Option<u64> {
+    policy
+        .document
+        .tool_limits
+        .as_ref()?
+        .get(tool)
+        .copied()
+        .map(u64::from)
+}
+
+/// 403 `tool_blocked`, for a tool however it was used.
+pub fn tool_blocked(run_id: &RunId, policy: &PolicyVersion, tool: &str, used: ToolUse) -> ApiError {
+    let (message, recover) = match used {
+        ToolUse::Declared => (
+            format!("Tool {tool} is blocked by policy {}", policy.name),
+            "remove the tool from the request's `tools`",
+        ),
+        ToolUse::Proposed => (
+            format!(
+                "The model proposed tool {tool}, which policy {} blocks",
+                policy.name
+            ),
+            "remove the tool from the conversation",
+        ),
+        ToolUse::Reported => (
+            format!("Tool {tool} is blocked by policy {}", policy.name),
+            "do not call this tool in this run",
+        ),
+    };
+    block(
+        run_id,
+        policy,
+        BlockCode::ToolBlocked,
+        message,
+        json!({"tool": tool, "use": format!("{used:?}").to_lowercase()}),
+        json!({"rule": "blocked_tools", "tool": tool, "how_to_recover": recover}),
+    )
+}
+
+/// 403 `tool_limit_reached`: `used` counts reported steps and proposals so far.
+pub fn tool_limit_reached(
+    run_id: &RunId,
+    policy: &PolicyVersion,
+    tool: &str,
+    used: u64,
+    limit: u64,
+) -> ApiError {
+    block(
+        run_id,
+        policy,
+        BlockCode::ToolLimitReached,
+        format!("Tool {tool} may be used {limit} times per run"),
+        json!({"tool": tool, "used": used, "limit": limit}),
+        json!({"rule": "tool_limits", "tool": tool, "used": used.to_string(), "limit": limit.to_string(),
+               "how_to_recover": "start a new run or raise the tool's limit"}),
+    )
+}
+
 /// The agent-wide windows a call is checked against.
 pub struct AgentWindows<'a> {
-    pub rate: &'a RateWindow,
+    /// Present when the run's policy sets `rate_limits`.
+    pub rate: Option<&'a RateWindow>,
     /// Present when the run's policy sets `agent_hourly_limit_usd`.
     pub hour: Option<&'a HourlySpend>,
 }
@@ -103,7 +157,7 @@ pub fn admit(
             policy::check_model(&policy.document, provider.name(), &facts.model)
         {
             return Err(block(
-                run,
+                &run.id,
                 policy,
                 BlockCode::ModelNotAllowed,
                 format!("Model {model} is not allowed by policy {}", policy.name),
@@ -113,14 +167,7 @@ pub fn admit(
         }
         let blocked = policy.document.blocked_tools.as_deref().unwrap_or_default();
         if let Some(tool) = facts.declared_tools.iter().find(|t| blocked.contains(t)) {
-            return Err(block(
-                run,
-                policy,
-                BlockCode::ToolBlocked,
-                format!("Tool {tool} is blocked by policy {}", policy.name),
-                json!({"tool": tool, "blocked_tools": blocked}),
-                json!({"rule": "blocked_tools", "tool": tool, "how_to_recover": "remove the tool from the request's `tools`"}),
-            ));
+            return Err(tool_blocked(&run.id, policy, tool, ToolUse::Declared));
         }
         let capped = run.caps.usd.is_some();
         let uncounted_ok = policy
@@ -131,7 +178,7 @@ pub fn admit(
             == Some("allow_uncounted");
         if capped && price.is_none() && !uncounted_ok {
             return Err(block(
-                run,
+                &run.id,
                 policy,
                 BlockCode::ModelUnpriced,
                 format!(
@@ -150,17 +197,18 @@ pub fn admit(
             run.rate
                 .admit(limits, now_ms, tokens)
                 .map_err(|r| rate_limited(run, policy, "run", r))?;
-            agent
-                .rate
-                .admit(limits, now_ms, tokens)
-                .map_err(|r| rate_limited(run, policy, "agent", r))?;
+            if let Some(window) = agent.rate {
+                window
+                    .admit(limits, now_ms, tokens)
+                    .map_err(|r| rate_limited(run, policy, "agent", r))?;
+            }
         }
         if let (Some(limit), Some(hour)) = (agent_hourly_limit(policy), agent.hour) {
             let spent = hour.spent(now_ms);
             let estimate = budget::projected_cost(price, input_tokens, facts.max_output_tokens);
             if spent.saturating_add(estimate) > limit {
                 return Err(block(
-                    run,
+                    &run.id,
                     policy,
                     BlockCode::HourlyCostExceeded,
                     "Agent hourly cost limit reached.".to_owned(),
@@ -210,7 +258,7 @@ fn budget_block(run: &LiveRun, policy: &PolicyVersion, refusal: Refusal, model: 
     let recover = "start a new run with x-rungate-new-run: true or raise the cap";
     match refusal {
         Refusal::Steps { steps, limit } => block(
-            run,
+            &run.id,
             policy,
             BlockCode::RunawayPrevention,
             format!("Run reached its limit of {limit} steps"),
@@ -224,7 +272,7 @@ fn budget_block(run: &LiveRun, policy: &PolicyVersion, refusal: Refusal, model: 
             estimate,
             limit,
         } => block(
-            run,
+            &run.id,
             policy,
             BlockCode::BudgetExceeded,
             "Run budget ceiling reached.".to_owned(),
@@ -239,7 +287,7 @@ fn budget_block(run: &LiveRun, policy: &PolicyVersion, refusal: Refusal, model: 
             estimate,
             limit,
         } => block(
-            run,
+            &run.id,
             policy,
             BlockCode::TokenBudgetExceeded,
             "Run token budget reached.".to_owned(),
@@ -260,7 +308,7 @@ fn enforcement(run: &LiveRun) -> &'static str {
 
 /// A refusal carrying both shapes of SPEC §5; `context` gains the run and policy identity.
 pub fn block(
-    run: &LiveRun,
+    run_id: &RunId,
     policy: &PolicyVersion,
     code: BlockCode,
     message: String,
@@ -268,7 +316,7 @@ pub fn block(
     mut context: Value,
 ) -> ApiError {
     if let Some(object) = context.as_object_mut() {
-        object.insert("run_id".into(), json!(run.id));
+        object.insert("run_id".into(), json!(run_id));
         object.insert("policy_id".into(), json!(policy.policy_id));
         object.insert("policy_name".into(), json!(policy.name));
         object.insert("policy_version".into(), json!(policy.version));
@@ -276,7 +324,7 @@ pub fn block(
     ApiError::blocked(Block {
         code,
         message,
-        run_id: Some(run.id.to_string()),
+        run_id: Some(run_id.to_string()),
         details,
         context,
         retry_after_s: None,
@@ -291,7 +339,7 @@ fn rate_limited(
     refusal: RateRefusal,
 ) -> ApiError {
     let error = block(
-        run,
+        &run.id,
         policy,
         BlockCode::RateLimited,
         format!("Rate limit {} reached for this {scope}", refusal.limit),

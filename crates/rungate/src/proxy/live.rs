@@ -179,10 +179,11 @@ impl LiveRuns {
 
     /// The agent's `rate_limits` window, shared by all its runs.
     pub fn agent_rate(&self, agent_id: &str) -> Arc<RateWindow> {
-        lock(&self.agent_rates)
-            .entry(agent_id.to_owned())
-            .or_default()
-            .clone()
+        let mut rates = lock(&self.agent_rates);
+        match rates.get(agent_id) {
+            Some(window) => window.clone(),
+            None => rates.entry(agent_id.to_owned()).or_default().clone(),
+        }
     }
 
     /// The agent's last-hour spend, if it has been seeded since the start.

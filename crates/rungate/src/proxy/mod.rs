@@ -95,7 +95,12 @@ pub async fn handle(gw: &Arc<Gateway>, call: ProxyCall) -> Result<ProxyReply, Pr
     };
     // 3. policy decision
     let price = gw.prices.lookup(&facts.model);
-    let agent_rate = gw.runs.agent_rate(&call.agent.id);
+    // Agent-wide windows are looked up only when the run's policy uses them.
+    let rated = run
+        .policy
+        .as_ref()
+        .is_some_and(|p| p.document.rate_limits.is_some());
+    let agent_rate = rated.then(|| gw.runs.agent_rate(&call.agent.id));
     let hour = match run.policy.as_deref().and_then(decide::agent_hourly_limit) {
         Some(_) => Some(
             agent_hour(gw, &call.agent.id)
@@ -105,7 +110,7 @@ pub async fn handle(gw: &Arc<Gateway>, call: ProxyCall) -> Result<ProxyReply, Pr
         None => None,
     };
     let windows = decide::AgentWindows {
-        rate: &agent_rate,
+        rate: agent_rate.as_deref(),
         hour: hour.as_deref(),
     };
     let hold = match decide::admit(

@@ -8,9 +8,7 @@ use std::time::Duration;
 use mock_upstream::{MockConfig, MockUpstream};
 use serde_json::{Value, json};
 
-use crate::harness::{TestResult, user};
-
-const PASSWORD: &str = "crash-test-password";
+use crate::harness::{ADMIN_PASSWORD, TestResult, admin_request as admin, user};
 
 struct Gateway {
     child: Child,
@@ -27,7 +25,7 @@ fn spawn(dir: &std::path::Path, port: u16) -> TestResult<Gateway> {
     let child = Command::new(env!("CARGO_BIN_EXE_rungate"))
         .args(["start", "--config"])
         .arg(&config)
-        .env("RUNGATE_DASHBOARD_PASSWORD", PASSWORD)
+        .env("RUNGATE_DASHBOARD_PASSWORD", ADMIN_PASSWORD)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
@@ -47,28 +45,6 @@ async fn wait_healthy(http: &reqwest::Client, url: &str) -> TestResult {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Err("gateway never became healthy".into())
-}
-
-async fn admin(
-    http: &reqwest::Client,
-    url: &str,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> TestResult<Value> {
-    let mut request = http
-        .request(method, format!("{url}{path}"))
-        .bearer_auth(PASSWORD);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await?;
-    let status = response.status();
-    let body: Value = response.json().await?;
-    if !status.is_success() {
-        return Err(format!("{path}: {status} {body}").into());
-    }
-    Ok(body)
 }
 
 fn call(latency_ms: u64) -> Value {

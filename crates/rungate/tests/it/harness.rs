@@ -135,27 +135,13 @@ impl Harness {
         self.admin(reqwest::Method::GET, path, None).await
     }
 
-    /// An admin API call that must succeed; its JSON body.
     async fn admin(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Option<Value>,
     ) -> TestResult<Value> {
-        let mut request = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.url))
-            .bearer_auth(ADMIN_PASSWORD);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await?;
-        let status = response.status();
-        let body: Value = response.json().await?;
-        if !status.is_success() {
-            return Err(format!("{method} {path} → {status}: {body}").into());
-        }
-        Ok(body)
+        admin_request(&self.http, &self.url, method, path, body).await
     }
 
     /// Creates an agent mapped to both mock keys under the test policy; returns (id, token).
@@ -285,6 +271,29 @@ impl Harness {
         );
         Ok(())
     }
+}
+
+/// An admin API call with the dashboard password that must succeed; its JSON body.
+pub async fn admin_request(
+    http: &reqwest::Client,
+    url: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> TestResult<Value> {
+    let mut request = http
+        .request(method.clone(), format!("{url}{path}"))
+        .bearer_auth(ADMIN_PASSWORD);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await?;
+    let status = response.status();
+    let body: Value = response.json().await?;
+    if !status.is_success() {
+        return Err(format!("{method} {path} → {status}: {body}").into());
+    }
+    Ok(body)
 }
 
 pub struct Reply {
