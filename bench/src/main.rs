@@ -1,13 +1,15 @@
 //! `rungate-bench`: what Rungate costs in series, measured in one run.
 //!
 //! The mock provider (zero latency) and a real gateway (SQLite, runs and cost accounting on) are
-//! started in this process; the same requests are sent to the mock directly, through the gateway as
-//! an agent without a policy (plain), and through the same gateway as an agent whose policy sets
-//! every rule (governed). The differences are the gateway's price: added latency at concurrency 1,
-//! throughput ratio at high concurrency, and what governance adds on top of the plain path. The
-//! three targets take turns in rounds so that drift (CPU frequency, page cache, the database growing)
+//! started in this process; the same requests are sent to the mock directly, through a bare
+//! forwarder (the cost of any HTTP hop in series), through the gateway as an agent without a policy
+//! (plain), and through the same gateway as an agent whose policy sets every rule (governed). The
+//! differences are the gateway's price: added latency at concurrency 1, throughput ratio at high
+//! concurrency (against direct, and against the bare hop), and what governance adds on top of the
+//! plain path. The four targets take turns in rounds so that drift (CPU frequency, page cache, the database growing)
 //! lands on all of them. See `bench/README.md` for how to read the output.
 
+mod forwarder; // the bare axum + reqwest hop: the ceiling for any proxy on these cores
 mod load; // connections, workers and per-request timing
 mod report; // percentiles, ratios, targets; table and JSON output
 mod setup; // the in-process mock and gateway, with a provisioned agent
@@ -18,6 +20,10 @@ use std::process::ExitCode;
 use anyhow::Result;
 use bytes::Bytes;
 use clap::Parser;
+
+/// The same allocator as the `rungate` binary, so the in-process gateway is measured as it ships.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use load::{Conn, PhaseResult, Shape, Target};
 use report::{Report, Scenario, Summary};
@@ -118,7 +124,7 @@ async fn run(args: &Args) -> Result<Report> {
     let mut gateway_calls = 0u64;
     for plan in &plans {
         progress(&format!(
-            "{} c={}: {} warm-up + {} measured requests per target (direct, gateway, governed)",
+            "{} c={}: {} warm-up + {} measured requests per target (direct, forwarder, gateway, governed)",
             plan.name, plan.concurrency, args.warmup, plan.requests
         ));
         scenarios.push(measure(&stack, plan, args).await?);
@@ -174,7 +180,7 @@ async fn run(args: &Args) -> Result<Report> {
         (
             "requests answered by the mock",
             stack.mock.request_count() as u64,
-            3 * gateway_calls,
+            TARGETS as u64 * gateway_calls,
         ),
     ];
     Ok(Report {
@@ -186,13 +192,14 @@ async fn run(args: &Args) -> Result<Report> {
     })
 }
 
-/// The three targets of every scenario, in the order of odd rounds (even rounds run it backwards).
-const TARGETS: usize = 3;
+/// The targets of every scenario, in the order of odd rounds (even rounds run it backwards).
+const TARGETS: usize = 4;
 
 /// Warms every target up, then runs them in turn for `args.rounds` rounds.
 async fn measure(stack: &Stack, plan: &Plan, args: &Args) -> Result<Scenario> {
     let targets: [(&str, &Target); TARGETS] = [
         ("direct", &stack.direct),
+        ("forwarder", &stack.forwarder),
         ("gateway", &stack.via_gateway),
         ("governed", &stack.governed),
     ];
@@ -217,9 +224,9 @@ async fn measure(stack: &Stack, plan: &Plan, args: &Args) -> Result<Scenario> {
     for round in 0..args.rounds {
         let requests =
             plan.requests / args.rounds + usize::from(round < plan.requests % args.rounds);
-        // ABC CBA order: every target's mean position is the same, and plain and governed
+        // ABCD DCBA order: every target's mean position is the same, and plain and governed
         // gateway take turns going first, so drift during the run lands on all of them.
-        let mut order: [usize; TARGETS] = [0, 1, 2];
+        let mut order: [usize; TARGETS] = [0, 1, 2, 3];
         if round % 2 == 1 {
             order.reverse();
         }
@@ -244,11 +251,12 @@ async fn measure(stack: &Stack, plan: &Plan, args: &Args) -> Result<Scenario> {
                 .take()
                 .map(|error| format!("{name}: {error}"))
         });
-    let [direct, gateway, governed] = &mut results;
+    let [direct, forwarder, gateway, governed] = &mut results;
     Ok(Scenario {
         name: plan.name,
         concurrency: plan.concurrency,
         direct: Summary::of(direct),
+        forwarder: Summary::of(forwarder),
         gateway: Summary::of(gateway),
         governed: Summary::of(governed),
         first_error,
@@ -300,6 +308,12 @@ fn describe(args: &Args, high: usize, data_dir: &str) -> Vec<(&'static str, Stri
             "in-process mock-upstream, zero latency, loopback HTTP/1.1 keep-alive".to_owned(),
         ),
         (
+            "forwarder",
+            "bare axum + reqwest hop to the mock, nothing else: the ceiling for any in-series proxy \
+             on these cores"
+                .to_owned(),
+        ),
+        (
             "gateway",
             format!(
                 "SQLite (WAL) in {data_dir}; auto-runs; every call records step + ledger + audit"
@@ -321,7 +335,7 @@ fn describe(args: &Args, high: usize, data_dir: &str) -> Vec<(&'static str, Stri
         (
             "requests",
             format!(
-                "{} warm-up + {} measured per target at c=1; {} at c={}; {} interleaved rounds (ABC CBA)",
+                "{} warm-up + {} measured per target at c=1; {} at c={}; {} interleaved rounds (ABCD DCBA)",
                 args.warmup, args.requests, high, args.concurrency_high, args.rounds
             ),
         ),

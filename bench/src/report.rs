@@ -81,6 +81,8 @@ pub struct Scenario {
     pub name: &'static str,
     pub concurrency: usize,
     pub direct: Summary,
+    /// Through the bare forwarder: what one HTTP hop in series costs, with no governance.
+    pub forwarder: Summary,
     /// Through the gateway, as the agent without a policy.
     pub gateway: Summary,
     /// Through the same gateway, as the agent whose policy sets every rule.
@@ -100,6 +102,16 @@ impl Scenario {
 
     fn throughput_ratio(&self) -> f64 {
         ratio(self.gateway.rps, self.direct.rps)
+    }
+
+    /// The ceiling: throughput of a hop that does nothing, over direct.
+    fn forwarder_ratio(&self) -> f64 {
+        ratio(self.forwarder.rps, self.direct.rps)
+    }
+
+    /// What Rungate costs beyond the hop itself.
+    fn gateway_forwarder_ratio(&self) -> f64 {
+        ratio(self.gateway.rps, self.forwarder.rps)
     }
 
     fn governed_added_p50(&self) -> f64 {
@@ -129,7 +141,7 @@ impl Scenario {
     }
 
     fn errors(&self) -> usize {
-        self.direct.errors + self.gateway.errors + self.governed.errors
+        self.direct.errors + self.forwarder.errors + self.gateway.errors + self.governed.errors
     }
 }
 
@@ -189,8 +201,8 @@ impl Report {
     pub fn write_table(&self, out: &mut impl Write) -> std::io::Result<()> {
         writeln!(
             out,
-            "Rungate benchmark: client -> mock (direct) vs client -> rungate -> mock (gateway: no \
-             policy; governed: every policy rule set)"
+            "Rungate benchmark: client -> mock (direct) vs client -> bare hop -> mock (forwarder) vs \
+             client -> rungate -> mock (gateway: no policy; governed: every policy rule set)"
         )?;
         for (what, value) in &self.setup {
             writeln!(out, "  {what:<13} {value}")?;
@@ -198,7 +210,7 @@ impl Report {
         writeln!(out)?;
         writeln!(
             out,
-            "{:<26} {:<8} {:>7} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "{:<26} {:<9} {:>7} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
             "scenario",
             "target",
             "ok",
@@ -214,12 +226,13 @@ impl Report {
             let name = format!("{} (c={})", scenario.name, scenario.concurrency);
             for (target, s) in [
                 ("direct", scenario.direct),
+                ("forwarder", scenario.forwarder),
                 ("gateway", scenario.gateway),
                 ("governed", scenario.governed),
             ] {
                 writeln!(
                     out,
-                    "{name:<26} {target:<8} {:>7} {:>6} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.0}",
+                    "{name:<26} {target:<9} {:>7} {:>6} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.0}",
                     s.ok,
                     s.errors,
                     micros(s.p50),
@@ -266,6 +279,20 @@ impl Report {
             verdict(self.throughput_target_met()),
             t.gateway.rps,
             t.direct.rps
+        )?;
+        writeln!(
+            out,
+            "forwarder ratio (c={})          = {:>8.3}      the ceiling: a bare hop, no governance ({:.0} / {:.0} req/s)",
+            t.concurrency,
+            t.forwarder_ratio(),
+            t.forwarder.rps,
+            t.direct.rps
+        )?;
+        writeln!(
+            out,
+            "gateway / forwarder (c={})      = {:>8.3}      what Rungate costs beyond the hop",
+            t.concurrency,
+            t.gateway_forwarder_ratio(),
         )?;
         writeln!(out)?;
         self.write_governed(out)?;
@@ -379,10 +406,13 @@ impl Report {
         let scenario = |s: &Scenario| {
             json!({
                 "name": s.name, "concurrency": s.concurrency,
-                "direct": s.direct.to_json(), "gateway": s.gateway.to_json(),
+                "direct": s.direct.to_json(), "forwarder": s.forwarder.to_json(),
+                "gateway": s.gateway.to_json(),
                 "governed": s.governed.to_json(),
                 "added_p50_us": round1(s.added_p50()), "added_p99_us": round1(s.added_p99()),
                 "throughput_ratio": round3(s.throughput_ratio()),
+                "forwarder_ratio": round3(s.forwarder_ratio()),
+                "gateway_forwarder_ratio": round3(s.gateway_forwarder_ratio()),
                 "governed_added_p50_us": round1(s.governed_added_p50()),
                 "governed_added_p99_us": round1(s.governed_added_p99()),
                 "governed_overhead_p50_us": round1(s.governed_overhead_p50()),
@@ -411,6 +441,8 @@ impl Report {
             "throughput_ratio": round3(self.throughput.throughput_ratio()),
             "throughput_ratio_target": TARGET_THROUGHPUT_RATIO,
             "throughput_ratio_target_met": self.throughput_target_met(),
+            "forwarder_ratio": round3(self.throughput.forwarder_ratio()),
+            "gateway_forwarder_ratio": round3(self.throughput.gateway_forwarder_ratio()),
             "governed": {
                 "added_p50_us": round1(self.latency.governed_added_p50()),
                 "added_p99_us": round1(self.latency.governed_added_p99()),

@@ -74,6 +74,8 @@ pub struct Stack {
     pub mock: MockUpstream,
     pub gateway: AppState,
     pub direct: Target,
+    /// Through the bare forwarder (same server and client stacks as the gateway, no governance).
+    pub forwarder: Target,
     pub via_gateway: Target,
     /// Through the same gateway, as the agent whose policy sets every rule.
     pub governed: Target,
@@ -96,12 +98,17 @@ impl Stack {
                 .with_context(|| format!("temporary directory in {}", dir.display()))?,
             None => tempfile::tempdir()?,
         };
+        let forwarder_addr = crate::forwarder::start(mock.base_url()).await?;
         let gateway = start_gateway(&data).await?;
         let gateway_addr = serve_gateway(&gateway).await?;
         let (agent_token, governed_token) = provision(&gateway, &mock.base_url()).await?;
         Ok(Stack {
             direct: Target {
                 addr: mock.addr(),
+                authorization: Arc::from(format!("Bearer {PROVIDER_KEY}")),
+            },
+            forwarder: Target {
+                addr: forwarder_addr,
                 authorization: Arc::from(format!("Bearer {PROVIDER_KEY}")),
             },
             via_gateway: Target {

@@ -1,6 +1,8 @@
 //! Sliding one-minute windows for `rate_limits` (requests and tokens per minute), one per run
 //! and one per agent. A window remembers each admitted call's time and estimated tokens for a
-//! minute; a refusal says when the oldest entry leaves, which becomes `Retry-After`.
+//! minute; a refusal says when the oldest entry leaves, which becomes `Retry-After`. The tokens
+//! inside the window are kept as a running sum, so admitting a call costs the same whether the
+//! window holds ten calls or a hundred thousand.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
@@ -11,7 +13,14 @@ const WINDOW_MS: i64 = 60_000;
 
 #[derive(Debug, Default)]
 pub struct RateWindow {
-    calls: Mutex<VecDeque<(i64, u64)>>,
+    inner: Mutex<Window>,
+}
+
+/// Admitted calls of the last minute, oldest first, and the sum of their tokens.
+#[derive(Debug, Default)]
+struct Window {
+    calls: VecDeque<(i64, u64)>,
+    tokens: u64,
 }
 
 /// Which limit refused the call, and how many seconds until it admits again.
@@ -24,12 +33,17 @@ pub struct RateRefusal {
 impl RateWindow {
     /// Admits a call of `tokens` at `now_ms` under `limits`, recording it; or refuses it.
     pub fn admit(&self, limits: &RateLimits, now_ms: i64, tokens: u64) -> Result<(), RateRefusal> {
-        let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
-        while calls
-            .front()
-            .is_some_and(|(at, _)| now_ms - at >= WINDOW_MS)
-        {
+        let mut window = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let Window {
+            calls,
+            tokens: used,
+        } = &mut *window;
+        while let Some(&(at, expired)) = calls.front() {
+            if now_ms - at < WINDOW_MS {
+                break;
+            }
             calls.pop_front();
+            *used = used.saturating_sub(expired);
         }
         let retry = |limit| {
             let oldest = calls.front().map_or(now_ms, |(at, _)| *at);
@@ -45,15 +59,15 @@ impl RateWindow {
         {
             return Err(retry("max_requests_per_minute"));
         }
-        let used: u64 = calls.iter().map(|(_, t)| t).sum();
         if limits
             .max_tokens_per_minute
-            .is_some_and(|max| used + tokens > max)
+            .is_some_and(|max| used.saturating_add(tokens) > max)
             && !calls.is_empty()
         {
             return Err(retry("max_tokens_per_minute"));
         }
         calls.push_back((now_ms, tokens));
+        *used = used.saturating_add(tokens);
         Ok(())
     }
 }
@@ -97,5 +111,22 @@ mod tests {
             Err("max_tokens_per_minute")
         );
         assert!(window.admit(&limits, 2, 400).is_ok());
+    }
+
+    #[test]
+    fn tokens_that_leave_the_window_are_given_back() {
+        let window = RateWindow::default();
+        let limits = RateLimits {
+            max_requests_per_minute: None,
+            max_tokens_per_minute: Some(1000),
+        };
+        assert!(window.admit(&limits, 0, 700).is_ok());
+        assert!(window.admit(&limits, 30_000, 300).is_ok());
+        assert!(window.admit(&limits, 59_999, 1).is_err(), "window full");
+        assert!(
+            window.admit(&limits, 60_000, 700).is_ok(),
+            "the first 700 tokens left at 60 s"
+        );
+        assert!(window.admit(&limits, 60_001, 1).is_err(), "full again");
     }
 }
