@@ -1,7 +1,7 @@
 //! Rungate: a governance proxy in series between AI agents and LLM providers.
 //!
 //! The crate is laid out so the architecture reads from the module list. The domain modules
-//! (`run`, `policy`, `budget`, `audit`) hold pure decisions and never import axum, reqwest or
+//! (`run`, `policy`, `budget`, `gate`, `audit`) hold pure decisions and never import axum, reqwest or
 //! sqlx; `api` is the only place that picks status codes; `store` hides SQL behind one trait per
 //! domain; `proxy` is the in-series pipeline for one model call — start reading there.
 
@@ -11,6 +11,7 @@ pub mod audit; // the run's append-only, hash-chained record
 pub mod budget; // money as integers, the run's ledger entries
 pub mod cli; // the `rungate` command line: `start` and the operator commands
 pub mod config; // what the operator can set: load → validate → Config
+pub mod gate; // approval gates: state machine, request fingerprints, conditional rules
 pub mod metrics; // the Prometheus registry behind GET /metrics
 pub mod money; // UsdNanos: integer money with checked arithmetic
 pub mod policy; // policy documents, versions and the decisions they make

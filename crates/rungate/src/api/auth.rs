@@ -54,6 +54,16 @@ pub async fn authorize_admin(
     headers: &HeaderMap,
     required: Scope,
 ) -> Result<Admin, ApiError> {
+    authorize_admin_any(gw, headers, &[required]).await
+}
+
+/// Checks the admin credential and that it grants at least one of `accepted` (the first is
+/// named in the refusal).
+pub async fn authorize_admin_any(
+    gw: &Gateway,
+    headers: &HeaderMap,
+    accepted: &[Scope],
+) -> Result<Admin, ApiError> {
     let token = presented_token(headers).ok_or(ApiError::AdminUnauthorized)?;
     if let Some(password) = &gw.config.dashboard_password {
         // Compare digests so the comparison time does not depend on the password's prefix.
@@ -76,10 +86,12 @@ pub async fn authorize_admin(
         Ok(_) | Err(StoreError::NotFound) => return Err(ApiError::AdminUnauthorized),
         Err(err) => return Err(err.into()),
     };
-    if !required.granted_by(&record.scopes) {
-        return Err(ApiError::Forbidden {
-            required: required.as_str(),
-        });
+    if !accepted
+        .iter()
+        .any(|scope| scope.granted_by(&record.scopes))
+    {
+        let required = accepted.first().map_or("read", |scope| scope.as_str());
+        return Err(ApiError::Forbidden { required });
     }
     Ok(Admin {
         actor: format!("admin:{}", record.id),

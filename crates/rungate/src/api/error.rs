@@ -26,6 +26,8 @@ pub enum BlockCode {
     RunIdTaken,
     BudgetExceeded,
     TokenBudgetExceeded,
+    ApprovalRejected,
+    ApprovalExpired,
 }
 
 impl BlockCode {
@@ -44,6 +46,8 @@ impl BlockCode {
             BlockCode::RunIdTaken => "run_id_taken",
             BlockCode::BudgetExceeded => "budget_exceeded",
             BlockCode::TokenBudgetExceeded => "token_budget_exceeded",
+            BlockCode::ApprovalRejected => "approval_rejected",
+            BlockCode::ApprovalExpired => "approval_expired",
         }
     }
 
@@ -56,7 +60,9 @@ impl BlockCode {
             | BlockCode::ToolLimitReached
             | BlockCode::RunawayPrevention
             | BlockCode::AgentDisabled
-            | BlockCode::RunForceStopped => (StatusCode::FORBIDDEN, "governance_block"),
+            | BlockCode::RunForceStopped
+            | BlockCode::ApprovalRejected
+            | BlockCode::ApprovalExpired => (StatusCode::FORBIDDEN, "governance_block"),
             BlockCode::BudgetExceeded
             | BlockCode::TokenBudgetExceeded
             | BlockCode::HourlyCostExceeded => (StatusCode::PAYMENT_REQUIRED, "governance_block"),
@@ -88,8 +94,23 @@ pub struct ProviderFailure {
     pub message: String,
 }
 
+/// A run paused behind approval gates: the 202 of SPEC §5/§6. Not a failure — the agent retries
+/// the same request after `Retry-After` — but it leaves the pipeline the same way a refusal does.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AwaitingApproval {
+    pub run_id: String,
+    pub message: String,
+    /// `{"id","tool"}` per gate (SDK shape).
+    pub approval_requests: Value,
+    /// The first gate as the website shape shows it.
+    pub context: Value,
+    pub retry_after_s: u64,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    #[error("{}", .0.message)]
+    AwaitingApproval(Box<AwaitingApproval>),
     #[error("{message}")]
     InvalidRequest { message: String },
     #[error("Invalid API key")]
@@ -135,6 +156,11 @@ impl ApiError {
     /// Status, stable code and error type, in one exhaustive match.
     fn classify(&self) -> (StatusCode, &'static str, &'static str) {
         match self {
+            ApiError::AwaitingApproval(_) => (
+                StatusCode::ACCEPTED,
+                "awaiting_approval",
+                "awaiting_approval",
+            ),
             ApiError::InvalidRequest { .. } => (
                 StatusCode::BAD_REQUEST,
                 "invalid_request",
@@ -205,6 +231,9 @@ impl ApiError {
     /// Renders the error for a caller speaking `dialect`.
     pub fn into_dialect_response(self, dialect: Dialect) -> Response {
         let status = self.status();
+        if let ApiError::AwaitingApproval(waiting) = &self {
+            return waiting.render(status);
+        }
         let error = self.error_object();
         let body = match dialect {
             Dialect::OpenAi => json!({"error": error}),
@@ -218,6 +247,31 @@ impl ApiError {
                 headers.insert(http::header::RETRY_AFTER, HeaderValue::from(seconds));
             }
         }
+        response
+    }
+}
+
+impl AwaitingApproval {
+    /// The same body in both dialects: it is Rungate's own answer, which the rungate SDK turns
+    /// into `ApprovalRequiredError` and other clients read as a 202.
+    fn render(&self, status: StatusCode) -> Response {
+        let body = json!({
+            "status": "awaiting_approval",
+            "run_id": self.run_id,
+            "message": self.message,
+            "approval_requests": self.approval_requests,
+            "context": self.context,
+        });
+        let mut response = (status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            "x-rungate-governance",
+            HeaderValue::from_static("awaiting_approval"),
+        );
+        headers.insert(
+            http::header::RETRY_AFTER,
+            HeaderValue::from(self.retry_after_s),
+        );
         response
     }
 }
@@ -292,6 +346,8 @@ mod tests {
         check(block(BlockCode::BudgetExceeded), 402, "budget_exceeded");
         check(block(BlockCode::RunClosed), 409, "run_closed");
         check(block(BlockCode::RunIdTaken), 409, "run_id_taken");
+        check(block(BlockCode::ApprovalRejected), 403, "approval_rejected");
+        check(block(BlockCode::ApprovalExpired), 403, "approval_expired");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::audit::AuditEvent;
 use crate::budget::{LedgerEntry, LedgerKind};
 use crate::money::UsdNanos;
 use crate::proxy::lifecycle;
-use crate::proxy::{decide, resolve};
+use crate::proxy::{decide, gates, resolve};
 use crate::run::{self, Run, RunId, RunStatus, Step, StepId, StepKind, StepStatus};
 use crate::store::{Agent, StepRecord, StoreError};
 
@@ -161,6 +161,11 @@ pub async fn post_step(
     let run = own_run(&gw, &agent, &id).await?;
     run::check_join(&run, &run.team).map_err(|refused| resolve::refusal(&run.id, refused))?;
     check_reported_tool(&gw, &run, &body.name).await?;
+    let call = rungate_wire::ProposedCall {
+        name: body.name.clone(),
+        arguments: body.request.clone().unwrap_or(Value::Null),
+    };
+    gate_reported_tool(&gw, &agent, &run, &call, parts.uri.path(), &bytes).await?;
     let step = tool_step(&agent, &run, body, status, cost);
     let record = StepRecord {
         ledger: (cost > UsdNanos::ZERO)
@@ -236,6 +241,40 @@ async fn check_reported_tool(gw: &Gateway, run: &Run, tool: &str) -> Result<(), 
         ));
     }
     Ok(())
+}
+
+/// Approval rules on a reported tool step: 202 until an approver lets exactly this report in.
+async fn gate_reported_tool(
+    gw: &Gateway,
+    agent: &Agent,
+    run: &Run,
+    call: &rungate_wire::ProposedCall,
+    path: &str,
+    body: &[u8],
+) -> Result<(), ApiError> {
+    let (Some(policy_id), Some(version)) = (&run.policy_id, run.policy_version) else {
+        return Ok(());
+    };
+    let policy = gw.directory.policy(policy_id, version).await?;
+    if !policy.document.has_approval_rules() {
+        return Ok(());
+    }
+    let live = match gw.runs.get(&run.id) {
+        Some(live) => live,
+        None => std::sync::Arc::new(crate::proxy::live::LiveRun::new(
+            run,
+            Some(policy.clone()),
+            i64::MAX,
+        )),
+    };
+    let fingerprint = crate::gate::fingerprint("POST", path, body);
+    let asker = gates::Asker {
+        run: &live,
+        policy: &policy,
+        agent,
+        fingerprint: &fingerprint,
+    };
+    gates::reported_tool(gw, &asker, call).await
 }
 
 fn tool_step(

@@ -140,6 +140,11 @@ impl Books {
         (state.spend, state.tokens)
     }
 
+    /// Settled steps.
+    pub fn steps(&self) -> u64 {
+        lock(&self.state).steps
+    }
+
     /// Admits a call under `caps`, holding its projected cost; or refuses it.
     pub fn admit(&self, caps: &Caps, call: &CallEstimate) -> Result<Hold, Refusal> {
         let mut output = call.max_output.unwrap_or(DEFAULT_OUTPUT_ESTIMATE);

@@ -1,6 +1,6 @@
 //! The policy document of SPEC §4 as a typed, strict structure: an unknown or misspelled
 //! field is an error naming it, never a silently missing rule. Sections whose enforcement
-//! belongs to later work (gates, routing) are kept as opaque JSON so they round-trip intact.
+//! belongs to later work (routing) are kept as opaque JSON so they round-trip intact.
 
 use std::collections::BTreeMap;
 
@@ -20,7 +20,7 @@ pub struct PolicyDocument {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub require_approval: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gates: Option<Vec<serde_json::Value>>,
+    pub gates: Option<Vec<crate::gate::GateRule>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<BudgetRules>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -109,10 +109,23 @@ impl PolicyDocument {
                 }
             }
         }
+        for (i, rule) in self.gates.iter().flatten().enumerate() {
+            rule.validate()
+                .map_err(|e| (format!("gates[{i}].{}", e.field), e.message))?;
+        }
         if self.idle_timeout_s == Some(0) {
             return Err(("idle_timeout_s".into(), "must be greater than 0".into()));
         }
         Ok(())
+    }
+
+    /// Does any rule of this policy open approval gates? Runs without such rules never pay for
+    /// a gate lookup.
+    pub fn has_approval_rules(&self) -> bool {
+        self.require_approval
+            .as_ref()
+            .is_some_and(|l| !l.is_empty())
+            || self.gates.as_ref().is_some_and(|g| !g.is_empty())
     }
 
     pub fn hard_limit_usd(&self) -> Option<f64> {

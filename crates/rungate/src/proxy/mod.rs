@@ -3,11 +3,15 @@
 //!
 //! 1. decode — parse only what governance needs from the body (400 on bad input)
 //! 2. resolve the run — join, create, or refuse (409 / 403)
+//!    2b. approval gates — a retry of a reviewed request (202 / 403 / the held answer), or a
+//!    paused run (202)
 //! 3. policy decision — allowed models (403), the run's hard budget (402)
+//!    3b. declared tools that need approval (202)
 //! 4. route — the provider key to forward with (or the built-in demo provider)
 //! 5. forward — the original bytes, rewritten only where Rungate must
 //! 6. settle — record step, ledger and audit in one transaction (a stream settles in its own
 //!    task, so a client hanging up cannot cancel it)
+//!    6b. proposed tool calls that need approval: the answer is held behind a gate (202)
 //! 7. render — the provider's answer plus the `x-rungate-*` headers
 //!
 //! Authentication happened before (in `api::auth`); rendering of errors happens after (in
@@ -15,6 +19,7 @@
 
 pub mod decide;
 pub mod directory;
+pub mod gates;
 pub mod lifecycle;
 pub mod live;
 pub mod resolve;
@@ -93,6 +98,28 @@ pub async fn handle(gw: &Arc<Gateway>, call: ProxyCall) -> Result<ProxyReply, Pr
         error,
         run_id: Some(run.id.clone()),
     };
+    // 2b. approval gates (only runs whose policy has approval rules)
+    let gated = gates::gated_policy(&run).cloned();
+    let fingerprint = gated
+        .as_ref()
+        .map(|_| crate::gate::fingerprint("POST", &call.path_and_query, &call.body));
+    let asker = gated
+        .as_deref()
+        .zip(fingerprint.as_deref())
+        .map(|(policy, fingerprint)| gates::Asker {
+            run: &run,
+            policy,
+            agent: &call.agent,
+            fingerprint,
+        });
+    let mut approved = false;
+    if let Some(asker) = &asker {
+        match gates::before_forward(gw, asker).await.map_err(in_run)? {
+            gates::Pass::Fresh => {}
+            gates::Pass::Approved => approved = true,
+            gates::Pass::Held(reply) => return Ok(reply),
+        }
+    }
     // 3. policy decision
     let price = gw.prices.lookup(&facts.model);
     // Agent-wide windows are looked up only when the run's policy uses them.
@@ -128,6 +155,12 @@ pub async fn handle(gw: &Arc<Gateway>, call: ProxyCall) -> Result<ProxyReply, Pr
             return Err(in_run(error));
         }
     };
+    // 3b. declared tools that need approval; the hold is released on the way out
+    if let (Some(asker), false) = (&asker, approved) {
+        gates::declared_tools(gw, asker, &facts.declared_tools)
+            .await
+            .map_err(in_run)?;
+    }
     // 4. route
     let route = gw
         .directory
@@ -256,6 +289,30 @@ pub async fn handle(gw: &Arc<Gateway>, call: ProxyCall) -> Result<ProxyReply, Pr
             .map_err(|e| in_run(e.into()))?;
         record_refusal(gw, &run, &call.agent.id, &facts.model, &refusal).await;
         return Err(in_run(refusal));
+    }
+    // 6b. proposed tool calls that need approval: charge the step, hold the answer
+    if let Some(asker) = asker.as_ref().filter(|_| status.is_success()) {
+        let calls = rungate_wire::proposed_calls(dialect, &bytes);
+        let held = crate::gate::HeldAnswer {
+            status: status.as_u16(),
+            content_type: header_text(&headers, "content-type")
+                .unwrap_or("application/json")
+                .to_owned(),
+            body: bytes.to_vec(),
+            step_id: draft.id.0.clone(),
+        };
+        let now = run::now_ms();
+        let held_gates = gates::proposed_actions(asker, &calls, &held, now);
+        if !held_gates.is_empty() {
+            draft
+                .settle(gw, outcome)
+                .await
+                .map_err(|e| in_run(e.into()))?;
+            let waiting = gates::open(gw, asker, held_gates, now)
+                .await
+                .unwrap_or_else(|err| err);
+            return Err(in_run(waiting));
+        }
     }
     let settled = draft
         .settle(gw, outcome)
@@ -501,6 +558,10 @@ fn copy_provider_headers(from: &HeaderMap, to: &mut HeaderMap) {
             to.insert(name.clone(), value.clone());
         }
     }
+}
+
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 fn set_header(headers: &mut HeaderMap, name: &'static str, value: &str) {

@@ -6,6 +6,7 @@
 
 mod admin_tokens;
 mod agents;
+mod gates;
 mod keys;
 mod policies;
 mod runs;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 
 pub use admin_tokens::{AdminToken, AdminTokenStore, Scope};
 pub use agents::{Agent, AgentStatus, AgentStore};
+pub use gates::{GateFilter, GateStore};
 pub use keys::{KeyStatus, ProviderKeyRecord, ProviderKeyStore};
 pub use policies::PolicyStore;
 pub use runs::{AgentTotals, RunFilter, RunStore, StepRecord};
@@ -61,19 +63,27 @@ pub struct Stores {
     pub policies: Arc<dyn PolicyStore>,
     pub runs: Arc<dyn RunStore>,
     pub admin_tokens: Arc<dyn AdminTokenStore>,
+    pub gates: Arc<dyn GateStore>,
 }
 
 impl Stores {
     pub fn from_backend<B>(backend: Arc<B>) -> Stores
     where
-        B: AgentStore + ProviderKeyStore + PolicyStore + RunStore + AdminTokenStore + 'static,
+        B: AgentStore
+            + ProviderKeyStore
+            + PolicyStore
+            + RunStore
+            + AdminTokenStore
+            + GateStore
+            + 'static,
     {
         Stores {
             agents: backend.clone(),
             keys: backend.clone(),
             policies: backend.clone(),
             runs: backend.clone(),
-            admin_tokens: backend,
+            admin_tokens: backend.clone(),
+            gates: backend,
         }
     }
 }

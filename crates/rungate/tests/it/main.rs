@@ -9,6 +9,7 @@ mod cli;
 mod crash;
 mod docs;
 mod errors;
+mod gates;
 mod harness;
 mod proxy_anthropic;
 mod proxy_openai;

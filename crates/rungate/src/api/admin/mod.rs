@@ -1,9 +1,10 @@
-//! The operator API under `/api/*` (SPEC §8): provider keys, policies, agents, admin tokens and
-//! runs. Every handler first checks the admin credential and its scope (`read` for reads,
+//! The operator API under `/api/*` (SPEC §8): provider keys, policies, agents, admin tokens,
+//! runs and approval requests. Every handler first checks the admin credential and its scope (`read` for reads,
 //! `write` for changes); agent tokens never work here. Lists are `{"data":[...],"total":N}`,
 //! newest first, with `limit`/`offset`; items are `{"data":{...}}`; creates answer 201.
 
 mod agents;
+mod approvals;
 mod keys;
 mod policies;
 mod runs;
@@ -56,6 +57,10 @@ use crate::store::Page;
     runs::stop_run,
     runs::get_audit,
     runs::verify_audit,
+    approvals::list_gates,
+    approvals::get_gate,
+    approvals::approve_gate,
+    approvals::reject_gate,
 ))]
 pub struct AdminApi;
 
@@ -114,6 +119,16 @@ pub fn router() -> Router<AppState> {
         .route("/runs/{id}/stop", post(runs::stop_run))
         .route("/runs/{id}/audit", get(runs::get_audit))
         .route("/runs/{id}/audit/verify", get(runs::verify_audit))
+        .route("/approval-requests", get(approvals::list_gates))
+        .route("/approval-requests/{id}", get(approvals::get_gate))
+        .route(
+            "/approval-requests/{id}/approve",
+            post(approvals::approve_gate),
+        )
+        .route(
+            "/approval-requests/{id}/reject",
+            post(approvals::reject_gate),
+        )
 }
 
 /// `limit` / `offset` of list endpoints. Flattened into each filter, where serde hands the

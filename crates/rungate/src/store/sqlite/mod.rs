@@ -5,6 +5,8 @@
 
 mod admin_tokens;
 mod agents;
+mod gate_writes;
+mod gates;
 mod keys;
 mod policies;
 mod run_writer;
@@ -18,7 +20,10 @@ use sqlx::{Row, SqlitePool};
 
 use super::{Page, StoreError, StoreResult};
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../../../migrations/sqlite/0002_gates.sql")),
+];
 
 /// Readers share a pool; every write goes through one dedicated connection. SQLite admits one
 /// writer at a time anyway, and queueing writers on an async pool is fair and cheap, where

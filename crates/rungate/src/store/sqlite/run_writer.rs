@@ -21,6 +21,7 @@ use crate::money::UsdNanos;
 use crate::run::{Run, RunId, RunStatus, RunTotals};
 use crate::store::{StepRecord, StoreError, StoreResult};
 
+use super::gate_writes::{self, GateChange, GateOutcome};
 use super::runs::{kind_str, status_str};
 use super::to_i64;
 
@@ -32,6 +33,7 @@ enum Change {
     RecordStep(Box<StepRecord>, oneshot::Sender<StoreResult<RunTotals>>),
     CloseRun(CloseRun, oneshot::Sender<StoreResult<bool>>),
     AppendEvents(RunId, Vec<AuditEvent>, oneshot::Sender<StoreResult<()>>),
+    Gate(Box<GateChange>, oneshot::Sender<StoreResult<GateOutcome>>),
 }
 
 struct CloseRun {
@@ -109,6 +111,11 @@ impl RunWriter {
             .await
     }
 
+    pub(super) async fn change_gates(&self, change: GateChange) -> StoreResult<GateOutcome> {
+        self.submit(|reply| Change::Gate(Box::new(change), reply))
+            .await
+    }
+
     /// True when this call closed the run; false when it was not running.
     pub(super) async fn close_run(
         &self,
@@ -175,6 +182,7 @@ enum Outcome {
     Created,
     Recorded(RunTotals),
     Closed(bool),
+    Gate(GateOutcome),
     Failed(StoreError),
 }
 
@@ -192,6 +200,7 @@ fn apply_all(conn: &mut Connection, changes: &[Change]) -> StoreResult<Vec<Outco
             Change::AppendEvents(id, events, _) => {
                 append_audit(&tx, &id.0, events).map(|()| Outcome::Created)?
             }
+            Change::Gate(change, _) => gate_writes::apply(&tx, change).map(Outcome::Gate)?,
         });
     }
     tx.commit()?;
@@ -210,6 +219,9 @@ fn answer(change: Change, outcome: Outcome) {
         (Change::AppendEvents(_, _, reply), Outcome::Created) => drop(reply.send(Ok(()))),
         (Change::AppendEvents(_, _, reply), Outcome::Failed(e)) => drop(reply.send(Err(e))),
         (Change::AppendEvents(_, _, reply), _) => drop(reply.send(Err(mismatch()))),
+        (Change::Gate(_, reply), Outcome::Gate(outcome)) => drop(reply.send(Ok(outcome))),
+        (Change::Gate(_, reply), Outcome::Failed(e)) => drop(reply.send(Err(e))),
+        (Change::Gate(_, reply), _) => drop(reply.send(Err(mismatch()))),
         (Change::CreateRun(_, _, reply), _) => drop(reply.send(Err(mismatch()))),
         (Change::RecordStep(_, reply), _) => drop(reply.send(Err(mismatch()))),
         (Change::CloseRun(_, reply), _) => drop(reply.send(Err(mismatch()))),
@@ -309,7 +321,11 @@ fn close_run(tx: &Connection, c: &CloseRun) -> StoreResult<bool> {
 }
 
 /// Appends events to the run's hash chain: each hash covers the previous one.
-fn append_audit(tx: &Connection, run_id: &str, events: &[AuditEvent]) -> StoreResult<()> {
+pub(super) fn append_audit(
+    tx: &Connection,
+    run_id: &str,
+    events: &[AuditEvent],
+) -> StoreResult<()> {
     let head: Option<(i64, String)> = tx
         .prepare_cached(
             "SELECT seq, hash FROM audit_events WHERE run_id = ?1 ORDER BY seq DESC LIMIT 1",

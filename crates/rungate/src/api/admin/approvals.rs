@@ -1,0 +1,176 @@
+//! `/api/approval-requests`: the approver's side of SPEC §6. Listing needs `read` or `approve`;
+//! deciding needs `approve` or `write`. Agent tokens never reach here (see `api::auth`), so an
+//! agent cannot approve its own gate. Who decided, when and why is stored on the gate and goes
+//! into the run's audit chain in the same transaction.
+
+use axum::extract::{Path, Request, State};
+use axum::response::Response;
+use http::HeaderMap;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Paging, Params, item, list, missing, parse_body};
+use crate::api::auth::{Admin, authorize_admin_any};
+use crate::api::call::read_body;
+use crate::api::error::ApiError;
+use crate::app::{AppState, Gateway};
+use crate::audit::AuditEvent;
+use crate::gate::{Decision, Gate, GateId, GateStatus};
+use crate::run;
+use crate::store::{GateFilter, Scope};
+
+const READERS: &[Scope] = &[Scope::Read, Scope::Approve];
+const DECIDERS: &[Scope] = &[Scope::Approve, Scope::Write];
+
+#[derive(Debug, Deserialize)]
+pub struct GateQuery {
+    agent_id: Option<String>,
+    run_id: Option<String>,
+    status: Option<String>,
+    #[serde(flatten)]
+    paging: Paging,
+}
+
+/// `{"reason"?}` of approve and reject.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecisionBody {
+    reason: Option<String>,
+}
+
+/// A gate as the API shows it (the held answer's bytes stay in the store).
+pub fn render(gate: &Gate, now_ms: i64) -> Value {
+    let status = if gate.is_overdue(now_ms) {
+        GateStatus::Expired
+    } else {
+        gate.status
+    };
+    json!({
+        "id": gate.id, "run_id": gate.run_id, "agent_id": gate.agent_id,
+        "status": status.as_str(), "trigger": gate.trigger.as_str(), "rule": gate.rule,
+        "tool": gate.tool, "tool_name": gate.tool,
+        "proposed_action": {"tool": gate.tool, "args": gate.args},
+        "approver_channel": gate.approver_channel,
+        "holds_answer": gate.held.is_some(),
+        "created_at": run::rfc3339(gate.created_at_ms),
+        "expires_at": run::rfc3339(gate.expires_at_ms),
+        "decided_at": gate.decided_at_ms.map(run::rfc3339),
+        "decided_by": gate.decided_by, "reason": gate.reason,
+        "consumed_at": gate.consumed_at_ms.map(run::rfc3339),
+    })
+}
+
+/// Pending gates past their time are recorded as expired before anyone reads them.
+async fn expire_due(gw: &Gateway) -> Result<(), ApiError> {
+    gw.stores.gates.expire_gates(run::now_ms()).await?;
+    Ok(())
+}
+
+#[utoipa::path(get, path = "/approval-requests", tag = "admin", responses((status = 200, description = "list")))]
+pub async fn list_gates(
+    State(gw): State<AppState>,
+    headers: HeaderMap,
+    Params(q): Params<GateQuery>,
+) -> Result<Response, ApiError> {
+    authorize_admin_any(&gw, &headers, READERS).await?;
+    let status = match q.status.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(
+            GateStatus::parse(s)
+                .ok_or_else(|| ApiError::invalid(format!("unknown status {s:?}")))?,
+        ),
+    };
+    expire_due(&gw).await?;
+    let filter = GateFilter {
+        agent_id: q.agent_id,
+        run_id: q.run_id,
+        status,
+    };
+    let (gates, total) = gw.stores.gates.list_gates(&filter, q.paging.page()).await?;
+    let now = run::now_ms();
+    Ok(list(gates.iter().map(|g| render(g, now)).collect(), total))
+}
+
+#[utoipa::path(get, path = "/approval-requests/{id}", tag = "admin", params(("id" = String, Path)),
+    responses((status = 200, description = "item"), (status = 404, description = "not_found")))]
+pub async fn get_gate(
+    State(gw): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize_admin_any(&gw, &headers, READERS).await?;
+    expire_due(&gw).await?;
+    let gate = gw
+        .stores
+        .gates
+        .get_gate(&GateId(id.clone()))
+        .await
+        .map_err(missing("approval request", &id))?;
+    Ok(item(render(&gate, run::now_ms())))
+}
+
+#[utoipa::path(post, path = "/approval-requests/{id}/approve", tag = "admin", params(("id" = String, Path)),
+    responses((status = 200, description = "the approved request"), (status = 409, description = "already decided or expired")))]
+pub async fn approve_gate(
+    State(gw): State<AppState>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    decide(&gw, id, request, GateStatus::Approved).await
+}
+
+#[utoipa::path(post, path = "/approval-requests/{id}/reject", tag = "admin", params(("id" = String, Path)),
+    responses((status = 200, description = "the rejected request"), (status = 409, description = "already decided or expired")))]
+pub async fn reject_gate(
+    State(gw): State<AppState>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    decide(&gw, id, request, GateStatus::Rejected).await
+}
+
+async fn decide(
+    gw: &Gateway,
+    id: String,
+    request: Request,
+    status: GateStatus,
+) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let Admin { actor } = authorize_admin_any(gw, &parts.headers, DECIDERS).await?;
+    let bytes = read_body(body, &parts.headers, gw.config.max_body_bytes).await?;
+    let body: DecisionBody = if bytes.iter().all(u8::is_ascii_whitespace) {
+        DecisionBody::default()
+    } else {
+        parse_body(&bytes)?
+    };
+    let id = GateId(id);
+    let gate = gw
+        .stores
+        .gates
+        .get_gate(&id)
+        .await
+        .map_err(missing("approval request", id.as_str()))?;
+    let now = run::now_ms();
+    if gate.is_overdue(now) {
+        expire_due(gw).await?;
+    }
+    let decision = Decision {
+        status,
+        actor: actor.clone(),
+        reason: body.reason,
+        at_ms: now,
+    };
+    let kind = match status {
+        GateStatus::Approved => "approval.approved",
+        _ => "approval.rejected",
+    };
+    let event = AuditEvent {
+        kind,
+        actor,
+        data: json!({"gate_id": id, "tool": gate.tool, "rule": gate.rule, "reason": decision.reason}),
+        at_ms: now,
+    };
+    let decided = gw.stores.gates.decide_gate(&id, &decision, event).await?;
+    tracing::info!(gate_id = %id, run_id = %decided.run_id, status = status.as_str(), decided_by = %decision.actor, "approval request decided");
+    Ok(item(render(&decided, now)))
+}

@@ -1,0 +1,376 @@
+//! Approval gates end to end (SPEC §6): each trigger pauses the run with a 202, an approver
+//! decides through the admin API, and the agent's identical retry gets exactly one pass.
+
+use serde_json::{Value, json};
+
+use crate::harness::{self, Harness, Reply, TestResult, user};
+
+const MODELS: &[&str] = &["gpt-4o-mini", "gpt-4o"];
+
+async fn gated_agent(h: &Harness, name: &str, rules: Value) -> TestResult<String> {
+    let mut policy = rules;
+    policy["name"] = json!(format!("{name}-policy"));
+    policy["allowed_models"] = json!(MODELS);
+    let created = h.admin_post("/api/policies", policy).await?;
+    let (_, token) = h
+        .agent_with(json!({"name": name, "policy_id": created["data"]["id"]}))
+        .await?;
+    Ok(token)
+}
+
+fn declaring(tool: &str, text: &str) -> Value {
+    json!({"model": "gpt-4o-mini", "messages": user(text),
+           "tools": [{"type": "function", "function": {"name": tool, "parameters": {"type": "object"}}}]})
+}
+
+/// A request whose answer (scripted in the mock) proposes `tool` with `args`.
+fn proposing(tool: &str, args: Value) -> Value {
+    json!({"model": "gpt-4o-mini", "messages": user("refund the order"),
+           "tools": [{"type": "function", "function": {"name": tool, "parameters": {"type": "object"}}}],
+           "mock": {"tool_call": {"name": tool, "arguments": args}}})
+}
+
+fn gate_id(reply: &Reply) -> String {
+    reply.json()["approval_requests"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn decide(h: &Harness, id: &str, verb: &str, reason: Option<&str>) -> TestResult<Value> {
+    let body = reason.map_or(json!({}), |r| json!({"reason": r}));
+    Ok(
+        h.admin_post(&format!("/api/approval-requests/{id}/{verb}"), body)
+            .await?["data"]
+            .clone(),
+    )
+}
+
+async fn audit_kinds(h: &Harness, run_id: &str) -> TestResult<Vec<(String, String)>> {
+    let audit = h.admin_get(&format!("/api/runs/{run_id}/audit")).await?;
+    Ok(audit["data"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap_or_default().to_owned(),
+                e["actor"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect())
+}
+
+#[tokio::test]
+async fn a_declared_tool_waits_for_approval_then_exactly_the_reviewed_request_goes_through()
+-> TestResult {
+    let h = harness::start().await?;
+    let token = gated_agent(&h, "coder", json!({"require_approval": ["execute_code"]})).await?;
+    let run = [("x-rungate-run-id", "gate-declared")];
+    let asked = h
+        .chat(&token, declaring("execute_code", "run it"), &run)
+        .await?;
+    assert_eq!(asked.status, 202, "{}", asked.text);
+    let body = asked.json();
+    assert_eq!(body["status"], "awaiting_approval");
+    assert_eq!(body["run_id"], "gate-declared");
+    assert_eq!(body["approval_requests"][0]["tool"], "execute_code");
+    assert_eq!(body["context"]["rule"], "require_approval");
+    assert_eq!(body["context"]["proposed_action"]["tool"], "execute_code");
+    assert!(body["context"]["expires_at"].is_string());
+    assert_eq!(asked.header("retry-after"), Some("5"));
+    assert_eq!(
+        asked.header("x-rungate-governance"),
+        Some("awaiting_approval")
+    );
+    assert_eq!(
+        h.mock.request_count(),
+        0,
+        "nothing is forwarded while pending"
+    );
+    let id = gate_id(&asked);
+
+    // Pending: the retry and every other call of the run wait behind the same gate.
+    let again = h
+        .chat(&token, declaring("execute_code", "run it"), &run)
+        .await?;
+    assert_eq!((again.status, gate_id(&again)), (202, id.clone()));
+    let other = h
+        .chat(
+            &token,
+            json!({"model": "gpt-4o-mini", "messages": user("hello")}),
+            &run,
+        )
+        .await?;
+    assert_eq!((other.status, gate_id(&other)), (202, id.clone()));
+
+    // An agent token is no approver.
+    let by_agent = h
+        .http
+        .post(format!("{}/api/approval-requests/{id}/approve", h.url))
+        .bearer_auth(&token)
+        .send()
+        .await?;
+    assert_eq!(by_agent.status(), 401);
+
+    let approved = decide(&h, &id, "approve", Some("looks safe")).await?;
+    assert_eq!(approved["status"], "approved");
+    assert_eq!(approved["decided_by"], "admin:dashboard");
+
+    // A changed request is not covered by the approval: it asks anew.
+    let changed = h
+        .chat(&token, declaring("execute_code", "run it twice"), &run)
+        .await?;
+    assert_eq!(changed.status, 202);
+    assert_ne!(gate_id(&changed), id);
+
+    let passed = h
+        .chat(&token, declaring("execute_code", "run it"), &run)
+        .await?;
+    assert_eq!(passed.status, 200, "{}", passed.text);
+    assert_eq!(
+        h.mock.request_count(),
+        1,
+        "the approved retry was forwarded once"
+    );
+
+    // The approval is spent: the same request again needs a new one.
+    let reused = h
+        .chat(&token, declaring("execute_code", "run it"), &run)
+        .await?;
+    assert_eq!(reused.status, 202);
+    assert_ne!(gate_id(&reused), id);
+    assert_eq!(h.mock.request_count(), 1);
+
+    let kinds = audit_kinds(&h, "gate-declared").await?;
+    assert!(
+        kinds
+            .iter()
+            .any(|(k, actor)| k == "approval.pending" && actor.starts_with("agent:")),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&("approval.approved".into(), "admin:dashboard".into())),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.iter().any(|(k, _)| k == "approval.consumed"),
+        "{kinds:?}"
+    );
+    h.assert_books_balance("gate-declared").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_rejected_request_gets_403_with_the_reason() -> TestResult {
+    let h = harness::start().await?;
+    let token = gated_agent(
+        &h,
+        "rejected",
+        json!({"require_approval": ["execute_code"]}),
+    )
+    .await?;
+    let run = [("x-rungate-run-id", "gate-rejected")];
+    let asked = h
+        .chat(&token, declaring("execute_code", "rm -rf"), &run)
+        .await?;
+    let id = gate_id(&asked);
+    let rejected = decide(&h, &id, "reject", Some("too dangerous")).await?;
+    assert_eq!(rejected["status"], "rejected");
+    let retry = h
+        .chat(&token, declaring("execute_code", "rm -rf"), &run)
+        .await?;
+    assert_eq!(retry.status, 403);
+    assert_eq!(retry.json()["error"]["code"], "approval_rejected");
+    assert!(
+        retry.json()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("too dangerous")
+    );
+    assert_eq!(h.mock.request_count(), 0);
+    // A decided request cannot be decided again.
+    let twice = h
+        .http
+        .post(format!("{}/api/approval-requests/{id}/approve", h.url))
+        .bearer_auth(harness::ADMIN_PASSWORD)
+        .json(&json!({}))
+        .send()
+        .await?;
+    assert_eq!(twice.status(), 409);
+    let kinds = audit_kinds(&h, "gate-rejected").await?;
+    assert!(kinds.contains(&("approval.rejected".into(), "admin:dashboard".into())));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_proposed_action_is_held_charged_once_and_returned_after_approval() -> TestResult {
+    let h = harness::start().await?;
+    let rules = json!({"gates": [{"id": "refund:over-$500", "tool": "issue_refund",
+                                  "when": "args.amount_usd > 500", "approver_channel": "slack://#customer-ops"}]});
+    let token = gated_agent(&h, "support", rules).await?;
+    let run = [("x-rungate-run-id", "gate-proposed")];
+
+    let small = h
+        .chat(
+            &token,
+            proposing("issue_refund", json!({"amount_usd": 20})),
+            &run,
+        )
+        .await?;
+    assert_eq!(
+        small.status, 200,
+        "a refund under the threshold needs no approval"
+    );
+
+    let big = proposing("issue_refund", json!({"amount_usd": 750}));
+    let asked = h.chat(&token, big.clone(), &run).await?;
+    assert_eq!(asked.status, 202, "{}", asked.text);
+    let body = asked.json();
+    assert_eq!(body["context"]["rule"], "refund:over-$500");
+    assert_eq!(
+        body["context"]["proposed_action"]["args"]["amount_usd"],
+        750
+    );
+    assert_eq!(body["context"]["approver_channel"], "slack://#customer-ops");
+    assert_eq!(h.mock.request_count(), 2);
+    let spend_when_held = h.run("gate-proposed").await?["total_cost_usd"].clone();
+    let steps = h.steps("gate-proposed").await?;
+    assert_eq!(steps.len(), 2, "the held call was charged as a step");
+
+    decide(&h, &gate_id(&asked), "approve", None).await?;
+    let passed = h.chat(&token, big.clone(), &run).await?;
+    assert_eq!(passed.status, 200, "{}", passed.text);
+    let answer = passed.json();
+    assert_eq!(
+        answer["choices"][0]["message"]["tool_calls"][0]["function"]["name"],
+        "issue_refund"
+    );
+    assert_eq!(
+        h.mock.request_count(),
+        2,
+        "the held answer, not a second model call"
+    );
+    assert_eq!(
+        h.run("gate-proposed").await?["total_cost_usd"],
+        spend_when_held
+    );
+    assert_eq!(h.steps("gate-proposed").await?.len(), 2, "charged once");
+
+    let again = h.chat(&token, big, &run).await?;
+    assert_eq!(again.status, 202, "the approval was used once");
+    assert_eq!(h.mock.request_count(), 2);
+    h.assert_books_balance("gate-proposed").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_undecided_gate_expires_and_its_retry_gets_403() -> TestResult {
+    let h = harness::start().await?;
+    let rules = json!({"gates": [{"id": "refund", "tool": "issue_refund", "expires_in_s": 1}]});
+    let token = gated_agent(&h, "slowpoke", rules).await?;
+    let run = [("x-rungate-run-id", "gate-expiry")];
+    let request = proposing("issue_refund", json!({"amount_usd": 1}));
+    let asked = h.chat(&token, request.clone(), &run).await?;
+    assert_eq!(asked.status, 202);
+    let id = gate_id(&asked);
+    h.eventually("the gate expires", || async {
+        let gate = h.admin_get(&format!("/api/approval-requests/{id}")).await?;
+        Ok(gate["data"]["status"] == "expired")
+    })
+    .await?;
+    let retry = h.chat(&token, request, &run).await?;
+    assert_eq!(retry.status, 403);
+    assert_eq!(retry.json()["error"]["code"], "approval_expired");
+    let kinds = audit_kinds(&h, "gate-expiry").await?;
+    assert!(kinds.contains(&("approval.expired".into(), "system:expiry".into())));
+    h.assert_books_balance("gate-expiry").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_reported_tool_step_waits_for_approval() -> TestResult {
+    let h = harness::start().await?;
+    let rules = json!({"gates": [{"id": "big-refund", "tool": "issue_refund", "when": "args.amount_usd > 500"}]});
+    let token = gated_agent(&h, "reporter", rules).await?;
+    let run = [("x-rungate-run-id", "gate-reported")];
+    assert_eq!(
+        h.chat(
+            &token,
+            json!({"model": "gpt-4o-mini", "messages": user("hi")}),
+            &run
+        )
+        .await?
+        .status,
+        200
+    );
+    let step = json!({"type": "tool_call", "name": "issue_refund", "request": {"amount_usd": 900}});
+    let report = |body: Value| {
+        h.post_raw(
+            "/v1/runs/gate-reported/steps",
+            &token,
+            body.to_string().into_bytes(),
+            &[],
+        )
+    };
+    let asked = report(step.clone()).await?;
+    assert_eq!(asked.status, 202, "{}", asked.text);
+    decide(&h, &gate_id(&asked), "approve", None).await?;
+    let recorded = report(step.clone()).await?;
+    assert_eq!(recorded.status, 201, "{}", recorded.text);
+    assert_eq!(h.steps("gate-reported").await?.len(), 2);
+    let small =
+        report(json!({"type": "tool_call", "name": "issue_refund", "request": {"amount_usd": 5}}))
+            .await?;
+    assert_eq!(small.status, 201);
+    Ok(())
+}
+
+#[tokio::test]
+async fn fifty_concurrent_retries_at_the_moment_of_approval_forward_exactly_one() -> TestResult {
+    let h = harness::start().await?;
+    let token = gated_agent(&h, "racer", json!({"require_approval": ["execute_code"]})).await?;
+    let run = [("x-rungate-run-id", "gate-race")];
+    let request = declaring("execute_code", "deploy");
+    let asked = h.chat(&token, request.clone(), &run).await?;
+    let id = gate_id(&asked);
+    let wave = || {
+        let retries = (0..50).map(|_| h.chat(&token, request.clone(), &run));
+        futures::future::join_all(retries)
+    };
+    let (approval, first) = tokio::join!(decide(&h, &id, "approve", None), wave());
+    approval?;
+    let second = wave().await;
+    let mut passed = 0;
+    for reply in first.into_iter().chain(second) {
+        let reply = reply?;
+        match reply.status {
+            200 => passed += 1,
+            202 => {}
+            other => return Err(format!("unexpected {other}: {}", reply.text).into()),
+        }
+    }
+    assert_eq!(passed, 1, "one approval lets one retry through");
+    assert_eq!(h.mock.request_count(), 1, "exactly one call was forwarded");
+    h.assert_books_balance("gate-race").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_gate_condition_that_does_not_parse_is_refused_with_its_position() -> TestResult {
+    let h = harness::start().await?;
+    let response = h
+        .http
+        .post(format!("{}/api/policies", h.url))
+        .bearer_auth(harness::ADMIN_PASSWORD)
+        .json(&json!({"name": "bad-cel", "gates": [{"id": "g", "tool": "t", "when": "args.amount >"}]}))
+        .send()
+        .await?;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await?;
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("gates[0].when"), "{message}");
+    assert!(message.contains("line 1, column"), "{message}");
+    Ok(())
+}
