@@ -4,6 +4,7 @@
 //! rendering is pure so it is tested without a gateway.
 
 mod agents;
+mod approvals;
 mod client;
 mod keys;
 mod policies;
@@ -72,6 +73,9 @@ enum Command {
     /// Policies: create from a JSON/YAML file, list.
     #[command(subcommand)]
     Policies(policies::PoliciesCommand),
+    /// Approval requests: list, approve, reject.
+    #[command(subcommand)]
+    Approvals(approvals::ApprovalsCommand),
 }
 
 pub fn main() -> ExitCode {
@@ -100,6 +104,7 @@ pub fn main() -> ExitCode {
         Command::Keys(c) => Operation::Keys(c),
         Command::Runs(c) => Operation::Runs(c),
         Command::Policies(c) => Operation::Policies(c),
+        Command::Approvals(c) => Operation::Approvals(c),
     };
     match runtime.block_on(operate(cli.remote, command)) {
         Ok(output) => match write_stdout(&output) {
@@ -127,6 +132,7 @@ enum Operation {
     Keys(keys::KeysCommand),
     Runs(runs::RunsCommand),
     Policies(policies::PoliciesCommand),
+    Approvals(approvals::ApprovalsCommand),
 }
 
 /// What an operator command needs: the client and whether to print raw JSON.
@@ -161,6 +167,7 @@ async fn operate(remote: Remote, operation: Operation) -> anyhow::Result<String>
         Operation::Keys(c) => keys::run(&ctx, c).await,
         Operation::Runs(c) => runs::run(&ctx, c).await,
         Operation::Policies(c) => policies::run(&ctx, c).await,
+        Operation::Approvals(c) => approvals::run(&ctx, c).await,
     }
 }
 

@@ -117,6 +117,25 @@ pub async fn declared_tools(
     Err(open(gw, asker, gates, now).await?)
 }
 
+/// A streamed call that declares a tool a `gates` rule watches could propose that tool in
+/// bytes already sent to the client. Until such streams are buffered for review, they are
+/// refused before anything is forwarded: a rule that silently stops applying to streams would
+/// be worse than a clear 400.
+pub fn refuse_watched_stream(asker: &Asker<'_>, declared: &[String]) -> Result<(), ApiError> {
+    let rules = asker.policy.document.gates.as_deref().unwrap_or_default();
+    match declared
+        .iter()
+        .find(|tool| rules.iter().any(|rule| &rule.tool == *tool))
+    {
+        Some(tool) => Err(ApiError::invalid(format!(
+            "policy {} asks for approval of some {tool} calls (gates); a streamed request that \
+             declares {tool} cannot be held for review: send it with \"stream\": false",
+            asker.policy.name
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Step 6b: the gates to open for the tool calls a JSON answer proposes that a `gates` rule
 /// matches, each holding the answer; empty when no rule matches. The caller settles the step
 /// (the provider billed it) before opening them with [`open`].

@@ -161,6 +161,9 @@ pub async fn handle(gw: &Arc<Gateway>, call: ProxyCall) -> Result<ProxyReply, Pr
             .await
             .map_err(in_run)?;
     }
+    if let Some(asker) = asker.as_ref().filter(|_| facts.stream) {
+        gates::refuse_watched_stream(asker, &facts.declared_tools).map_err(in_run)?;
+    }
     // 4. route
     let route = gw
         .directory

@@ -433,3 +433,70 @@ async fn admin_token_is_read_from_the_file_rungate_start_wrote() -> anyhow::Resu
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_approver_lists_and_approves_a_paused_run_from_the_cli() -> anyhow::Result<()> {
+    let gw = start_gateway().await?;
+    std::fs::write(
+        gw.cwd.path().join("gated.yaml"),
+        "require_approval: [execute_code]\n",
+    )?;
+    let created = gw
+        .ok(&[
+            "--json",
+            "policies",
+            "create",
+            "gated",
+            "--file",
+            "gated.yaml",
+        ])
+        .await?;
+    let policy_id = json_field(&created, "/data/id")?;
+    let agent = gw
+        .ok(&["agents", "create", "coder", "--policy", &policy_id])
+        .await?;
+    let token = agent_token(&agent)?;
+    let request = json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "run it"}],
+                         "tools": [{"type": "function", "function": {"name": "execute_code"}}]});
+    let send = || {
+        gw.http
+            .post(format!("{}/v1/chat/completions", gw.url))
+            .bearer_auth(&token)
+            .header("x-rungate-run-id", "cli-gate")
+            .json(&request)
+            .send()
+    };
+    let asked = send().await?;
+    assert_eq!(asked.status(), 202);
+    let body: Value = asked.json().await?;
+    let id = body
+        .pointer("/approval_requests/0/id")
+        .and_then(Value::as_str)
+        .context("gate id")?
+        .to_owned();
+
+    let list = gw.ok(&["approvals", "list"]).await?;
+    let row = list.lines().find(|l| l.contains(&id)).context("gate row")?;
+    assert!(
+        row.contains("execute_code") && row.contains("pending") && row.contains("cli-gate"),
+        "{list}"
+    );
+    let approved = gw
+        .ok(&["approvals", "approve", &id, "--reason", "reviewed"])
+        .await?;
+    assert!(approved.contains("approved"), "{approved}");
+    assert_eq!(
+        send().await?.status(),
+        200,
+        "the identical retry goes through"
+    );
+    let pending = gw.ok(&["approvals", "list"]).await?;
+    assert!(!pending.contains(&id), "no longer pending: {pending}");
+    let rejected = gw.cli(&["approvals", "reject", &id]).await?;
+    assert!(
+        !rejected.ok && rejected.stderr.contains("409"),
+        "{}",
+        rejected.stderr
+    );
+    Ok(())
+}

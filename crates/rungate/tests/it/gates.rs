@@ -266,6 +266,39 @@ async fn a_proposed_action_is_held_charged_once_and_returned_after_approval() ->
 }
 
 #[tokio::test]
+async fn a_streamed_request_declaring_a_watched_tool_is_refused_before_forwarding() -> TestResult {
+    let h = harness::start().await?;
+    let rules = json!({"gates": [{"id": "refund", "tool": "issue_refund", "when": "args.amount_usd > 500"}]});
+    let token = gated_agent(&h, "streamer", rules).await?;
+    let mut request = proposing("issue_refund", json!({"amount_usd": 900}));
+    request["stream"] = json!(true);
+    let refused = h
+        .chat(&token, request, &[("x-rungate-run-id", "gate-stream")])
+        .await?;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert!(
+        refused.json()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("stream")
+    );
+    assert_eq!(
+        h.mock.request_count(),
+        0,
+        "the proposal could not have slipped out"
+    );
+    let mut plain = json!({"model": "gpt-4o-mini", "messages": user("hi"), "stream": true});
+    let streamed = h
+        .chat(&token, plain, &[("x-rungate-run-id", "gate-stream")])
+        .await?;
+    assert_eq!(
+        streamed.status, 200,
+        "streams that cannot propose a watched tool flow as usual"
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn an_undecided_gate_expires_and_its_retry_gets_403() -> TestResult {
     let h = harness::start().await?;
     let rules = json!({"gates": [{"id": "refund", "tool": "issue_refund", "expires_in_s": 1}]});
