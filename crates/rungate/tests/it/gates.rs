@@ -287,7 +287,7 @@ async fn a_streamed_request_declaring_a_watched_tool_is_refused_before_forwardin
         0,
         "the proposal could not have slipped out"
     );
-    let mut plain = json!({"model": "gpt-4o-mini", "messages": user("hi"), "stream": true});
+    let plain = json!({"model": "gpt-4o-mini", "messages": user("hi"), "stream": true});
     let streamed = h
         .chat(&token, plain, &[("x-rungate-run-id", "gate-stream")])
         .await?;
