@@ -9,10 +9,10 @@ use crate::Dialect;
 /// Tool names the model called in a JSON answer, in order (repeats kept); empty when the body
 /// is not an answer or calls no tool.
 pub fn proposed_tools(dialect: Dialect, body: &[u8]) -> Vec<String> {
-    match dialect {
-        Dialect::OpenAi => openai(body),
-        Dialect::Anthropic => anthropic(body),
-    }
+    proposed_calls(dialect, body)
+        .into_iter()
+        .map(|call| call.name)
+        .collect()
 }
 
 /// One tool call the model proposes.
@@ -32,6 +32,8 @@ pub fn proposed_calls(dialect: Dialect, body: &[u8]) -> Vec<ProposedCall> {
     }
 }
 
+/// OpenAI `choices` under `message` (an answer) or `delta` (a stream chunk, where a call's name
+/// arrives once, in its first delta, and its arguments in fragments).
 fn openai_calls(body: &[u8]) -> Vec<ProposedCall> {
     #[derive(Deserialize)]
     struct Answer {
@@ -42,6 +44,8 @@ fn openai_calls(body: &[u8]) -> Vec<ProposedCall> {
     struct Choice {
         #[serde(default)]
         message: Option<Message>,
+        #[serde(default)]
+        delta: Option<Message>,
     }
     #[derive(Deserialize)]
     struct Message {
@@ -66,7 +70,7 @@ fn openai_calls(body: &[u8]) -> Vec<ProposedCall> {
     answer
         .choices
         .into_iter()
-        .filter_map(|c| c.message?.tool_calls)
+        .filter_map(|c| c.message.or(c.delta)?.tool_calls)
         .flatten()
         .filter_map(|call| call.function)
         .filter(|f| !f.name.is_empty())
@@ -111,71 +115,9 @@ fn anthropic_calls(body: &[u8]) -> Vec<ProposedCall> {
         .collect()
 }
 
-/// Names of the tool calls in OpenAI `choices`, under `message` (an answer) or `delta` (a
-/// stream chunk, where a call's name arrives once, in its first delta).
+/// Names of the tool calls in an OpenAI answer or stream chunk.
 pub(crate) fn openai(body: &[u8]) -> Vec<String> {
-    #[derive(Deserialize)]
-    struct Answer {
-        #[serde(default)]
-        choices: Vec<Choice>,
-    }
-    #[derive(Deserialize)]
-    struct Choice {
-        #[serde(default)]
-        message: Option<Calls>,
-        #[serde(default)]
-        delta: Option<Calls>,
-    }
-    #[derive(Deserialize)]
-    struct Calls {
-        #[serde(default)]
-        tool_calls: Option<Vec<Call>>,
-    }
-    #[derive(Deserialize)]
-    struct Call {
-        #[serde(default)]
-        function: Option<Function>,
-    }
-    #[derive(Deserialize)]
-    struct Function {
-        #[serde(default)]
-        name: Option<String>,
-    }
-    let Ok(answer) = serde_json::from_slice::<Answer>(body) else {
-        return Vec::new();
-    };
-    answer
-        .choices
-        .into_iter()
-        .filter_map(|c| c.message.or(c.delta)?.tool_calls)
-        .flatten()
-        .filter_map(|call| call.function?.name)
-        .filter(|name| !name.is_empty())
-        .collect()
-}
-
-fn anthropic(body: &[u8]) -> Vec<String> {
-    #[derive(Deserialize)]
-    struct Answer {
-        #[serde(default)]
-        content: Vec<Block>,
-    }
-    #[derive(Deserialize)]
-    struct Block {
-        #[serde(rename = "type", default)]
-        kind: String,
-        #[serde(default)]
-        name: String,
-    }
-    let Ok(answer) = serde_json::from_slice::<Answer>(body) else {
-        return Vec::new();
-    };
-    answer
-        .content
-        .into_iter()
-        .filter(|block| block.kind == "tool_use" && !block.name.is_empty())
-        .map(|block| block.name)
-        .collect()
+    proposed_tools(Dialect::OpenAi, body)
 }
 
 #[cfg(test)]
