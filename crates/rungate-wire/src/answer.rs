@@ -115,6 +115,126 @@ fn anthropic_calls(body: &[u8]) -> Vec<ProposedCall> {
         .collect()
 }
 
+/// The tool calls a whole buffered SSE stream proposes, with their arguments put back together
+/// from the fragments the provider streamed (OpenAI `delta.tool_calls[].function.arguments`,
+/// Anthropic `input_json_delta`). Used only where a stream is held for review, never on the
+/// pass-through path.
+pub fn streamed_calls(dialect: Dialect, sse: &[u8]) -> Vec<ProposedCall> {
+    let mut calls = StreamedCalls::default();
+    let mut framer = crate::sse::Framer::default();
+    let mut rest = sse;
+    while !rest.is_empty() {
+        let (raw, next) = match framer.find_end(rest) {
+            // The previous event ended on a bare `\r`; the framer is reset, nothing to read.
+            Some(0) => continue,
+            Some(end) => (
+                rest.get(..end).unwrap_or(b""),
+                rest.get(end..).unwrap_or(b""),
+            ),
+            None => (rest, &b""[..]),
+        };
+        let event = crate::sse::parse_event(raw);
+        if let Ok(data) = serde_json::from_slice::<serde_json::Value>(&event.data) {
+            match dialect {
+                Dialect::OpenAi => calls.openai_chunk(&data),
+                Dialect::Anthropic => calls.anthropic_event(&data),
+            }
+        }
+        rest = next;
+    }
+    calls.finish()
+}
+
+/// Calls being assembled, in the order they started.
+#[derive(Default)]
+struct StreamedCalls {
+    calls: Vec<StreamedCall>,
+}
+
+struct StreamedCall {
+    /// (choice index, tool call index); Anthropic has one choice.
+    key: (u64, u64),
+    name: String,
+    /// The streamed arguments text, joined.
+    text: String,
+    /// The arguments the call started with (Anthropic's `input`).
+    input: serde_json::Value,
+}
+
+impl StreamedCalls {
+    fn entry(&mut self, key: (u64, u64)) -> &mut StreamedCall {
+        let at = match self.calls.iter().position(|c| c.key == key) {
+            Some(at) => at,
+            None => {
+                self.calls.push(StreamedCall {
+                    key,
+                    name: String::new(),
+                    text: String::new(),
+                    input: serde_json::Value::Null,
+                });
+                self.calls.len() - 1
+            }
+        };
+        &mut self.calls[at]
+    }
+
+    fn openai_chunk(&mut self, chunk: &serde_json::Value) {
+        for choice in chunk["choices"].as_array().into_iter().flatten() {
+            let choice_at = choice["index"].as_u64().unwrap_or(0);
+            for call in choice["delta"]["tool_calls"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let entry = self.entry((choice_at, call["index"].as_u64().unwrap_or(0)));
+                if let Some(name) = call["function"]["name"].as_str() {
+                    entry.name.push_str(name);
+                }
+                if let Some(text) = call["function"]["arguments"].as_str() {
+                    entry.text.push_str(text);
+                }
+            }
+        }
+    }
+
+    fn anthropic_event(&mut self, event: &serde_json::Value) {
+        let key = (0, event["index"].as_u64().unwrap_or(0));
+        match event["type"].as_str() {
+            Some("content_block_start") if event["content_block"]["type"] == "tool_use" => {
+                let entry = self.entry(key);
+                entry
+                    .name
+                    .push_str(event["content_block"]["name"].as_str().unwrap_or_default());
+                entry.input = event["content_block"]["input"].clone();
+            }
+            Some("content_block_delta") if event["delta"]["type"] == "input_json_delta" => {
+                if self.calls.iter().any(|c| c.key == key) {
+                    let entry = self.entry(key);
+                    entry
+                        .text
+                        .push_str(event["delta"]["partial_json"].as_str().unwrap_or_default());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn finish(self) -> Vec<ProposedCall> {
+        self.calls
+            .into_iter()
+            .filter(|c| !c.name.is_empty())
+            .map(|c| ProposedCall {
+                arguments: match (c.text.is_empty(), c.input.is_null()) {
+                    (false, _) => parse_arguments(&c.text),
+                    (true, false) => c.input,
+                    (true, true) => serde_json::json!({}),
+                },
+                name: c.name,
+            })
+            .collect()
+    }
+}
+
 /// Names of the tool calls in an OpenAI answer or stream chunk.
 pub(crate) fn openai(body: &[u8]) -> Vec<String> {
     proposed_tools(Dialect::OpenAi, body)
@@ -161,5 +281,27 @@ mod tests {
             br#"{"content":[{"type":"tool_use","id":"t","name":"issue_refund","input":{"amount_usd":20}}]}"#,
         );
         assert_eq!(anthropic[0].arguments["amount_usd"], 20);
+    }
+
+    #[test]
+    fn puts_streamed_arguments_back_together_in_both_dialects() {
+        let openai = concat!(
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"name\":\"issue_refund\",\"arguments\":\"\"}}]}}]}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"amount_usd\\\":\"}}]}}]}\r\n\r\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"750}\"}}]}}]}\n\n",
+            "data: [DONE]\n\n",
+        );
+        let calls = streamed_calls(Dialect::OpenAi, openai.as_bytes());
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].name, "issue_refund");
+        assert_eq!(calls[0].arguments["amount_usd"], 750);
+        let anthropic = concat!(
+            "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"tool_use\",\"name\":\"issue_refund\",\"input\":{}}}\n\n",
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"amount_usd\\\": 9\"}}\n\n",
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"00}\"}}\n\n",
+        );
+        let calls = streamed_calls(Dialect::Anthropic, anthropic.as_bytes());
+        assert_eq!(calls[0].arguments["amount_usd"], 900);
+        assert!(streamed_calls(Dialect::OpenAi, b"data: {\"choices\":[]}\n\n").is_empty());
     }
 }

@@ -19,7 +19,7 @@ mod sse;
 pub mod stream;
 pub mod usage;
 
-pub use answer::{ProposedCall, parse_arguments, proposed_calls, proposed_tools};
+pub use answer::{ProposedCall, parse_arguments, proposed_calls, proposed_tools, streamed_calls};
 pub use request::{RequestFacts, Rewrite, WireError, inspect_request, rewrite_request};
 pub use stream::{RungateTrailer, StreamTap, TrailerTokens, rungate_event, stream_error_event};
 pub use usage::{Usage, usage_from_body};

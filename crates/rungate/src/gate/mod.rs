@@ -165,11 +165,6 @@ impl Gate {
     pub fn is_usable(&self) -> bool {
         self.status == GateStatus::Approved && self.consumed_at_ms.is_none()
     }
-
-    /// May an approver move this gate to `decision`? Only a pending gate in its time.
-    pub fn can_decide(&self, now_ms: i64) -> bool {
-        self.is_open(now_ms)
-    }
 }
 
 /// What a call gets from the gates of its run, decided before anything is forwarded.

@@ -117,23 +117,49 @@ pub async fn declared_tools(
     Err(open(gw, asker, gates, now).await?)
 }
 
-/// A streamed call that declares a tool a `gates` rule watches could propose that tool in
-/// bytes already sent to the client. Until such streams are buffered for review, they are
-/// refused before anything is forwarded: a rule that silently stops applying to streams would
-/// be worse than a clear 400.
-pub fn refuse_watched_stream(asker: &Asker<'_>, declared: &[String]) -> Result<(), ApiError> {
+/// Does a `gates` rule watch a tool this request declares? A streamed answer could then propose
+/// it in bytes already sent, so such a stream is held for review ([`review_stream`]).
+pub fn watches_stream(asker: &Asker<'_>, declared: &[String]) -> bool {
     let rules = asker.policy.document.gates.as_deref().unwrap_or_default();
-    match declared
+    declared
         .iter()
-        .find(|tool| rules.iter().any(|rule| &rule.tool == *tool))
-    {
-        Some(tool) => Err(ApiError::invalid(format!(
-            "policy {} asks for approval of some {tool} calls (gates); a streamed request that \
-             declares {tool} cannot be held for review: send it with \"stream\": false",
-            asker.policy.name
-        ))),
-        None => Ok(()),
+        .any(|tool| rules.iter().any(|rule| &rule.tool == tool))
+}
+
+/// Step 6b for a stream: the relay runs to its end into a buffer (settling the step as usual),
+/// then the proposals it carried decide: a matching one holds the whole stream behind a gate
+/// (202, replayed to the approved retry); otherwise the buffer goes to the client as the stream.
+pub async fn review_stream(
+    gw: &Gateway,
+    asker: &Asker<'_>,
+    dialect: rungate_wire::Dialect,
+    status: StatusCode,
+    headers: HeaderMap,
+    mut stream: super::ClientStream,
+    step_id: String,
+) -> Result<ProxyReply, ApiError> {
+    use tokio_stream::StreamExt as _;
+    let mut body = Vec::new();
+    while let Some(Ok(chunk)) = stream.next().await {
+        body.extend_from_slice(&chunk);
     }
+    let calls = rungate_wire::streamed_calls(dialect, &body);
+    let held = HeldAnswer {
+        status: status.as_u16(),
+        content_type: "text/event-stream".to_owned(),
+        body,
+        step_id,
+    };
+    let now = run::now_ms();
+    let gates = proposed_actions(asker, &calls, &held, now);
+    if !gates.is_empty() {
+        return Err(open(gw, asker, gates, now).await.unwrap_or_else(|err| err));
+    }
+    Ok(ProxyReply {
+        status,
+        headers,
+        body: ReplyBody::Full(Bytes::from(held.body)),
+    })
 }
 
 /// Step 6b: the gates to open for the tool calls a JSON answer proposes that a `gates` rule

@@ -161,9 +161,6 @@ pub async fn handle(gw: &Arc<Gateway>, call: ProxyCall) -> Result<ProxyReply, Pr
             .await
             .map_err(in_run)?;
     }
-    if let Some(asker) = asker.as_ref().filter(|_| facts.stream) {
-        gates::refuse_watched_stream(asker, &facts.declared_tools).map_err(in_run)?;
-    }
     // 4. route
     let route = gw
         .directory
@@ -213,17 +210,24 @@ pub async fn handle(gw: &Arc<Gateway>, call: ProxyCall) -> Result<ProxyReply, Pr
     };
     let status = response.status;
     copy_provider_headers(&response.headers, &mut headers);
-    let is_sse = response
-        .headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
+    let is_sse = header_text(&response.headers, "content-type")
         .is_some_and(|ct| ct.starts_with("text/event-stream"));
     // 6. settle, 7. render
     if status.is_success() && facts.stream && is_sse {
         let tap = StreamTap::new(dialect, inject_usage);
         set_header(&mut headers, "cache-control", "no-cache");
         set_header(&mut headers, "x-accel-buffering", "no");
+        let step_id = draft.id.0.clone();
         let stream = stream::relay(gw.clone(), response.body, tap, draft, status.as_u16());
+        // 6b. a stream that may propose a watched tool is held until its proposals are known
+        if let Some(asker) = asker
+            .as_ref()
+            .filter(|a| gates::watches_stream(a, &facts.declared_tools))
+        {
+            return gates::review_stream(gw, asker, dialect, status, headers, stream, step_id)
+                .await
+                .map_err(in_run);
+        }
         return Ok(ProxyReply {
             status,
             headers,

@@ -266,35 +266,53 @@ async fn a_proposed_action_is_held_charged_once_and_returned_after_approval() ->
 }
 
 #[tokio::test]
-async fn a_streamed_request_declaring_a_watched_tool_is_refused_before_forwarding() -> TestResult {
+async fn a_streamed_proposal_is_held_then_replayed_as_the_stream_after_approval() -> TestResult {
     let h = harness::start().await?;
     let rules = json!({"gates": [{"id": "refund", "tool": "issue_refund", "when": "args.amount_usd > 500"}]});
     let token = gated_agent(&h, "streamer", rules).await?;
-    let mut request = proposing("issue_refund", json!({"amount_usd": 900}));
-    request["stream"] = json!(true);
-    let refused = h
-        .chat(&token, request, &[("x-rungate-run-id", "gate-stream")])
-        .await?;
-    assert_eq!(refused.status, 400, "{}", refused.text);
+    let run = [("x-rungate-run-id", "gate-stream")];
+    let mut small = proposing("issue_refund", json!({"amount_usd": 50}));
+    small["stream"] = json!(true);
+    let passed = h.chat(&token, small, &run).await?;
+    assert_eq!(passed.status, 200, "{}", passed.text);
     assert!(
-        refused.json()["error"]["message"]
-            .as_str()
+        passed
+            .header("content-type")
             .unwrap_or_default()
-            .contains("stream")
+            .starts_with("text/event-stream")
+    );
+    assert!(passed.text.contains("data: [DONE]") && passed.rungate_trailer().is_some());
+
+    let mut big = proposing("issue_refund", json!({"amount_usd": 900}));
+    big["stream"] = json!(true);
+    let asked = h.chat(&token, big.clone(), &run).await?;
+    assert_eq!(
+        asked.status, 202,
+        "the proposal never reached the client: {}",
+        asked.text
     );
     assert_eq!(
-        h.mock.request_count(),
-        0,
-        "the proposal could not have slipped out"
+        asked.json()["context"]["proposed_action"]["args"]["amount_usd"],
+        900
     );
-    let plain = json!({"model": "gpt-4o-mini", "messages": user("hi"), "stream": true});
-    let streamed = h
-        .chat(&token, plain, &[("x-rungate-run-id", "gate-stream")])
-        .await?;
     assert_eq!(
-        streamed.status, 200,
-        "streams that cannot propose a watched tool flow as usual"
+        h.steps("gate-stream").await?.len(),
+        2,
+        "the held stream was charged"
     );
+    decide(&h, &gate_id(&asked), "approve", None).await?;
+    let replayed = h.chat(&token, big, &run).await?;
+    assert_eq!(replayed.status, 200);
+    assert!(
+        replayed
+            .header("content-type")
+            .unwrap_or_default()
+            .starts_with("text/event-stream")
+    );
+    assert!(replayed.text.contains("issue_refund") && replayed.text.contains("data: [DONE]"));
+    assert_eq!(h.mock.request_count(), 2, "replayed, not asked again");
+    assert_eq!(h.steps("gate-stream").await?.len(), 2, "charged once");
+    h.assert_books_balance("gate-stream").await?;
     Ok(())
 }
 
