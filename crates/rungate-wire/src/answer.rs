@@ -207,13 +207,13 @@ impl StreamedCalls {
                     .push_str(event["content_block"]["name"].as_str().unwrap_or_default());
                 entry.input = event["content_block"]["input"].clone();
             }
-            Some("content_block_delta") if event["delta"]["type"] == "input_json_delta" => {
-                if self.calls.iter().any(|c| c.key == key) {
-                    let entry = self.entry(key);
-                    entry
-                        .text
-                        .push_str(event["delta"]["partial_json"].as_str().unwrap_or_default());
-                }
+            Some("content_block_delta")
+                if event["delta"]["type"] == "input_json_delta"
+                    && self.calls.iter().any(|c| c.key == key) =>
+            {
+                self.entry(key)
+                    .text
+                    .push_str(event["delta"]["partial_json"].as_str().unwrap_or_default());
             }
             _ => {}
         }
