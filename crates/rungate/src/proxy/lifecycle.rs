@@ -45,7 +45,9 @@ pub async fn close_run(
     Ok(closed)
 }
 
-/// Completes runs left idle past their window, every `sweep_interval`.
+/// Every `sweep_interval`: records approval requests whose time ran out as expired (so their
+/// `approval.expired` events are timely), and completes runs left idle past their window — except
+/// runs paused behind an open approval request, which are waiting for a person, not idle.
 pub async fn sweep_idle_runs(gw: Arc<Gateway>) {
     let mut tick = tokio::time::interval(gw.config.sweep_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -53,6 +55,9 @@ pub async fn sweep_idle_runs(gw: Arc<Gateway>) {
         i64::try_from(gw.config.default_idle_timeout.as_millis()).unwrap_or(i64::MAX);
     loop {
         tick.tick().await;
+        if let Err(err) = gw.stores.gates.expire_gates(run::now_ms()).await {
+            tracing::error!(error = %err, "approval expiry sweep failed");
+        }
         let idle = match gw
             .stores
             .runs
@@ -74,6 +79,9 @@ pub async fn sweep_idle_runs(gw: Arc<Gateway>) {
             {
                 continue;
             }
+            if awaits_approval(&gw, &id).await {
+                continue;
+            }
             if let Err(err) = close_run(
                 &gw,
                 &id,
@@ -90,5 +98,18 @@ pub async fn sweep_idle_runs(gw: Arc<Gateway>) {
         gw.metrics
             .open_runs
             .set(i64::try_from(gw.runs.len()).unwrap_or(i64::MAX));
+    }
+}
+
+/// Whether the run is paused behind a pending approval request (a failed lookup counts as
+/// paused: closing a run someone is about to approve loses the work).
+async fn awaits_approval(gw: &Gateway, id: &RunId) -> bool {
+    let now = run::now_ms();
+    match gw.stores.gates.run_gates(id.as_str()).await {
+        Ok(gates) => gates.iter().any(|g| g.is_open(now)),
+        Err(err) => {
+            tracing::warn!(run_id = %id, error = %err, "cannot read the run's approval requests; not closing it");
+            true
+        }
     }
 }

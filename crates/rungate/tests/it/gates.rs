@@ -425,3 +425,65 @@ async fn a_gate_condition_that_does_not_parse_is_refused_with_its_position() -> 
     assert!(message.contains("line 1, column"), "{message}");
     Ok(())
 }
+
+#[tokio::test]
+async fn the_sweeper_expires_gates_and_never_closes_a_run_waiting_for_a_person() -> TestResult {
+    let h = harness::start_with(harness::Setup {
+        extra_yaml: "sweep_interval_s: 1\n".into(),
+        ..harness::Setup::default()
+    })
+    .await?;
+    let rules = json!({"idle_timeout_s": 1, "require_approval": ["execute_code"],
+                       "gates": [{"id": "refund", "tool": "issue_refund", "expires_in_s": 1}]});
+    let token = gated_agent(&h, "patient", rules).await?;
+    let waiting = h
+        .chat(
+            &token,
+            declaring("execute_code", "run"),
+            &[("x-rungate-run-id", "gate-waiting")],
+        )
+        .await?;
+    assert_eq!(waiting.status, 202);
+    let expiring = h
+        .chat(
+            &token,
+            proposing("issue_refund", json!({})),
+            &[("x-rungate-run-id", "gate-expiring")],
+        )
+        .await?;
+    assert_eq!(expiring.status, 202);
+    let idle = h
+        .chat(
+            &token,
+            json!({"model": "gpt-4o-mini", "messages": user("hi")}),
+            &[("x-rungate-run-id", "gate-idle")],
+        )
+        .await?;
+    assert_eq!(idle.status, 200);
+    // Nobody reads the gates: only the sweeper can record the expiry.
+    h.eventually("the sweeper expires the one-second gate", || async {
+        Ok(audit_kinds(&h, "gate-expiring")
+            .await?
+            .contains(&("approval.expired".into(), "system:expiry".into())))
+    })
+    .await?;
+    h.eventually("the run without a gate is completed as idle", || async {
+        Ok(h.run("gate-idle").await?["status"] == "completed")
+    })
+    .await?;
+    assert_eq!(
+        h.run("gate-waiting").await?["status"],
+        "running",
+        "paused, not idle"
+    );
+    decide(&h, &gate_id(&waiting), "approve", None).await?;
+    let passed = h
+        .chat(
+            &token,
+            declaring("execute_code", "run"),
+            &[("x-rungate-run-id", "gate-waiting")],
+        )
+        .await?;
+    assert_eq!(passed.status, 200, "{}", passed.text);
+    Ok(())
+}
