@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, DemoProvider, StorageConfig};
 use crate::metrics::Metrics;
+use crate::notify::Notifier;
 use crate::providers::Upstream;
 use crate::providers::pricing::PriceTable;
 use crate::proxy::directory::Directory;
@@ -44,7 +45,9 @@ pub struct Gateway {
     pub directory: Directory,
     pub runs: LiveRuns,
     pub metrics: Metrics,
-    /// Work that must finish before shutdown (stream settlements).
+    /// Tells approver channels about gates.
+    pub notifier: Notifier,
+    /// Work that must finish before shutdown (stream settlements, notifications).
     pub tasks: TaskTracker,
     sqlite: SqliteStore,
     _demo: Option<mock_upstream::MockUpstream>,
@@ -78,13 +81,15 @@ pub async fn build(config: Config) -> Result<AppState, StartError> {
         master_key,
         demo.as_ref().map(|d| d.base_url()),
     );
+    let tasks = TaskTracker::new();
     let gateway = Gateway {
+        notifier: Notifier::new(config.approver_channels.clone(), tasks.clone())?,
         prices: PriceTable::new(&config.pricing),
         upstream: Upstream::new(config.upstream_timeout)?,
         directory,
         runs: LiveRuns::default(),
         metrics: Metrics::new(),
-        tasks: TaskTracker::new(),
+        tasks,
         stores,
         sqlite,
         _demo: demo,

@@ -14,6 +14,7 @@ pub mod config; // what the operator can set: load → validate → Config
 pub mod gate; // approval gates: state machine, request fingerprints, conditional rules
 pub mod metrics; // the Prometheus registry behind GET /metrics
 pub mod money; // UsdNanos: integer money with checked arithmetic
+pub mod notify; // approver channels: Slack messages and webhook envelopes for gate events
 pub mod policy; // policy documents, versions and the decisions they make
 pub mod providers; // upstream adapters and the price table
 pub mod proxy; // the governed pipeline for one model call — read this first

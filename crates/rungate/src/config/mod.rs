@@ -57,6 +57,9 @@ pub struct Config {
     pub sweep_interval: Duration,
     pub demo_provider: DemoProvider,
     pub pricing: BTreeMap<String, PriceOverride>,
+    /// Incoming-webhook URL per Slack channel named by gate rules (`slack://#ops` → URL). The URLs
+    /// carry Slack's token, so they are secrets.
+    pub approver_channels: BTreeMap<String, Secret<String>>,
 }
 
 /// Whether the built-in deterministic provider answers when no provider key is configured.
@@ -85,6 +88,7 @@ impl Default for Config {
             sweep_interval: Duration::from_secs(30),
             demo_provider: DemoProvider::Auto,
             pricing: BTreeMap::new(),
+            approver_channels: BTreeMap::new(),
         }
     }
 }
@@ -104,6 +108,7 @@ struct FileConfig {
     sweep_interval_s: Option<u64>,
     demo_provider: Option<DemoProvider>,
     pricing: Option<BTreeMap<String, PriceOverride>>,
+    approver_channels: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -287,6 +292,19 @@ fn build(file: FileConfig) -> Result<Config, ConfigError> {
                 .map_err(|msg| invalid(&format!("pricing.{model}"), msg))?;
         }
         config.pricing = pricing;
+    }
+    for (channel, url) in file.approver_channels.unwrap_or_default() {
+        let key = format!("approver_channels.{channel}");
+        if !channel.starts_with("slack://#") {
+            return Err(invalid(&key, "channel names look like slack://#channel"));
+        }
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(invalid(
+                &key,
+                "must be the channel's incoming-webhook http(s) URL",
+            ));
+        }
+        config.approver_channels.insert(channel, Secret::new(url));
     }
     Ok(config)
 }

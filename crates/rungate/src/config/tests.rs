@@ -111,3 +111,19 @@ fn every_example_config_in_the_repo_parses() -> Result<(), Box<dyn std::error::E
     assert!(seen > 0, "no example configs found in {}", dir.display());
     Ok(())
 }
+
+#[test]
+fn approver_channels_are_checked_and_their_urls_kept_secret()
+-> Result<(), Box<dyn std::error::Error>> {
+    let config = Config::from_yaml(
+        "approver_channels:\n  \"slack://#ops\": https://hooks.example/T1/secret-token\n",
+        &[],
+    )?;
+    assert!(config.approver_channels.contains_key("slack://#ops"));
+    assert!(!format!("{config:?}").contains("secret-token"));
+    let bad_name = Config::from_yaml("approver_channels:\n  ops: https://h\n", &[]);
+    assert!(bad_name.is_err_and(|e| e.to_string().contains("approver_channels.ops")));
+    let bad_url = Config::from_yaml("approver_channels:\n  \"slack://#ops\": ftp://h\n", &[]);
+    assert!(bad_url.is_err());
+    Ok(())
+}

@@ -19,6 +19,7 @@ use crate::api::error::{ApiError, AwaitingApproval, BlockCode};
 use crate::app::Gateway;
 use crate::audit::AuditEvent;
 use crate::gate::{self, Gate, GateId, GateRule, GateStatus, HeldAnswer, Trigger, Verdict};
+use crate::notify::GateEvent;
 use crate::policy::PolicyVersion;
 use crate::run;
 use crate::store::Agent;
@@ -322,7 +323,12 @@ pub async fn open(
             at_ms: now,
         })
         .collect();
+    let first = gates.first().map(|g| g.id.clone());
     let opened = gw.stores.gates.open_gates(gates, events, now).await?;
+    // Gates a concurrent identical call opened first were announced by that call.
+    if opened.first().map(|g| &g.id) == first.as_ref() {
+        gw.notifier.gates(GateEvent::Pending, &opened);
+    }
     let refs: Vec<&Gate> = opened.iter().collect();
     Ok(awaiting(asker.run, &refs))
 }

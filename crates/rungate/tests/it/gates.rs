@@ -487,3 +487,141 @@ async fn the_sweeper_expires_gates_and_never_closes_a_run_waiting_for_a_person()
     assert_eq!(passed.status, 200, "{}", passed.text);
     Ok(())
 }
+
+/// A loopback receiver for approver notifications: records every POST as (path, body); the
+/// first POST to `/flaky` is answered 500, so the sender's retry is exercised.
+async fn receiver() -> TestResult<(
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>,
+)> {
+    use std::sync::{Arc, Mutex};
+    let seen: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+    let store = seen.clone();
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri, body: axum::body::Bytes| {
+        let store = store.clone();
+        async move {
+            let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let mut seen = store.lock().unwrap();
+            let first_flaky =
+                uri.path() == "/flaky" && !seen.iter().any(|(p, _)| p == "/flaky-failed");
+            if first_flaky {
+                seen.push(("/flaky-failed".into(), value));
+                return axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+            }
+            seen.push((uri.path().to_owned(), value));
+            axum::http::StatusCode::OK
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok((url, seen))
+}
+
+#[tokio::test]
+async fn approver_channels_hear_about_pending_and_decided_gates() -> TestResult {
+    let (url, seen) = receiver().await?;
+    let h = harness::start_with(harness::Setup {
+        extra_yaml: format!("approver_channels:\n  \"slack://#ops\": {url}/slack\n"),
+        ..harness::Setup::default()
+    })
+    .await?;
+    let rules = json!({"gates": [
+        {"id": "refund-slack", "tool": "issue_refund", "approver_channel": "slack://#ops"},
+        {"id": "refund-hook", "tool": "issue_refund", "approver_channel": format!("{url}/flaky")}]});
+    let token = gated_agent(&h, "notifier", rules).await?;
+    let asked = h
+        .chat(
+            &token,
+            proposing("issue_refund", json!({"amount_usd": 42})),
+            &[("x-rungate-run-id", "gate-notify")],
+        )
+        .await?;
+    assert_eq!(asked.status, 202);
+    let ids: Vec<String> = asked.json()["approval_requests"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|r| r["id"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(ids.len(), 2, "one request per matching rule");
+    let posted = |path: &'static str, event: &'static str| {
+        let seen = seen.clone();
+        move || {
+            let seen = seen.clone();
+            async move {
+                Ok(seen.lock().unwrap().iter().any(|(p, b)| {
+                    p == path
+                        && (b["event"] == event
+                            || b["text"].as_str().is_some_and(|t| t.contains(event)))
+                }))
+            }
+        }
+    };
+    h.eventually(
+        "Slack hears of the pending gate",
+        posted("/slack", "Approval needed"),
+    )
+    .await?;
+    h.eventually(
+        "the webhook gets the envelope after one retry",
+        posted("/flaky", "approval.pending"),
+    )
+    .await?;
+    let slack = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(p, _)| p == "/slack")
+        .cloned()
+        .ok_or("slack")?;
+    let text = slack.1["blocks"].to_string();
+    assert!(
+        text.contains("issue_refund")
+            && text.contains("42")
+            && text.contains("rungate approvals approve"),
+        "{text}"
+    );
+    let envelope = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(p, _)| p == "/flaky")
+        .cloned()
+        .ok_or("hook")?
+        .1;
+    assert!(
+        envelope["id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("evt_"))
+    );
+    assert!(envelope["delivered_at"].is_string());
+    assert_eq!(
+        envelope["data"]["proposed_action"]["args"]["amount_usd"],
+        42
+    );
+    let hooked = envelope["data"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(ids.contains(&hooked));
+
+    decide(&h, &hooked, "reject", Some("no refunds today")).await?;
+    h.eventually(
+        "the webhook hears of the rejection",
+        posted("/flaky", "approval.rejected"),
+    )
+    .await?;
+    let rejected = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(p, b)| p == "/flaky" && b["event"] == "approval.rejected")
+        .cloned()
+        .ok_or("rejection")?
+        .1;
+    assert_eq!(rejected["data"]["reason"], "no refunds today");
+    assert_eq!(rejected["data"]["decided_by"], "admin:dashboard");
+    Ok(())
+}

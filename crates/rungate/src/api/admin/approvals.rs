@@ -16,6 +16,7 @@ use crate::api::error::ApiError;
 use crate::app::{AppState, Gateway};
 use crate::audit::AuditEvent;
 use crate::gate::{Decision, Gate, GateId, GateStatus};
+use crate::notify::GateEvent;
 use crate::run;
 use crate::store::{GateFilter, Scope};
 
@@ -171,6 +172,11 @@ async fn decide(
         at_ms: now,
     };
     let decided = gw.stores.gates.decide_gate(&id, &decision, event).await?;
+    let told = match status {
+        GateStatus::Approved => GateEvent::Approved,
+        _ => GateEvent::Rejected,
+    };
+    gw.notifier.gates(told, std::slice::from_ref(&decided));
     tracing::info!(gate_id = %id, run_id = %decided.run_id, status = status.as_str(), decided_by = %decision.actor, "approval request decided");
     Ok(item(render(&decided, now)))
 }
