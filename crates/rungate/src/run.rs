@@ -99,6 +99,9 @@ pub struct Run {
     pub ended_at_ms: Option<i64>,
     pub ended_reason: Option<String>,
     pub metadata: serde_json::Value,
+    /// The USD cap an approver raised the run to (`budget.on_exceed: approval`); `None` keeps
+    /// the pinned policy's.
+    pub budget_limit: Option<UsdNanos>,
 }
 
 /// A run's running totals, as committed with its latest step.
@@ -240,6 +243,7 @@ mod tests {
             ended_at_ms: None,
             ended_reason: reason.map(str::to_owned),
             metadata: serde_json::Value::Null,
+            budget_limit: None,
         }
     }
 

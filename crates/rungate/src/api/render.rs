@@ -80,8 +80,11 @@ pub fn policy(policy: &PolicyVersion) -> Value {
 }
 
 /// A run's hard cap as pinned by its policy.
-pub fn run_limit(policy: Option<&PolicyVersion>) -> Option<UsdNanos> {
-    policy
-        .and_then(|p| p.document.hard_limit_usd())
-        .and_then(UsdNanos::from_usd)
+/// The run's USD cap: the one an approver raised it to, else its pinned policy's.
+pub fn run_limit(run: &Run, policy: Option<&PolicyVersion>) -> Option<UsdNanos> {
+    run.budget_limit.or_else(|| {
+        policy
+            .and_then(|p| p.document.hard_limit_usd())
+            .and_then(UsdNanos::from_usd)
+    })
 }

@@ -40,7 +40,7 @@ async fn run_body(gw: &Gateway, run: &Run) -> Result<Value, ApiError> {
         (Some(id), Some(v)) => gw.directory.policy(id, v).await.ok(),
         _ => None,
     };
-    Ok(render::run(run, render::run_limit(policy.as_deref())))
+    Ok(render::run(run, render::run_limit(run, policy.as_deref())))
 }
 
 /// `GET /v1/runs/{id}`

@@ -85,6 +85,9 @@ pub enum Trigger {
     ProposedAction,
     /// The agent reported a tool step matching a rule; the step is not recorded yet.
     ReportedTool,
+    /// The call would cross the run's USD cap under `budget.on_exceed: approval`; approving
+    /// raises the cap.
+    Budget,
 }
 
 impl Trigger {
@@ -93,6 +96,7 @@ impl Trigger {
             Trigger::DeclaredTool => "declared_tool",
             Trigger::ProposedAction => "proposed_action",
             Trigger::ReportedTool => "reported_tool",
+            Trigger::Budget => "budget",
         }
     }
 
@@ -101,6 +105,7 @@ impl Trigger {
             "declared_tool" => Some(Trigger::DeclaredTool),
             "proposed_action" => Some(Trigger::ProposedAction),
             "reported_tool" => Some(Trigger::ReportedTool),
+            "budget" => Some(Trigger::Budget),
             _ => None,
         }
     }
@@ -124,6 +129,8 @@ pub struct Decision {
     pub actor: String,
     pub reason: Option<String>,
     pub at_ms: i64,
+    /// For a budget gate being approved: the run's new USD cap, committed with the decision.
+    pub raise_limit: Option<crate::money::UsdNanos>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

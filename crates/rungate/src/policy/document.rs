@@ -126,6 +126,14 @@ impl PolicyDocument {
             .as_ref()
             .is_some_and(|l| !l.is_empty())
             || self.gates.as_ref().is_some_and(|g| !g.is_empty())
+            || self.budget_needs_approval()
+    }
+
+    /// `budget.on_exceed: approval`: a call that would cross the USD cap pauses the run.
+    pub fn budget_needs_approval(&self) -> bool {
+        self.budget
+            .as_ref()
+            .is_some_and(|b| b.on_exceed.as_deref() == Some("approval"))
     }
 
     pub fn hard_limit_usd(&self) -> Option<f64> {

@@ -169,7 +169,8 @@ pub fn admit(
         if let Some(tool) = facts.declared_tools.iter().find(|t| blocked.contains(t)) {
             return Err(tool_blocked(&run.id, policy, tool, ToolUse::Declared));
         }
-        let capped = run.caps.usd.is_some();
+        let caps = run.caps();
+        let capped = caps.usd.is_some();
         let uncounted_ok = policy
             .document
             .budget
@@ -225,7 +226,8 @@ pub fn admit(
         max_output: facts.max_output_tokens,
         price,
     };
-    let refused = match run.books.admit(&run.caps, &estimate) {
+    let caps = run.caps();
+    let refused = match run.books.admit(&caps, &estimate) {
         Ok(hold) => return Ok(hold),
         Err(refusal) => refusal,
     };
@@ -239,7 +241,7 @@ pub fn admit(
     };
     let outcome = match exact {
         Some(input_tokens) => run.books.admit(
-            &run.caps,
+            &caps,
             &CallEstimate {
                 input_tokens,
                 ..estimate
@@ -300,7 +302,7 @@ fn budget_block(run: &LiveRun, policy: &PolicyVersion, refusal: Refusal, model: 
 }
 
 fn enforcement(run: &LiveRun) -> &'static str {
-    match run.caps.enforcement {
+    match run.caps().enforcement {
         budget::Enforcement::Projected => "projected",
         budget::Enforcement::Crossed => "crossed",
     }

@@ -244,6 +244,53 @@ pub async fn reported_tool(
     Err(open(gw, asker, gates, now).await?)
 }
 
+/// `budget.on_exceed: approval`: a call the USD cap refuses pauses the run behind a gate asking
+/// for a higher cap (202) instead of failing with 402. `None` for any other refusal.
+pub async fn budget_exceeded(
+    gw: &Gateway,
+    asker: &Asker<'_>,
+    refusal: &ApiError,
+    model: &str,
+) -> Option<ApiError> {
+    let ApiError::Blocked(block) = refusal else {
+        return None;
+    };
+    if block.code != BlockCode::BudgetExceeded || !asker.policy.document.budget_needs_approval() {
+        return None;
+    }
+    let usd = |field: &str| {
+        block.details[field]
+            .as_f64()
+            .and_then(crate::money::UsdNanos::from_usd)
+            .unwrap_or(crate::money::UsdNanos::ZERO)
+    };
+    let needed = usd("cost_usd")
+        .saturating_add(usd("reserved_usd"))
+        .saturating_add(usd("estimated_cost_usd"));
+    let args = json!({
+        "model": model, "spend_usd": block.details["cost_usd"], "limit_usd": block.details["hard_limit_usd"],
+        "reserved_usd": block.details["reserved_usd"], "estimated_cost_usd": block.details["estimated_cost_usd"],
+        "needed_limit_usd": needed.as_usd(),
+    });
+    let now = run::now_ms();
+    let gate = new_gate(
+        asker,
+        Trigger::Budget,
+        "budget.on_exceed",
+        "budget",
+        args,
+        None,
+        gate::DEFAULT_EXPIRES_IN_S,
+        None,
+        now,
+    );
+    Some(
+        open(gw, asker, vec![gate], now)
+            .await
+            .unwrap_or_else(|err| err),
+    )
+}
+
 fn rule_gate(
     asker: &Asker<'_>,
     trigger: Trigger,

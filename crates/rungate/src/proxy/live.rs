@@ -20,7 +20,10 @@ pub struct LiveRun {
     pub team: String,
     pub policy: Option<Arc<PolicyVersion>>,
     pub idle_ms: i64,
-    pub caps: Caps,
+    /// The caps pinned with the policy; see [`LiveRun::caps`] for the ones in force.
+    pinned_caps: Caps,
+    /// A USD cap an approver raised the run to, in nano-dollars; 0 while none.
+    raised_usd: AtomicI64,
     pub books: Books,
     /// This run's `rate_limits` window.
     pub rate: RateWindow,
@@ -43,7 +46,8 @@ impl LiveRun {
             team: run.team.clone(),
             policy,
             idle_ms: run.idle_timeout_ms.unwrap_or(default_idle_ms),
-            caps,
+            pinned_caps: caps,
+            raised_usd: AtomicI64::new(run.budget_limit.map_or(0, |l| l.0)),
             rate: RateWindow::default(),
             alert_threshold: threshold,
             // A run reloaded after a restart does not alert twice.
@@ -116,12 +120,28 @@ impl LiveRun {
         lock(&self.proposals).get(tool).copied().unwrap_or(0)
     }
 
+    /// The caps in force: the pinned ones, with the USD cap an approver raised, if any.
+    pub fn caps(&self) -> Caps {
+        match self.raised_usd.load(Ordering::Acquire) {
+            0 => self.pinned_caps,
+            raised => Caps {
+                usd: Some(UsdNanos(raised)),
+                ..self.pinned_caps
+            },
+        }
+    }
+
+    /// Adopts a USD cap an approver raised the run to (already committed to the store).
+    pub fn raise_usd_limit(&self, limit: UsdNanos) {
+        self.raised_usd.store(limit.0.max(1), Ordering::Release);
+    }
+
     pub fn hard_limit(&self) -> Option<UsdNanos> {
-        self.caps.usd
+        self.caps().usd
     }
 
     pub fn token_limit(&self) -> Option<u64> {
-        self.caps.tokens
+        self.pinned_caps.tokens
     }
 }
 

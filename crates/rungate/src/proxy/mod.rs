@@ -151,6 +151,13 @@ pub async fn handle(gw: &Arc<Gateway>, call: ProxyCall) -> Result<ProxyReply, Pr
     ) {
         Ok(hold) => hold,
         Err(error) => {
+            // 3a. a run whose policy asks for approval past its cap pauses instead
+            if let Some(asker) = &asker {
+                if let Some(waiting) = gates::budget_exceeded(gw, asker, &error, &facts.model).await
+                {
+                    return Err(in_run(waiting));
+                }
+            }
             record_refusal(gw, &run, &call.agent.id, &facts.model, &error).await;
             return Err(in_run(error));
         }

@@ -115,6 +115,7 @@ async fn join_or_create(
         ended_at_ms: None,
         ended_reason: None,
         metadata: json!({}),
+        budget_limit: None,
     };
     let event = AuditEvent {
         kind: "run.started",

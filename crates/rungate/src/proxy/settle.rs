@@ -59,7 +59,8 @@ impl StepDraft {
             amount,
             created_at_ms: now,
         };
-        let capped = self.run.caps.usd.is_some() || self.run.caps.tokens.is_some();
+        let caps = self.run.caps();
+        let capped = caps.usd.is_some() || caps.tokens.is_some();
         if !capped {
             return vec![entry(LedgerKind::Settlement, cost)];
         }
@@ -114,7 +115,7 @@ impl StepDraft {
                 data: json!({
                     "spend_nanos": spend_after.0,
                     "threshold_nanos": self.run.alert_threshold.map(|t| t.0),
-                    "limit_nanos": self.run.caps.usd.map(|l| l.0),
+                    "limit_nanos": self.run.hard_limit().map(|l| l.0),
                 }),
                 at_ms: now,
             });

@@ -625,3 +625,66 @@ async fn approver_channels_hear_about_pending_and_decided_gates() -> TestResult 
     assert_eq!(rejected["data"]["decided_by"], "admin:dashboard");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_run_past_its_cap_pauses_until_an_approver_raises_the_cap() -> TestResult {
+    let h = harness::start().await?;
+    let rules = json!({"budget": {"hard_limit_usd": 0.0004, "on_exceed": "approval"}});
+    let token = gated_agent(&h, "spender", rules).await?;
+    let run = [("x-rungate-run-id", "gate-budget")];
+    let call = |text: &str| {
+        json!({"model": "gpt-4o-mini", "messages": user(text), "max_tokens": 100,
+               "mock": {"usage": {"input_tokens": 1000, "output_tokens": 500}}})
+    };
+    assert_eq!(h.chat(&token, call("spend"), &run).await?.status, 200);
+    let paused = h.chat(&token, call("over"), &run).await?;
+    assert_eq!(
+        paused.status, 202,
+        "on_exceed: approval pauses instead of 402: {}",
+        paused.text
+    );
+    let context = paused.json()["context"].clone();
+    assert_eq!(context["rule"], "budget.on_exceed");
+    assert_eq!(context["trigger"], "budget");
+    let needed = context["proposed_action"]["args"]["needed_limit_usd"]
+        .as_f64()
+        .ok_or("needed")?;
+    assert!(needed > 0.0004, "{context}");
+    let other = h.chat(&token, call("something else"), &run).await?;
+    assert_eq!(
+        (other.status, gate_id(&other)),
+        (202, gate_id(&paused)),
+        "the run is paused"
+    );
+
+    let id = gate_id(&paused);
+    let too_low = h
+        .http
+        .post(format!("{}/api/approval-requests/{id}/approve", h.url))
+        .bearer_auth(harness::ADMIN_PASSWORD)
+        .json(&json!({"hard_limit_usd": 0.0001}))
+        .send()
+        .await?;
+    assert_eq!(too_low.status(), 400, "a raise must raise");
+    decide(&h, &id, "approve", Some("customer is worth it")).await?;
+    let resumed = h.chat(&token, call("over"), &run).await?;
+    assert_eq!(resumed.status, 200, "{}", resumed.text);
+    let limit = h.run("gate-budget").await?["budget_limit_usd"]
+        .as_f64()
+        .ok_or("limit")?;
+    assert!(
+        (limit - needed).abs() < 1e-12,
+        "the cap was raised to what the call needed: {limit} vs {needed}"
+    );
+    let audit = h.admin_get("/api/runs/gate-budget/audit").await?;
+    let approved = audit["data"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .find(|e| e["kind"] == "approval.approved")
+        .ok_or("approval event")?;
+    assert_eq!(approved["data"]["raised_limit_usd"].as_f64(), Some(needed));
+    h.assert_books_balance("gate-budget").await?;
+    Ok(())
+}

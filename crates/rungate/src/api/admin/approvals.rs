@@ -15,9 +15,11 @@ use crate::api::call::read_body;
 use crate::api::error::ApiError;
 use crate::app::{AppState, Gateway};
 use crate::audit::AuditEvent;
-use crate::gate::{Decision, Gate, GateId, GateStatus};
+use crate::gate::{Decision, Gate, GateId, GateStatus, Trigger};
+use crate::money::UsdNanos;
 use crate::notify::GateEvent;
 use crate::run;
+use crate::run::RunId;
 use crate::store::{GateFilter, Scope};
 
 const READERS: &[Scope] = &[Scope::Read, Scope::Approve];
@@ -32,11 +34,13 @@ pub struct GateQuery {
     paging: Paging,
 }
 
-/// `{"reason"?}` of approve and reject.
+/// `{"reason"?}` of approve and reject; approving a budget gate may also set the run's new cap
+/// (`hard_limit_usd`), by default just enough for the call that paused it.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DecisionBody {
     reason: Option<String>,
+    hard_limit_usd: Option<f64>,
 }
 
 /// A gate as the API shows it (the held answer's bytes stay in the store).
@@ -155,11 +159,13 @@ async fn decide(
     if gate.is_overdue(now) {
         expire_due(gw).await?;
     }
+    let raise_limit = raised_limit(&gate, status, body.hard_limit_usd)?;
     let decision = Decision {
         status,
         actor: actor.clone(),
         reason: body.reason,
         at_ms: now,
+        raise_limit,
     };
     let kind = match status {
         GateStatus::Approved => "approval.approved",
@@ -168,10 +174,14 @@ async fn decide(
     let event = AuditEvent {
         kind,
         actor,
-        data: json!({"gate_id": id, "tool": gate.tool, "rule": gate.rule, "reason": decision.reason}),
+        data: json!({"gate_id": id, "tool": gate.tool, "rule": gate.rule, "reason": decision.reason,
+                     "raised_limit_usd": raise_limit.map(UsdNanos::as_usd)}),
         at_ms: now,
     };
     let decided = gw.stores.gates.decide_gate(&id, &decision, event).await?;
+    if let (Some(limit), Some(live)) = (raise_limit, gw.runs.get(&RunId(decided.run_id.clone()))) {
+        live.raise_usd_limit(limit);
+    }
     let told = match status {
         GateStatus::Approved => GateEvent::Approved,
         _ => GateEvent::Rejected,
@@ -179,4 +189,37 @@ async fn decide(
     gw.notifier.gates(told, std::slice::from_ref(&decided));
     tracing::info!(gate_id = %id, run_id = %decided.run_id, status = status.as_str(), decided_by = %decision.actor, "approval request decided");
     Ok(item(render(&decided, now)))
+}
+
+/// The cap a budget gate's approval raises the run to: the approver's, else what the paused call
+/// needed. Other decisions raise nothing, and may not try to.
+fn raised_limit(
+    gate: &Gate,
+    status: GateStatus,
+    requested: Option<f64>,
+) -> Result<Option<UsdNanos>, ApiError> {
+    let budget_approval = gate.trigger == Trigger::Budget && status == GateStatus::Approved;
+    if !budget_approval {
+        return match requested {
+            Some(_) => Err(ApiError::invalid(
+                "hard_limit_usd applies only when approving a budget approval request",
+            )),
+            None => Ok(None),
+        };
+    }
+    let usd = |field: &str| gate.args[field].as_f64().and_then(UsdNanos::from_usd);
+    let limit = match requested {
+        Some(usd) => UsdNanos::from_usd(usd)
+            .ok_or_else(|| ApiError::invalid("hard_limit_usd must be a non-negative number"))?,
+        None => usd("needed_limit_usd").ok_or_else(|| {
+            ApiError::invalid("this request does not say what cap it needs; give hard_limit_usd")
+        })?,
+    };
+    if usd("limit_usd").is_some_and(|current| limit <= current) {
+        return Err(ApiError::invalid(format!(
+            "hard_limit_usd must be above the run's current cap of {} USD",
+            gate.args["limit_usd"]
+        )));
+    }
+    Ok(Some(limit))
 }

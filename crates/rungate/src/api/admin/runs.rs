@@ -49,7 +49,7 @@ async fn render_run(gw: &Gateway, run: &Run) -> serde_json::Value {
         (Some(id), Some(version)) => gw.directory.policy(id, version).await.ok(),
         _ => None,
     };
-    render::run(run, render::run_limit(policy.as_deref()))
+    render::run(run, render::run_limit(run, policy.as_deref()))
 }
 
 #[utoipa::path(get, path = "/runs", tag = "admin", responses((status = 200, description = "list")))]

@@ -148,6 +148,10 @@ fn decide(
     if changed == 0 {
         return Ok(false);
     }
+    if let Some(limit) = decision.raise_limit {
+        tx.prepare_cached("UPDATE runs SET budget_limit_nanos = ?1 WHERE id = ?2")?
+            .execute(params![limit.0, run_id])?;
+    }
     append_audit(tx, &run_id, std::slice::from_ref(event))?;
     Ok(true)
 }

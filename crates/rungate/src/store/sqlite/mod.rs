@@ -23,6 +23,10 @@ use super::{Page, StoreError, StoreResult};
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../../../migrations/sqlite/0002_gates.sql")),
+    (
+        3,
+        include_str!("../../../migrations/sqlite/0003_raised_budgets.sql"),
+    ),
 ];
 
 /// Readers share a pool; every write goes through one dedicated connection. SQLite admits one

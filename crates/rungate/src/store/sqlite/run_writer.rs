@@ -230,7 +230,7 @@ fn answer(change: Change, outcome: Outcome) {
 
 fn create_run(tx: &Connection, r: &Run, event: &AuditEvent) -> StoreResult<()> {
     let mut insert = tx.prepare_cached(
-        "INSERT INTO runs (id, agent_id, team, policy_id, policy_version, status, auto, spend_nanos, input_tokens, output_tokens, steps_count, started_at, last_activity_at, idle_timeout_ms, ended_at, ended_reason, metadata) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+        "INSERT INTO runs (id, agent_id, team, policy_id, policy_version, status, auto, spend_nanos, input_tokens, output_tokens, steps_count, started_at, last_activity_at, idle_timeout_ms, ended_at, ended_reason, metadata, budget_limit_nanos) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
     )?;
     insert.execute(params![
         r.id.0,
@@ -250,6 +250,7 @@ fn create_run(tx: &Connection, r: &Run, event: &AuditEvent) -> StoreResult<()> {
         r.ended_at_ms,
         r.ended_reason,
         r.metadata.to_string(),
+        r.budget_limit.map(|l| l.0),
     ])?;
     append_audit(tx, &r.id.0, std::slice::from_ref(event))
 }
@@ -394,6 +395,7 @@ mod tests {
             ended_at_ms: None,
             ended_reason: None,
             metadata: json!({}),
+            budget_limit: None,
         }
     }
 

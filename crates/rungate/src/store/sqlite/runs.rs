@@ -9,7 +9,7 @@ use crate::money::UsdNanos;
 use crate::run::{Run, RunId, RunStatus, RunTotals, Step, StepId, StepKind, StepStatus};
 use crate::store::{AgentTotals, Page, RunFilter, RunStore, StepRecord, StoreError, StoreResult};
 
-pub(super) const RUN_COLUMNS: &str = "id, agent_id, team, policy_id, policy_version, status, auto, spend_nanos, input_tokens, output_tokens, steps_count, started_at, last_activity_at, idle_timeout_ms, ended_at, ended_reason, metadata";
+pub(super) const RUN_COLUMNS: &str = "id, agent_id, team, policy_id, policy_version, status, auto, spend_nanos, input_tokens, output_tokens, steps_count, started_at, last_activity_at, idle_timeout_ms, ended_at, ended_reason, metadata, budget_limit_nanos";
 pub(super) const STEP_COLUMNS: &str = "id, run_id, agent_id, kind, provider, model, input_tokens, output_tokens, cost_nanos, latency_ms, status, http_status, error_message, request, response, created_at";
 
 pub(super) fn run_from_row(row: &SqliteRow) -> StoreResult<Run> {
@@ -34,6 +34,9 @@ pub(super) fn run_from_row(row: &SqliteRow) -> StoreResult<Run> {
         ended_at_ms: row.try_get("ended_at")?,
         ended_reason: row.try_get("ended_reason")?,
         metadata: json_column(&metadata, "metadata")?,
+        budget_limit: row
+            .try_get::<Option<i64>, _>("budget_limit_nanos")?
+            .map(UsdNanos),
     })
 }
 
