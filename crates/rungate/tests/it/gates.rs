@@ -688,3 +688,43 @@ async fn a_run_past_its_cap_pauses_until_an_approver_raises_the_cap() -> TestRes
     h.assert_books_balance("gate-budget").await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn anthropic_proposals_are_held_too_streamed_or_not() -> TestResult {
+    let h = harness::start().await?;
+    let rules = json!({"allowed_models": ["claude-sonnet-4*"],
+                       "gates": [{"id": "refund", "tool": "issue_refund", "when": "args.amount_usd > 500"}]});
+    let mut policy = rules;
+    policy["name"] = json!("claude-gated");
+    let created = h.admin_post("/api/policies", policy).await?;
+    let (_, token) = h
+        .agent_with(json!({"name": "claude-agent", "policy_id": created["data"]["id"]}))
+        .await?;
+    let run = [("x-rungate-run-id", "gate-claude")];
+    for stream in [false, true] {
+        let request = json!({"model": "claude-sonnet-4", "max_tokens": 50, "stream": stream,
+            "messages": user(&format!("refund, stream={stream}")),
+            "tools": [{"name": "issue_refund", "input_schema": {"type": "object"}}],
+            "mock": {"tool_call": {"name": "issue_refund", "arguments": {"amount_usd": 800}}}});
+        let asked = h.messages(&token, request.clone(), &run).await?;
+        assert_eq!(asked.status, 202, "stream={stream}: {}", asked.text);
+        assert_eq!(
+            asked.json()["context"]["proposed_action"]["args"]["amount_usd"],
+            800
+        );
+        decide(&h, &gate_id(&asked), "approve", None).await?;
+        let passed = h.messages(&token, request, &run).await?;
+        assert_eq!(passed.status, 200, "stream={stream}: {}", passed.text);
+        assert!(passed.text.contains("issue_refund"));
+        if stream {
+            assert!(passed.text.contains("message_stop"));
+        }
+    }
+    assert_eq!(
+        h.mock.request_count(),
+        2,
+        "each held answer was replayed, not asked again"
+    );
+    h.assert_books_balance("gate-claude").await?;
+    Ok(())
+}
