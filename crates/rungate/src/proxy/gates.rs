@@ -28,8 +28,10 @@ use crate::store::Agent;
 pub enum Pass {
     /// Nothing concerns this call: govern it as usual.
     Fresh,
-    /// An approval for exactly this request was just used: forward without asking again.
-    Approved,
+    /// An approval for exactly this request was just used: forward without asking again for
+    /// what was approved (`declared`: its `require_approval` tools; a budget approval waives no
+    /// tool rule).
+    Approved { declared: bool },
     /// An approval for exactly this request was just used, and its answer was held: return it.
     Held(ProxyReply),
 }
@@ -70,14 +72,16 @@ pub async fn before_forward(gw: &Gateway, asker: &Asker<'_>) -> Result<Pass, Api
                 .await?;
             if !won {
                 // A concurrent retry used this approval first: this one needs its own.
-                return Err(ask_again(gw, asker, &group).await?);
+                return Err(ask_again(gw, asker, &group).await);
             }
             Ok(match group.iter().find_map(|g| g.held.as_ref()) {
                 Some(held) => Pass::Held(held_reply(asker.run, held)),
-                None => Pass::Approved,
+                None => Pass::Approved {
+                    declared: group.iter().any(|g| g.trigger == Trigger::DeclaredTool),
+                },
             })
         }
-        Verdict::Spent(group) => Err(ask_again(gw, asker, &group).await?),
+        Verdict::Spent(group) => Err(ask_again(gw, asker, &group).await),
     }
 }
 
@@ -94,6 +98,7 @@ pub async fn declared_tools(
         .as_deref()
         .unwrap_or_default();
     let mut gated: Vec<&String> = declared.iter().filter(|t| required.contains(t)).collect();
+    gated.sort_unstable();
     gated.dedup();
     if gated.is_empty() {
         return Ok(());
@@ -115,7 +120,7 @@ pub async fn declared_tools(
             )
         })
         .collect();
-    Err(open(gw, asker, gates, now).await?)
+    Err(open(gw, asker, gates, now).await)
 }
 
 /// Does a `gates` rule watch a tool this request declares? A streamed answer could then propose
@@ -154,7 +159,7 @@ pub async fn review_stream(
     let now = run::now_ms();
     let gates = proposed_actions(asker, &calls, &held, now);
     if !gates.is_empty() {
-        return Err(open(gw, asker, gates, now).await.unwrap_or_else(|err| err));
+        return Err(open(gw, asker, gates, now).await);
     }
     Ok(ProxyReply {
         status,
@@ -202,7 +207,7 @@ pub async fn reported_tool(
     call: &rungate_wire::ProposedCall,
 ) -> Result<(), ApiError> {
     match before_forward(gw, asker).await? {
-        Pass::Approved | Pass::Held(_) => return Ok(()),
+        Pass::Approved { .. } | Pass::Held(_) => return Ok(()),
         Pass::Fresh => {}
     }
     let doc = &asker.policy.document;
@@ -241,7 +246,7 @@ pub async fn reported_tool(
     if gates.is_empty() {
         return Ok(());
     }
-    Err(open(gw, asker, gates, now).await?)
+    Err(open(gw, asker, gates, now).await)
 }
 
 /// `budget.on_exceed: approval`: a call the USD cap refuses pauses the run behind a gate asking
@@ -284,11 +289,7 @@ pub async fn budget_exceeded(
         None,
         now,
     );
-    Some(
-        open(gw, asker, vec![gate], now)
-            .await
-            .unwrap_or_else(|err| err),
-    )
+    Some(open(gw, asker, vec![gate], now).await)
 }
 
 fn rule_gate(
@@ -350,13 +351,9 @@ fn new_gate(
 }
 
 /// Opens `gates` with their `approval.pending` events and renders the 202 for what is open for
-/// this request (the new gates, or those a concurrent identical call opened first).
-pub async fn open(
-    gw: &Gateway,
-    asker: &Asker<'_>,
-    gates: Vec<Gate>,
-    now: i64,
-) -> Result<ApiError, ApiError> {
+/// this request (the new gates, or those a concurrent identical call opened first) — or the
+/// store's failure, which the caller returns the same way.
+pub async fn open(gw: &Gateway, asker: &Asker<'_>, gates: Vec<Gate>, now: i64) -> ApiError {
     let events = gates
         .iter()
         .map(|g| AuditEvent {
@@ -371,18 +368,21 @@ pub async fn open(
         })
         .collect();
     let first = gates.first().map(|g| g.id.clone());
-    let opened = gw.stores.gates.open_gates(gates, events, now).await?;
+    let opened = match gw.stores.gates.open_gates(gates, events, now).await {
+        Ok(opened) => opened,
+        Err(err) => return err.into(),
+    };
     // Gates a concurrent identical call opened first were announced by that call.
     if opened.first().map(|g| &g.id) == first.as_ref() {
         gw.notifier.gates(GateEvent::Pending, &opened);
     }
     let refs: Vec<&Gate> = opened.iter().collect();
-    Ok(awaiting(asker.run, &refs))
+    awaiting(asker.run, &refs)
 }
 
 /// The same request again after its approval was used: a new request for approval with the
 /// same trigger, tool, arguments and held answer.
-async fn ask_again(gw: &Gateway, asker: &Asker<'_>, spent: &[&Gate]) -> Result<ApiError, ApiError> {
+async fn ask_again(gw: &Gateway, asker: &Asker<'_>, spent: &[&Gate]) -> ApiError {
     let now = run::now_ms();
     let gates = spent
         .iter()

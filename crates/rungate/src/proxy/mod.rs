@@ -112,11 +112,11 @@ pub async fn handle(gw: &Arc<Gateway>, call: ProxyCall) -> Result<ProxyReply, Pr
             agent: &call.agent,
             fingerprint,
         });
-    let mut approved = false;
+    let mut declared_approved = false;
     if let Some(asker) = &asker {
         match gates::before_forward(gw, asker).await.map_err(in_run)? {
             gates::Pass::Fresh => {}
-            gates::Pass::Approved => approved = true,
+            gates::Pass::Approved { declared } => declared_approved = declared,
             gates::Pass::Held(reply) => return Ok(reply),
         }
     }
@@ -163,7 +163,7 @@ pub async fn handle(gw: &Arc<Gateway>, call: ProxyCall) -> Result<ProxyReply, Pr
         }
     };
     // 3b. declared tools that need approval; the hold is released on the way out
-    if let (Some(asker), false) = (&asker, approved) {
+    if let (Some(asker), false) = (&asker, declared_approved) {
         gates::declared_tools(gw, asker, &facts.declared_tools)
             .await
             .map_err(in_run)?;
@@ -322,10 +322,7 @@ pub async fn handle(gw: &Arc<Gateway>, call: ProxyCall) -> Result<ProxyReply, Pr
                 .settle(gw, outcome)
                 .await
                 .map_err(|e| in_run(e.into()))?;
-            let waiting = gates::open(gw, asker, held_gates, now)
-                .await
-                .unwrap_or_else(|err| err);
-            return Err(in_run(waiting));
+            return Err(in_run(gates::open(gw, asker, held_gates, now).await));
         }
     }
     let settled = draft

@@ -728,3 +728,36 @@ async fn anthropic_proposals_are_held_too_streamed_or_not() -> TestResult {
     h.assert_books_balance("gate-claude").await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_budget_approval_waives_no_tool_rule() -> TestResult {
+    let h = harness::start().await?;
+    let rules = json!({"require_approval": ["execute_code"],
+                       "budget": {"hard_limit_usd": 0.0004, "on_exceed": "approval"}});
+    let token = gated_agent(&h, "two-gates", rules).await?;
+    let run = [("x-rungate-run-id", "gate-two")];
+    let spend = json!({"model": "gpt-4o-mini", "messages": user("spend"), "max_tokens": 100,
+                       "mock": {"usage": {"input_tokens": 1000, "output_tokens": 500}}});
+    assert_eq!(h.chat(&token, spend, &run).await?.status, 200);
+    let mut request = declaring("execute_code", "run it");
+    request["max_tokens"] = json!(100);
+    let budget = h.chat(&token, request.clone(), &run).await?;
+    assert_eq!(
+        budget.json()["context"]["rule"],
+        "budget.on_exceed",
+        "{}",
+        budget.text
+    );
+    decide(&h, &gate_id(&budget), "approve", None).await?;
+    let tool = h.chat(&token, request.clone(), &run).await?;
+    assert_eq!(
+        tool.status, 202,
+        "the budget approval is not a tool approval"
+    );
+    assert_eq!(tool.json()["context"]["rule"], "require_approval");
+    assert_eq!(h.mock.request_count(), 1);
+    decide(&h, &gate_id(&tool), "approve", None).await?;
+    assert_eq!(h.chat(&token, request, &run).await?.status, 200);
+    assert_eq!(h.mock.request_count(), 2);
+    Ok(())
+}
