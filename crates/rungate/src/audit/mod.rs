@@ -1,6 +1,8 @@
 //! The audit record: every state change of a run as an event in a per-run hash chain,
 //! `hash = SHA-256(prev_hash || canonical event)`, written in the same transaction as the change
-//! it describes. Tampering with, dropping or reordering an event breaks every later hash.
+//! it describes. Tampering with, dropping or reordering an event breaks every later hash. The
+//! run's row keeps the chain's head (last `seq` and hash) in the same transaction, so dropping
+//! the *last* events, which no later hash covers, is caught too.
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -50,10 +52,28 @@ pub fn chain(prev_hash: &str, canonical_event: &str) -> String {
     hex::encode(hasher.finalize())
 }
 
-/// Recomputes the chain; returns the `seq` of the first event that does not hold.
-pub fn verify(events: &[ChainedEvent]) -> Result<(), i64> {
+/// Where a run's chain ends, as recorded on the run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditHead {
+    pub seq: i64,
+    pub hash: Option<String>,
+}
+
+/// The first event at which a chain does not hold, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Broken {
+    pub seq: i64,
+    pub reason: &'static str,
+}
+
+/// Recomputes the chain and checks it ends at `head`; names the first event that does not hold.
+pub fn verify(events: &[ChainedEvent], head: &AuditHead) -> Result<(), Broken> {
     let mut prev = GENESIS.to_owned();
-    for event in events {
+    let broken = |seq, reason| Err(Broken { seq, reason });
+    for (expected, event) in (1..).zip(events) {
+        if event.seq != expected {
+            return broken(expected, "event missing");
+        }
         let body = canonical(
             &event.run_id,
             event.seq,
@@ -62,10 +82,23 @@ pub fn verify(events: &[ChainedEvent]) -> Result<(), i64> {
             &event.data,
             event.at_ms,
         );
-        if event.prev_hash != prev || chain(&prev, &body) != event.hash {
-            return Err(event.seq);
+        if event.prev_hash != prev {
+            return broken(event.seq, "does not follow the previous event");
+        }
+        if chain(&prev, &body) != event.hash {
+            return broken(event.seq, "content does not match its hash");
         }
         prev = event.hash.clone();
+    }
+    let last = i64::try_from(events.len()).unwrap_or(i64::MAX);
+    if head.seq < last {
+        return broken(head.seq + 1, "event the run does not record");
+    }
+    if head.seq > last {
+        return broken(last + 1, "event missing (the run records a longer chain)");
+    }
+    if head.seq == last && last > 0 && head.hash.as_deref() != Some(prev.as_str()) {
+        return broken(last, "the chain does not end where the run says it does");
     }
     Ok(())
 }
@@ -111,14 +144,41 @@ mod tests {
         assert_eq!(parsed["data"], data);
     }
 
+    fn head(events: &[ChainedEvent]) -> AuditHead {
+        AuditHead {
+            seq: events.last().map_or(0, |e| e.seq),
+            hash: events.last().map(|e| e.hash.clone()),
+        }
+    }
+
+    fn broken_at(events: &[ChainedEvent], head: &AuditHead) -> Option<i64> {
+        verify(events, head).err().map(|b| b.seq)
+    }
+
     #[test]
-    fn tampering_breaks_the_chain_at_the_edited_event() {
-        let mut events = chained(4);
-        assert_eq!(verify(&events), Ok(()));
-        events[2].data = serde_json::json!({"n": 99});
-        assert_eq!(verify(&events), Err(3));
-        let mut dropped = chained(4);
+    fn tampering_breaks_the_chain_at_the_first_bad_event() {
+        let events = chained(4);
+        let full = head(&events);
+        assert_eq!(verify(&events, &full), Ok(()));
+        let mut edited = events.clone();
+        edited[2].data = serde_json::json!({"n": 99});
+        assert_eq!(broken_at(&edited, &full), Some(3));
+        let mut dropped = events.clone();
         dropped.remove(1);
-        assert_eq!(verify(&dropped), Err(3));
+        assert_eq!(broken_at(&dropped, &full), Some(2));
+        let mut swapped = events.clone();
+        swapped.swap(1, 2);
+        (swapped[1].seq, swapped[2].seq) = (2, 3);
+        assert_eq!(broken_at(&swapped, &full), Some(2));
+        let mut tail = events.clone();
+        tail.pop();
+        assert_eq!(broken_at(&tail, &full), Some(4), "a dropped last event");
+        let mut extra = events.clone();
+        extra.truncate(3);
+        assert_eq!(
+            broken_at(&events, &head(&extra)),
+            Some(4),
+            "an event added behind the run's back"
+        );
     }
 }

@@ -5,6 +5,7 @@
 
 mod agents;
 mod approvals;
+mod audit;
 mod client;
 mod keys;
 mod policies;
@@ -76,6 +77,9 @@ enum Command {
     /// Approval requests: list, approve, reject.
     #[command(subcommand)]
     Approvals(approvals::ApprovalsCommand),
+    /// A run's audit chain: verify, export.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 pub fn main() -> ExitCode {
@@ -105,6 +109,7 @@ pub fn main() -> ExitCode {
         Command::Runs(c) => Operation::Runs(c),
         Command::Policies(c) => Operation::Policies(c),
         Command::Approvals(c) => Operation::Approvals(c),
+        Command::Audit(c) => Operation::Audit(c),
     };
     match runtime.block_on(operate(cli.remote, command)) {
         Ok(output) => match write_stdout(&output) {
@@ -133,6 +138,7 @@ enum Operation {
     Runs(runs::RunsCommand),
     Policies(policies::PoliciesCommand),
     Approvals(approvals::ApprovalsCommand),
+    Audit(audit::AuditCommand),
 }
 
 /// What an operator command needs: the client and whether to print raw JSON.
@@ -168,6 +174,7 @@ async fn operate(remote: Remote, operation: Operation) -> anyhow::Result<String>
         Operation::Runs(c) => runs::run(&ctx, c).await,
         Operation::Policies(c) => policies::run(&ctx, c).await,
         Operation::Approvals(c) => approvals::run(&ctx, c).await,
+        Operation::Audit(c) => audit::run(&ctx, c).await,
     }
 }
 

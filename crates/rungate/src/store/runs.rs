@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use super::{Page, StoreResult};
-use crate::audit::{AuditEvent, ChainedEvent};
+use crate::audit::{AuditEvent, AuditHead, ChainedEvent};
 use crate::budget::LedgerEntry;
 use crate::run::{Run, RunId, RunStatus, RunTotals, Step};
 
@@ -67,6 +67,8 @@ pub trait RunStore: Send + Sync {
     -> StoreResult<(Vec<Step>, u64)>;
     async fn ledger(&self, id: &RunId) -> StoreResult<Vec<LedgerEntry>>;
     async fn audit_events(&self, id: &RunId) -> StoreResult<Vec<ChainedEvent>>;
+    /// Where the run's chain ends, as the run records it.
+    async fn audit_head(&self, id: &RunId) -> StoreResult<AuditHead>;
     /// What an agent's steps cost since `since_ms` (seeds the hourly cap after a start).
     async fn agent_spend_since(
         &self,

@@ -500,3 +500,40 @@ async fn an_approver_lists_and_approves_a_paused_run_from_the_cli() -> anyhow::R
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn audit_verify_and_export_a_run_and_fail_loudly_when_it_was_edited() -> anyhow::Result<()> {
+    let gw = start_gateway().await?;
+    let token = agent_token(&gw.ok(&["agents", "create", "audited"]).await?)?;
+    let (_, run_id, _) = gw.call(&token).await?;
+    gw.call(&token).await?;
+    let run_id = run_id.context("run id")?;
+    let verified = gw.ok(&["audit", "verify", &run_id]).await?;
+    assert!(verified.contains("holds"), "{verified}");
+    let exported = gw
+        .ok(&["audit", "export", &run_id, "--format", "jsonl"])
+        .await?;
+    let events: Vec<Value> = exported
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    assert!(events.len() >= 3, "{exported}");
+    let seqs: Vec<i64> = events.iter().filter_map(|e| e["seq"].as_i64()).collect();
+    assert_eq!(
+        seqs,
+        (1..=events.len() as i64).collect::<Vec<_>>(),
+        "oldest first, every event"
+    );
+    assert_eq!(events[0]["kind"], "run.started");
+
+    let db = rusqlite::Connection::open(gw.data.path().join("rungate.db"))?;
+    db.busy_timeout(Duration::from_secs(5))?;
+    db.execute(
+        "UPDATE audit_events SET actor = 'admin:someone-else' WHERE run_id = ?1 AND seq = 2",
+        [&run_id],
+    )?;
+    let failed = gw.cli(&["audit", "verify", &run_id]).await?;
+    assert!(!failed.ok, "an edited chain exits non-zero");
+    assert!(failed.stderr.contains("event 2"), "{}", failed.stderr);
+    Ok(())
+}

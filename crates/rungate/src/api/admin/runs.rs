@@ -185,6 +185,7 @@ pub async fn get_audit(
     State(gw): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    Params(paging): Params<Paging>,
 ) -> Result<Response, ApiError> {
     authorize_admin(&gw, &headers, Scope::Read).await?;
     let id = run_id(&id)?;
@@ -195,8 +196,11 @@ pub async fn get_audit(
         .map_err(missing("run", id.as_str()))?;
     let events = gw.stores.runs.audit_events(&id).await?;
     let total = events.len() as u64;
+    let page = paging.page();
     let items = events
         .iter()
+        .skip(page.offset as usize)
+        .take(page.limit as usize)
         .map(|e| serde_json::to_value(e).unwrap_or_default())
         .collect();
     Ok(list(items, total))
@@ -216,11 +220,16 @@ pub async fn verify_audit(
         .await
         .map_err(missing("run", id.as_str()))?;
     let events = gw.stores.runs.audit_events(&id).await?;
-    let body = match audit::verify(&events) {
+    let head = gw.stores.runs.audit_head(&id).await?;
+    let body = match audit::verify(&events, &head) {
         Ok(()) => {
             json!({"valid": true, "events": events.len(), "head": events.last().map(|e| e.hash.clone())})
         }
-        Err(seq) => json!({"valid": false, "events": events.len(), "broken_at_seq": seq}),
+        Err(broken) => {
+            let event = events.iter().find(|e| e.seq == broken.seq);
+            json!({"valid": false, "events": events.len(), "broken_at_seq": broken.seq,
+                   "reason": broken.reason, "event": event.map(|e| json!({"seq": e.seq, "kind": e.kind, "actor": e.actor}))})
+        }
     };
     Ok(item(body))
 }

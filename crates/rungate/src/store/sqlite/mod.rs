@@ -27,6 +27,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../../../migrations/sqlite/0003_raised_budgets.sql"),
     ),
+    (
+        4,
+        include_str!("../../../migrations/sqlite/0004_audit_head.sql"),
+    ),
 ];
 
 /// Readers share a pool; every write goes through one dedicated connection. SQLite admits one

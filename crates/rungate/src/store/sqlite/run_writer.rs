@@ -327,13 +327,14 @@ pub(super) fn append_audit(
     run_id: &str,
     events: &[AuditEvent],
 ) -> StoreResult<()> {
-    let head: Option<(i64, String)> = tx
-        .prepare_cached(
-            "SELECT seq, hash FROM audit_events WHERE run_id = ?1 ORDER BY seq DESC LIMIT 1",
-        )?
+    // The head lives on the run's row (updated below, in this transaction): one page the step
+    // touches anyway, and the anchor that makes a dropped last event detectable.
+    let (mut seq, head): (i64, Option<String>) = tx
+        .prepare_cached("SELECT audit_seq, audit_head FROM runs WHERE id = ?1")?
         .query_row(params![run_id], |row| Ok((row.get(0)?, row.get(1)?)))
-        .optional()?;
-    let (mut seq, mut prev) = head.unwrap_or_else(|| (0, GENESIS.to_owned()));
+        .optional()?
+        .ok_or(StoreError::NotFound)?;
+    let mut prev = head.unwrap_or_else(|| GENESIS.to_owned());
     let mut insert = tx.prepare_cached(
         "INSERT INTO audit_events (run_id, seq, kind, actor, data, at, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
@@ -360,6 +361,8 @@ pub(super) fn append_audit(
         ])?;
         prev = hash;
     }
+    tx.prepare_cached("UPDATE runs SET audit_seq = ?1, audit_head = ?2 WHERE id = ?3")?
+        .execute(params![seq, prev, run_id])?;
     Ok(())
 }
 
@@ -470,7 +473,10 @@ mod tests {
             .sum();
         assert_eq!(ledger, 180 * 7);
         assert_eq!(
-            crate::audit::verify(&store.audit_events(&RunId("good".into())).await?),
+            crate::audit::verify(
+                &store.audit_events(&RunId("good".into())).await?,
+                &store.audit_head(&RunId("good".into())).await?
+            ),
             Ok(())
         );
         Ok(())

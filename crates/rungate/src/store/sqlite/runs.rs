@@ -3,7 +3,7 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::{SqliteStore, json_column, page_binds, to_u64};
-use crate::audit::{AuditEvent, ChainedEvent};
+use crate::audit::{AuditEvent, AuditHead, ChainedEvent};
 use crate::budget::{LedgerEntry, LedgerKind};
 use crate::money::UsdNanos;
 use crate::run::{Run, RunId, RunStatus, RunTotals, Step, StepId, StepKind, StepStatus};
@@ -252,6 +252,18 @@ impl RunStore for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn audit_head(&self, id: &RunId) -> StoreResult<AuditHead> {
+        let row = sqlx::query("SELECT audit_seq, audit_head FROM runs WHERE id = ?")
+            .bind(&id.0)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok(AuditHead {
+            seq: row.try_get("audit_seq")?,
+            hash: row.try_get("audit_head")?,
+        })
     }
 
     async fn agent_totals(&self) -> StoreResult<Vec<AgentTotals>> {
