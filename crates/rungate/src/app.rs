@@ -161,6 +161,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let sweeper = tokio::spawn(crate::proxy::lifecycle::sweep_idle_runs(gw.clone()));
+    let webhooks = tokio::spawn(crate::notify::outbox::deliver_webhooks(gw.clone()));
     let router = crate::api::router(gw.clone());
     // TCP_NODELAY: without it small SSE frames wait for delayed ACKs (tens of ms per event).
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
@@ -172,6 +173,7 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await;
     sweeper.abort();
+    webhooks.abort();
     gw.tasks.close();
     gw.tasks.wait().await;
     result

@@ -60,6 +60,8 @@ pub struct Config {
     /// Incoming-webhook URL per Slack channel named by gate rules (`slack://#ops` → URL). The URLs
     /// carry Slack's token, so they are secrets.
     pub approver_channels: BTreeMap<String, Secret<String>>,
+    /// Wait before a failed webhook delivery's first retry; it doubles on every further failure.
+    pub webhook_backoff: Duration,
 }
 
 /// Whether the built-in deterministic provider answers when no provider key is configured.
@@ -89,6 +91,7 @@ impl Default for Config {
             demo_provider: DemoProvider::Auto,
             pricing: BTreeMap::new(),
             approver_channels: BTreeMap::new(),
+            webhook_backoff: Duration::from_secs(1),
         }
     }
 }
@@ -109,6 +112,7 @@ struct FileConfig {
     demo_provider: Option<DemoProvider>,
     pricing: Option<BTreeMap<String, PriceOverride>>,
     approver_channels: Option<BTreeMap<String, String>>,
+    webhook_backoff_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -292,6 +296,12 @@ fn build(file: FileConfig) -> Result<Config, ConfigError> {
                 .map_err(|msg| invalid(&format!("pricing.{model}"), msg))?;
         }
         config.pricing = pricing;
+    }
+    if let Some(ms) = file.webhook_backoff_ms {
+        if ms == 0 {
+            return Err(invalid("webhook_backoff_ms", "must be greater than 0"));
+        }
+        config.webhook_backoff = Duration::from_millis(ms);
     }
     for (channel, url) in file.approver_channels.unwrap_or_default() {
         let key = format!("approver_channels.{channel}");

@@ -11,6 +11,8 @@ use sha2::{Digest, Sha256};
 pub enum TokenKind {
     Agent,
     Admin,
+    /// A webhook signing secret (kept encrypted, not hashed: it must sign).
+    WebhookSecret,
 }
 
 impl TokenKind {
@@ -18,6 +20,7 @@ impl TokenKind {
         match self {
             TokenKind::Agent => "rg_agt_",
             TokenKind::Admin => "rg_adm_",
+            TokenKind::WebhookSecret => "whsec_",
         }
     }
 }

@@ -11,6 +11,7 @@ mod keys;
 mod policies;
 mod runs;
 pub mod sqlite;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ pub use gates::{GateFilter, GateStore};
 pub use keys::{KeyStatus, ProviderKeyRecord, ProviderKeyStore};
 pub use policies::PolicyStore;
 pub use runs::{AgentTotals, RunFilter, RunStore, StepRecord};
+pub use webhooks::{Attempt, Delivery, DeliveryFilter, WebhookRecord, WebhookStore};
 
 /// Why the store failed. Conflicts and missing rows are distinguished because the API maps
 /// them to 409 and 404; everything else is a 500 with the detail kept in the log.
@@ -64,6 +66,7 @@ pub struct Stores {
     pub runs: Arc<dyn RunStore>,
     pub admin_tokens: Arc<dyn AdminTokenStore>,
     pub gates: Arc<dyn GateStore>,
+    pub webhooks: Arc<dyn WebhookStore>,
 }
 
 impl Stores {
@@ -75,6 +78,7 @@ impl Stores {
             + RunStore
             + AdminTokenStore
             + GateStore
+            + WebhookStore
             + 'static,
     {
         Stores {
@@ -83,7 +87,8 @@ impl Stores {
             policies: backend.clone(),
             runs: backend.clone(),
             admin_tokens: backend.clone(),
-            gates: backend,
+            gates: backend.clone(),
+            webhooks: backend,
         }
     }
 }

@@ -16,3 +16,4 @@ mod proxy_anthropic;
 mod proxy_openai;
 mod rules;
 mod runs;
+mod webhooks;

@@ -154,6 +154,7 @@ pub async fn create_agent(
     let (mut agent, token) = new_agent();
     apply(&gw, &mut agent, parse_body(&body)?).await?;
     gw.stores.agents.create_agent(&agent).await?;
+    super::webhooks::announce(&gw, "agent.created", render(&agent)).await;
     Ok(created(render_with_token(&agent, &token)))
 }
 

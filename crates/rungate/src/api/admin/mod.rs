@@ -9,6 +9,7 @@ mod keys;
 mod policies;
 mod runs;
 mod tokens;
+mod webhooks;
 
 use axum::Json;
 use axum::Router;
@@ -61,6 +62,16 @@ use crate::store::Page;
     approvals::get_gate,
     approvals::approve_gate,
     approvals::reject_gate,
+    webhooks::list_webhooks,
+    webhooks::create_webhook,
+    webhooks::get_webhook,
+    webhooks::update_webhook,
+    webhooks::delete_webhook,
+    webhooks::rotate_secret,
+    webhooks::enable_webhook,
+    webhooks::disable_webhook,
+    webhooks::test_webhook,
+    webhooks::list_deliveries,
 ))]
 pub struct AdminApi;
 
@@ -129,6 +140,24 @@ pub fn router() -> Router<AppState> {
             "/approval-requests/{id}/reject",
             post(approvals::reject_gate),
         )
+        .route(
+            "/webhooks",
+            get(webhooks::list_webhooks).post(webhooks::create_webhook),
+        )
+        .route(
+            "/webhooks/{id}",
+            get(webhooks::get_webhook)
+                .put(webhooks::update_webhook)
+                .delete(webhooks::delete_webhook),
+        )
+        .route(
+            "/webhooks/{id}/rotate-secret",
+            post(webhooks::rotate_secret),
+        )
+        .route("/webhooks/{id}/enable", post(webhooks::enable_webhook))
+        .route("/webhooks/{id}/disable", post(webhooks::disable_webhook))
+        .route("/webhooks/{id}/test", post(webhooks::test_webhook))
+        .route("/webhooks/{id}/deliveries", get(webhooks::list_deliveries))
 }
 
 /// `limit` / `offset` of list endpoints. Flattened into each filter, where serde hands the

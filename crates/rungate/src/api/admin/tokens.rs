@@ -85,6 +85,7 @@ pub async fn create_token(
         revoked_at_ms: None,
     };
     gw.stores.admin_tokens.create_admin_token(&token).await?;
+    super::webhooks::announce(&gw, "admin_token.created", render(&token)).await;
     let mut body = render(&token);
     body["token"] = json!(secret);
     Ok(created(body))

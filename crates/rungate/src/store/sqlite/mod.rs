@@ -11,6 +11,7 @@ mod keys;
 mod policies;
 mod run_writer;
 mod runs;
+mod webhooks;
 
 use std::path::Path;
 use std::time::Duration;
@@ -30,6 +31,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         4,
         include_str!("../../../migrations/sqlite/0004_audit_head.sql"),
+    ),
+    (
+        5,
+        include_str!("../../../migrations/sqlite/0005_webhooks.sql"),
     ),
 ];
 

@@ -321,6 +321,26 @@ fn close_run(tx: &Connection, c: &CloseRun) -> StoreResult<bool> {
     Ok(true)
 }
 
+/// Queues a run event for the webhooks subscribed to it, in the transaction that records it.
+fn enqueue_webhooks(tx: &Connection, run_id: &str, event: &AuditEvent) -> StoreResult<()> {
+    let mut data = match &event.data {
+        serde_json::Value::Object(map) => map.clone(),
+        _ => serde_json::Map::new(),
+    };
+    data.insert("run_id".into(), run_id.into());
+    data.insert("actor".into(), event.actor.clone().into());
+    data.insert("at".into(), crate::run::rfc3339(event.at_ms).into());
+    tx.prepare_cached(super::webhooks::ENQUEUE)?
+        .execute(params![
+            super::webhooks::event_id(),
+            event.kind,
+            serde_json::Value::Object(data).to_string(),
+            event.at_ms,
+            Option::<String>::None,
+        ])?;
+    Ok(())
+}
+
 /// Appends events to the run's hash chain: each hash covers the previous one.
 pub(super) fn append_audit(
     tx: &Connection,
@@ -340,6 +360,9 @@ pub(super) fn append_audit(
     )?;
     for event in events {
         seq += 1;
+        if crate::webhook::is_event(event.kind) {
+            enqueue_webhooks(tx, run_id, event)?;
+        }
         let body = audit::canonical(
             run_id,
             seq,

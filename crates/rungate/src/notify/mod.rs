@@ -1,4 +1,5 @@
-//! Telling approvers: when a gate opens or is decided, its rule's `approver_channel` hears about
+//! Telling the outside world. `outbox` delivers webhooks from their durable outbox; this file
+//! tells approvers: when a gate opens or is decided, its rule's `approver_channel` hears about
 //! it. `slack://#channel` posts a Slack message to the incoming-webhook URL configured for that
 //! channel (`approver_channels` in the config); an `http(s)://` channel receives the webhook
 //! envelope `{"id","event","delivered_at","data"}`, `id` unique per event for de-duplication.
@@ -7,6 +8,8 @@
 //! exponential backoff (1 s, doubling) on a failure or a non-2xx answer. It is kept in memory: a
 //! gateway killed mid-retry loses the notification, never the gate, which stays pending and
 //! listed in `/api/approval-requests` until someone decides.
+
+pub mod outbox;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -63,6 +66,11 @@ impl Notifier {
             tasks,
             backoff: FIRST_BACKOFF,
         })
+    }
+
+    /// The pooled client outbound notifications share.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
     }
 
     /// Tells each gate's approver channel about `event`, in the background.
