@@ -21,4 +21,5 @@ pub mod proxy; // the governed pipeline for one model call — read this first
 pub mod run; // runs and steps: identity, status and the resolution rules
 pub mod security; // token hashing, provider-key encryption at rest, Secret<T>
 pub mod store; // persistence: one trait per domain, SQLite implementation
+pub mod trace; // a run as OpenTelemetry-shaped spans, rebuilt from its record
 pub mod webhook; // webhook events, signatures and the retry schedule

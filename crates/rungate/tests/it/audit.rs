@@ -125,3 +125,141 @@ async fn any_edit_behind_the_gateways_back_breaks_verification_at_the_first_bad_
     assert_eq!(verify(&h).await?["valid"], true, "every edit undone");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_scripted_run_is_reconstructed_span_by_span_from_its_trace() -> TestResult {
+    let h = harness::start().await?;
+    let policy = h
+        .admin_post("/api/policies", json!({"name": "traced", "allowed_models": ["gpt-4o-mini"],
+            "gates": [{"id": "refund", "tool": "issue_refund"}], "budget": {"hard_limit_usd": 0.01}}))
+        .await?;
+    let (_, token) = h
+        .agent_with(json!({"name": "traced-agent", "policy_id": policy["data"]["id"]}))
+        .await?;
+    let approver = h
+        .admin_post(
+            "/api/admin-tokens",
+            json!({"name": "alice", "scopes": ["approve"]}),
+        )
+        .await?;
+    let (alice_id, alice_token) = (
+        approver["data"]["id"].as_str().ok_or("id")?.to_owned(),
+        approver["data"]["token"]
+            .as_str()
+            .ok_or("token")?
+            .to_owned(),
+    );
+    let run = [("x-rungate-run-id", "traced")];
+    let priced = |text: &str| {
+        json!({"model": "gpt-4o-mini", "messages": user(text), "max_tokens": 600,
+               "mock": {"usage": {"input_tokens": 1000, "output_tokens": 500}}})
+    };
+    assert_eq!(h.chat(&token, priced("first"), &run).await?.status, 200);
+    assert_eq!(h.chat(&token, priced("second"), &run).await?.status, 200);
+    let blocked = h
+        .chat(
+            &token,
+            json!({"model": "gpt-4o", "messages": user("x")}),
+            &run,
+        )
+        .await?;
+    assert_eq!(blocked.status, 403);
+    let report = |body: Value| {
+        h.post_raw(
+            "/v1/runs/traced/steps",
+            &token,
+            body.to_string().into_bytes(),
+            &[],
+        )
+    };
+    assert_eq!(
+        report(json!({"type": "tool_call", "name": "search", "cost_usd": 0.001, "latency_ms": 12}))
+            .await?
+            .status,
+        201
+    );
+    let refund =
+        json!({"type": "tool_call", "name": "issue_refund", "request": {"amount_usd": 90}});
+    let asked = report(refund.clone()).await?;
+    assert_eq!(asked.status, 202);
+    let gate_id = asked.json()["approval_requests"][0]["id"]
+        .as_str()
+        .ok_or("gate")?
+        .to_owned();
+    let approved = h
+        .http
+        .post(format!("{}/api/approval-requests/{gate_id}/approve", h.url))
+        .bearer_auth(&alice_token)
+        .json(&json!({"reason": "refund ok"}))
+        .send()
+        .await?;
+    assert_eq!(approved.status(), 200);
+    assert_eq!(report(refund).await?.status, 201);
+    let over = json!({"model": "gpt-4o-mini", "messages": user("big"), "max_tokens": 100000});
+    assert_eq!(h.chat(&token, over, &run).await?.status, 402);
+
+    let trace = h.admin_get("/api/runs/traced/trace").await?["data"].clone();
+    let spans = trace["spans"].as_array().cloned().unwrap_or_default();
+    let names: Vec<&str> = spans.iter().filter_map(|s| s["name"].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "run.init",
+            "llm.gpt-4o-mini",
+            "llm.gpt-4o-mini",
+            "llm.gpt-4o",
+            "tool.search",
+            "gate.refund",
+            "tool.issue_refund",
+            "llm.gpt-4o-mini"
+        ],
+        "{trace}"
+    );
+    let attr = |i: usize, key: &str| spans[i]["attributes"][key].clone();
+    let steps = h.steps("traced").await?;
+    for (span, step) in [(1, 0), (2, 1)] {
+        assert_eq!(spans[span]["status"], "ok");
+        assert_eq!(
+            attr(span, "gen_ai.usage.cost.amount"),
+            steps[step]["cost_usd"]
+        );
+        assert_eq!(attr(span, "gen_ai.usage.input_tokens"), 1000);
+        assert_eq!(attr(span, "gen_ai.usage.output_tokens"), 500);
+        assert_eq!(attr(span, "gen_ai.request.model"), "gpt-4o-mini");
+        assert_eq!(attr(span, "gen_ai.conversation.id"), "traced");
+    }
+    assert_eq!(
+        (spans[3]["status"].clone(), attr(3, "rungate.block.code")),
+        (json!("blocked"), json!("model_not_allowed"))
+    );
+    assert_eq!(attr(4, "gen_ai.usage.cost.amount"), 0.001);
+    assert_eq!(
+        attr(5, "rungate.gate.decided_by"),
+        format!("admin:{alice_id}")
+    );
+    assert_eq!(attr(5, "rungate.gate.reason"), "refund ok");
+    assert_eq!(attr(5, "rungate.gate.status"), "approved");
+    assert_eq!(
+        (spans[7]["status"].clone(), attr(7, "rungate.block.code")),
+        (json!("blocked"), json!("budget_exceeded"))
+    );
+    let total: f64 = spans[1..]
+        .iter()
+        .filter_map(|s| s["attributes"]["gen_ai.usage.cost.amount"].as_f64())
+        .sum();
+    let spend = h.run("traced").await?["total_cost_usd"]
+        .as_f64()
+        .ok_or("spend")?;
+    assert!(
+        (total - spend).abs() < 1e-12,
+        "the spans add up to the run's spend: {total} vs {spend}"
+    );
+    assert_eq!(attr(0, "gen_ai.usage.cost.amount").as_f64(), Some(spend));
+    assert!(
+        spans[1..]
+            .iter()
+            .all(|s| s["parent_span_id"] == spans[0]["span_id"]
+                && s["trace_id"] == trace["trace_id"])
+    );
+    Ok(())
+}

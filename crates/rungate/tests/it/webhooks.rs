@@ -249,7 +249,11 @@ async fn a_delivery_waiting_out_its_backoff_survives_a_gateway_restart() -> Test
 
     // The retry is due a second after the failure; the gateway is gone before then.
     let (mock, dir, ..) = h.stop().await?;
-    assert_eq!(receiver.got.lock().unwrap().len(), 1, "not retried before the restart");
+    assert_eq!(
+        receiver.got.lock().unwrap().len(),
+        1,
+        "not retried before the restart"
+    );
     let h = harness::boot(mock, dir, "webhook_backoff_ms: 1000\n").await?;
     h.eventually("the retry after the restart is delivered", || async {
         Ok(receiver.got.lock().unwrap().len() >= 2)

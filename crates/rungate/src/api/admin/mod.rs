@@ -58,6 +58,7 @@ use crate::store::Page;
     runs::stop_run,
     runs::get_audit,
     runs::verify_audit,
+    runs::get_trace,
     approvals::list_gates,
     approvals::get_gate,
     approvals::approve_gate,
@@ -130,6 +131,7 @@ pub fn router() -> Router<AppState> {
         .route("/runs/{id}/stop", post(runs::stop_run))
         .route("/runs/{id}/audit", get(runs::get_audit))
         .route("/runs/{id}/audit/verify", get(runs::verify_audit))
+        .route("/runs/{id}/trace", get(runs::get_trace))
         .route("/approval-requests", get(approvals::list_gates))
         .route("/approval-requests/{id}", get(approvals::get_gate))
         .route(
