@@ -62,6 +62,8 @@ pub struct Config {
     pub approver_channels: BTreeMap<String, Secret<String>>,
     /// Wait before a failed webhook delivery's first retry; it doubles on every further failure.
     pub webhook_backoff: Duration,
+    /// OTLP/HTTP collector that receives each run's trace when the run closes.
+    pub otlp_endpoint: Option<String>,
 }
 
 /// Whether the built-in deterministic provider answers when no provider key is configured.
@@ -92,6 +94,7 @@ impl Default for Config {
             pricing: BTreeMap::new(),
             approver_channels: BTreeMap::new(),
             webhook_backoff: Duration::from_secs(1),
+            otlp_endpoint: None,
         }
     }
 }
@@ -113,6 +116,7 @@ struct FileConfig {
     pricing: Option<BTreeMap<String, PriceOverride>>,
     approver_channels: Option<BTreeMap<String, String>>,
     webhook_backoff_ms: Option<u64>,
+    otlp_endpoint: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -182,6 +186,7 @@ fn apply_env(file: &mut FileConfig, env: &[(String, String)]) -> Result<(), Conf
         match key.as_str() {
             "RUNGATE_PORT" => file.port = Some(parse_env(key, &value)?),
             "RUNGATE_HOST" => file.host = Some(value),
+            "RUNGATE_OTLP_ENDPOINT" => file.otlp_endpoint = Some(value),
             "RUNGATE_ENCRYPTION_KEY" => file.encryption_key = Some(value),
             "RUNGATE_LOG_LEVEL" => file.log_level = Some(value),
             "RUNGATE_DASHBOARD_PASSWORD" => file.dashboard_password = Some(value),
@@ -296,6 +301,12 @@ fn build(file: FileConfig) -> Result<Config, ConfigError> {
                 .map_err(|msg| invalid(&format!("pricing.{model}"), msg))?;
         }
         config.pricing = pricing;
+    }
+    if let Some(endpoint) = file.otlp_endpoint.filter(|e| !e.is_empty()) {
+        if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+            return Err(invalid("otlp_endpoint", "must be an http(s) URL"));
+        }
+        config.otlp_endpoint = Some(endpoint);
     }
     if let Some(ms) = file.webhook_backoff_ms {
         if ms == 0 {

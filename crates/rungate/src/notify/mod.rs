@@ -9,6 +9,7 @@
 //! gateway killed mid-retry loses the notification, never the gate, which stays pending and
 //! listed in `/api/approval-requests` until someone decides.
 
+pub mod otlp;
 pub mod outbox;
 
 use std::collections::BTreeMap;

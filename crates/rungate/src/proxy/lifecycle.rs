@@ -41,6 +41,7 @@ pub async fn close_run(
     }
     if changed {
         tracing::info!(run_id = %id, status = status.as_str(), reason, "run closed");
+        crate::notify::otlp::export_run(gw, id);
     }
     Ok(closed)
 }

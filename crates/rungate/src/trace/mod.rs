@@ -12,7 +12,9 @@ use sha2::{Digest, Sha256};
 
 use crate::audit::ChainedEvent;
 use crate::gate::{Gate, GateStatus};
+use crate::run::RunId;
 use crate::run::{Run, Step, StepKind, StepStatus};
+use crate::store::{Page, StoreResult, Stores};
 
 /// One span, with times in milliseconds since the epoch.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -39,6 +41,27 @@ pub fn trace_id(run_id: &str) -> String {
 /// A span id derived from what the span stands for, so the same run always yields the same ids.
 fn span_id(key: &str) -> String {
     hex::encode(&Sha256::digest(key.as_bytes())[..8])
+}
+
+/// Everything the store keeps about a run, as spans (`NotFound` for an unknown run).
+pub async fn load(stores: &Stores, id: &RunId) -> StoreResult<Vec<Span>> {
+    let run = stores.runs.get_run(id).await?;
+    let mut steps = Vec::new();
+    loop {
+        let page = Page {
+            limit: 1000,
+            offset: u32::try_from(steps.len()).unwrap_or(u32::MAX),
+        };
+        let (more, total) = stores.runs.steps(id, page, true).await?;
+        let done = more.is_empty() || (steps.len() + more.len()) as u64 >= total;
+        steps.extend(more);
+        if done {
+            break;
+        }
+    }
+    let events = stores.runs.audit_events(id).await?;
+    let gates = stores.gates.run_gates(id.as_str()).await?;
+    Ok(of_run(&run, &steps, &events, &gates))
 }
 
 /// The run's spans, root first, the rest by start time.

@@ -263,3 +263,97 @@ async fn a_scripted_run_is_reconstructed_span_by_span_from_its_trace() -> TestRe
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_closed_runs_trace_reaches_an_otlp_http_collector_with_genai_attributes() -> TestResult {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+    use prost::Message as _;
+    use std::sync::{Arc, Mutex};
+
+    let received: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+    let sink = received.clone();
+    let collector = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let sink = sink.clone();
+                async move {
+                    let kind = headers
+                        .get("content-type")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    sink.lock().unwrap().push((kind, body.to_vec()));
+                    axum::http::StatusCode::OK
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let endpoint = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, collector).await });
+    let h = harness::start_with(harness::Setup {
+        extra_yaml: format!("otlp_endpoint: {endpoint}\n"),
+        ..harness::Setup::default()
+    })
+    .await?;
+    let (_, token) = h.agent("exported").await?;
+    let run = [("x-rungate-run-id", "exported")];
+    let call = json!({"model": "gpt-4o-mini", "messages": user("hi"),
+                      "mock": {"usage": {"input_tokens": 1000, "output_tokens": 500}}});
+    assert_eq!(h.chat(&token, call.clone(), &run).await?.status, 200);
+    assert_eq!(h.chat(&token, call, &run).await?.status, 200);
+    let closed = h
+        .post_raw("/v1/runs/exported/complete", &token, b"{}".to_vec(), &[])
+        .await?;
+    assert_eq!(closed.status, 200);
+    h.eventually("the collector receives the trace", || async {
+        Ok(!received.lock().unwrap().is_empty())
+    })
+    .await?;
+
+    let (content_type, body) = received.lock().unwrap()[0].clone();
+    assert_eq!(content_type, "application/x-protobuf");
+    let request = ExportTraceServiceRequest::decode(body.as_slice())?;
+    let spans = &request.resource_spans[0].scope_spans[0].spans;
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["run.init", "llm.gpt-4o-mini", "llm.gpt-4o-mini"]);
+    let attr = |span: usize, key: &str| {
+        spans[span]
+            .attributes
+            .iter()
+            .find(|kv| kv.key == key)
+            .and_then(|kv| kv.value.as_ref()?.value.clone())
+    };
+    for llm in [1, 2] {
+        assert_eq!(
+            attr(llm, "gen_ai.conversation.id"),
+            Some(Any::StringValue("exported".into()))
+        );
+        assert_eq!(
+            attr(llm, "gen_ai.request.model"),
+            Some(Any::StringValue("gpt-4o-mini".into()))
+        );
+        assert_eq!(
+            attr(llm, "gen_ai.usage.input_tokens"),
+            Some(Any::IntValue(1000))
+        );
+        assert_eq!(
+            attr(llm, "gen_ai.usage.output_tokens"),
+            Some(Any::IntValue(500))
+        );
+        assert_eq!(
+            attr(llm, "gen_ai.usage.cost.currency"),
+            Some(Any::StringValue("USD".into()))
+        );
+        assert_eq!(
+            attr(llm, "gen_ai.usage.cost.amount"),
+            Some(Any::DoubleValue(0.00045))
+        );
+        assert_eq!(spans[llm].trace_id.len(), 16);
+        assert_eq!(spans[llm].parent_span_id, spans[0].span_id);
+        assert!(spans[llm].end_time_unix_nano >= spans[llm].start_time_unix_nano);
+    }
+    Ok(())
+}

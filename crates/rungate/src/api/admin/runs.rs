@@ -213,7 +213,10 @@ pub async fn get_trace(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     authorize_admin(&gw, &headers, Scope::Read).await?;
-    let spans = run_spans(&gw, &run_id(&id)?).await?;
+    let run = run_id(&id)?;
+    let spans = crate::trace::load(&gw.stores, &run)
+        .await
+        .map_err(missing("run", &id))?;
     let trace_id = spans.first().map(|s| s.trace_id.clone());
     let rendered: Vec<serde_json::Value> = spans
         .iter()
@@ -228,32 +231,6 @@ pub async fn get_trace(
     Ok(item(
         json!({"run_id": id, "trace_id": trace_id, "spans": rendered}),
     ))
-}
-
-/// Everything the store keeps about a run, as spans.
-pub async fn run_spans(gw: &Gateway, id: &RunId) -> Result<Vec<crate::trace::Span>, ApiError> {
-    let run = gw
-        .stores
-        .runs
-        .get_run(id)
-        .await
-        .map_err(missing("run", id.as_str()))?;
-    let mut steps = Vec::new();
-    loop {
-        let page = crate::store::Page {
-            limit: 1000,
-            offset: u32::try_from(steps.len()).unwrap_or(u32::MAX),
-        };
-        let (more, total) = gw.stores.runs.steps(id, page, true).await?;
-        let done = more.is_empty() || steps.len() + more.len() >= total as usize;
-        steps.extend(more);
-        if done {
-            break;
-        }
-    }
-    let events = gw.stores.runs.audit_events(id).await?;
-    let gates = gw.stores.gates.run_gates(id.as_str()).await?;
-    Ok(crate::trace::of_run(&run, &steps, &events, &gates))
 }
 
 #[utoipa::path(get, path = "/runs/{id}/audit/verify", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "whether the hash chain holds")))]
