@@ -271,7 +271,9 @@ async fn a_closed_runs_trace_reaches_an_otlp_http_collector_with_genai_attribute
     use prost::Message as _;
     use std::sync::{Arc, Mutex};
 
-    let received: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+    /// Content type and body of each export the collector received.
+    type Exports = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+    let received: Exports = Arc::default();
     let sink = received.clone();
     let collector = axum::Router::new().route(
         "/v1/traces",
