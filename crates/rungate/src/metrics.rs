@@ -20,8 +20,32 @@ struct StepLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResponseLabels {
-    route: String,
-    status: String,
+    route: &'static str,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SpendLabels {
+    agent: String,
+    model: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GateLabels {
+    trigger: &'static str,
+    status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabels {
+    result: &'static str,
+}
+
+fn ms_buckets() -> Histogram {
+    Histogram::new([
+        0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 25.0, 100.0, 250.0, 1000.0, 2500.0, 10000.0, 30000.0,
+        120000.0,
+    ])
 }
 
 pub struct Metrics {
@@ -30,6 +54,11 @@ pub struct Metrics {
     cost_nanos: Family<StepLabels, Counter>,
     step_latency: Family<StepLabels, Histogram>,
     responses: Family<ResponseLabels, Counter>,
+    response_latency: Family<ResponseLabels, Histogram>,
+    overhead: Histogram,
+    spend: Family<SpendLabels, Counter>,
+    gates: Family<GateLabels, Counter>,
+    deliveries: Family<DeliveryLabels, Counter>,
     pub open_runs: Gauge,
 }
 
@@ -50,7 +79,38 @@ impl Metrics {
             ])
         });
         let responses = Family::<ResponseLabels, Counter>::default();
+        let response_latency =
+            Family::<ResponseLabels, Histogram>::new_with_constructor(ms_buckets);
+        let overhead = ms_buckets();
+        let spend = Family::<SpendLabels, Counter>::default();
+        let gates = Family::<GateLabels, Counter>::default();
+        let deliveries = Family::<DeliveryLabels, Counter>::default();
         let open_runs = Gauge::default();
+        registry.register(
+            "response_latency_ms",
+            "Time from request to response head, by route and status code",
+            response_latency.clone(),
+        );
+        registry.register(
+            "gateway_overhead_ms",
+            "Time a call spends in the pipeline outside the upstream call (non-streamed answers)",
+            overhead.clone(),
+        );
+        registry.register(
+            "spend_usd_nanos",
+            "Money settled, in nano-dollars, by agent and model",
+            spend.clone(),
+        );
+        registry.register(
+            "approval_gates",
+            "Approval gate transitions, by trigger and the status entered",
+            gates.clone(),
+        );
+        registry.register(
+            "webhook_deliveries",
+            "Webhook delivery attempts, by result",
+            deliveries.clone(),
+        );
         registry.register(
             "steps",
             "Steps recorded, by provider and status",
@@ -82,8 +142,44 @@ impl Metrics {
             cost_nanos,
             step_latency,
             responses,
+            response_latency,
+            overhead,
+            spend,
+            gates,
+            deliveries,
             open_runs,
         }
+    }
+
+    /// Money settled for an agent's call of a model (tool steps name the tool).
+    pub fn record_spend(&self, agent: &str, model: &str, cost: UsdNanos) {
+        if cost.0 <= 0 {
+            return;
+        }
+        let labels = SpendLabels {
+            agent: agent.to_owned(),
+            model: model.to_owned(),
+        };
+        self.spend
+            .get_or_create(&labels)
+            .inc_by(u64::try_from(cost.0).unwrap_or(0));
+    }
+
+    pub fn record_overhead(&self, overhead: std::time::Duration) {
+        self.overhead.observe(overhead.as_secs_f64() * 1e3);
+    }
+
+    pub fn record_gates(&self, trigger: &'static str, status: &'static str, count: usize) {
+        self.gates
+            .get_or_create(&GateLabels { trigger, status })
+            .inc_by(count as u64);
+    }
+
+    /// `delivered`, `failed` (to be retried) or `dead`.
+    pub fn record_delivery(&self, result: &'static str) {
+        self.deliveries
+            .get_or_create(&DeliveryLabels { result })
+            .inc();
     }
 
     pub fn record_step(&self, provider: &str, status: StepStatus, cost: UsdNanos, latency_ms: u64) {
@@ -106,12 +202,13 @@ impl Metrics {
             .observe(latency_ms as f64);
     }
 
-    pub fn record_response(&self, route: &'static str, status: u16) {
-        let labels = ResponseLabels {
-            route: route.to_owned(),
-            status: status.to_string(),
-        };
+    /// A proxied response, and how long it took to produce its head.
+    pub fn record_response(&self, route: &'static str, status: u16, took: std::time::Duration) {
+        let labels = ResponseLabels { route, status };
         self.responses.get_or_create(&labels).inc();
+        self.response_latency
+            .get_or_create(&labels)
+            .observe(took.as_secs_f64() * 1e3);
     }
 
     pub fn render(&self) -> String {

@@ -58,6 +58,7 @@ pub async fn proxied(
     request: Request,
 ) -> Response {
     let dialect = provider.dialect();
+    let began = std::time::Instant::now();
     let (parts, body) = request.into_parts();
     let result = async {
         let agent = auth::authenticate_agent(&gw, &parts.headers).await?;
@@ -88,7 +89,7 @@ pub async fn proxied(
         Err(failure) => render_failure(failure, dialect),
     };
     gw.metrics
-        .record_response(route, response.status().as_u16());
+        .record_response(route, response.status().as_u16(), began.elapsed());
     response
 }
 

@@ -186,6 +186,8 @@ pub async fn post_step(
         step,
     };
     let committed = gw.stores.runs.record_step(&record).await?;
+    gw.metrics
+        .record_spend(&agent.id, &record.step.model, record.step.cost);
     if let Some(live) = gw.runs.get(&run.id) {
         live.refresh(&committed);
     }

@@ -50,6 +50,16 @@ pub async fn deliver_webhooks(gw: Arc<Gateway>) {
 
 async fn attempt(gw: &Gateway, delivery: Delivery) {
     let outcome = send(gw, &delivery).await;
+    gw.metrics.record_delivery(match &outcome {
+        Attempt::Delivered { .. } => "delivered",
+        Attempt::Failed {
+            retry_at_ms: Some(_),
+            ..
+        } => "failed",
+        Attempt::Failed {
+            retry_at_ms: None, ..
+        } => "dead",
+    });
     if let Attempt::Failed {
         error, retry_at_ms, ..
     } = &outcome

@@ -49,7 +49,7 @@ pub async fn before_forward(gw: &Gateway, asker: &Asker<'_>) -> Result<Pass, Api
     let now = run::now_ms();
     let mut gates = gw.stores.gates.run_gates(asker.run.id.as_str()).await?;
     if gates.iter().any(|g| g.is_overdue(now)) {
-        gw.stores.gates.expire_gates(now).await?;
+        expire_due(gw, now).await?;
         gates = gw.stores.gates.run_gates(asker.run.id.as_str()).await?;
     }
     match gate::verdict(&gates, asker.fingerprint, now) {
@@ -83,6 +83,14 @@ pub async fn before_forward(gw: &Gateway, asker: &Asker<'_>) -> Result<Pass, Api
         }
         Verdict::Spent(group) => Err(ask_again(gw, asker, &group).await),
     }
+}
+
+/// Records every pending gate past its time as expired (with its audit event), and counts them.
+pub async fn expire_due(gw: &Gateway, now_ms: i64) -> Result<(), crate::store::StoreError> {
+    for gate in gw.stores.gates.expire_gates(now_ms).await? {
+        gw.metrics.record_gates(gate.trigger.as_str(), "expired", 1);
+    }
+    Ok(())
 }
 
 /// Step 3b: the request declares tools listed in `require_approval` → one gate per tool, 202.
@@ -375,6 +383,9 @@ pub async fn open(gw: &Gateway, asker: &Asker<'_>, gates: Vec<Gate>, now: i64) -
     // Gates a concurrent identical call opened first were announced by that call.
     if opened.first().map(|g| &g.id) == first.as_ref() {
         gw.notifier.gates(GateEvent::Pending, &opened);
+        for gate in &opened {
+            gw.metrics.record_gates(gate.trigger.as_str(), "pending", 1);
+        }
     }
     let refs: Vec<&Gate> = opened.iter().collect();
     awaiting(asker.run, &refs)

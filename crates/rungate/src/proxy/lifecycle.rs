@@ -56,7 +56,7 @@ pub async fn sweep_idle_runs(gw: Arc<Gateway>) {
         i64::try_from(gw.config.default_idle_timeout.as_millis()).unwrap_or(i64::MAX);
     loop {
         tick.tick().await;
-        if let Err(err) = gw.stores.gates.expire_gates(run::now_ms()).await {
+        if let Err(err) = super::gates::expire_due(&gw, run::now_ms()).await {
             tracing::error!(error = %err, "approval expiry sweep failed");
         }
         let idle = match gw

@@ -85,6 +85,7 @@ impl From<ApiError> for ProxyFailure {
 /// Governs and forwards one model call.
 pub async fn handle(gw: &Arc<Gateway>, call: ProxyCall) -> Result<ProxyReply, ProxyFailure> {
     let dialect = call.provider.dialect();
+    let began = Instant::now();
     // 1. decode
     let facts = rungate_wire::inspect_request(dialect, &call.body).map_err(decode_error)?;
     if call.agent.status == AgentStatus::Disabled {
@@ -258,6 +259,7 @@ pub async fn handle(gw: &Arc<Gateway>, call: ProxyCall) -> Result<ProxyReply, Pr
             return Err(in_run(upstream_failed(gw, draft, err).await));
         }
     };
+    let upstream_time = draft.started.elapsed();
     if status.is_server_error() {
         let message = String::from_utf8_lossy(&bytes[..bytes.len().min(500)]).into_owned();
         let err = UpstreamError::ServerError {
@@ -351,6 +353,8 @@ pub async fn handle(gw: &Arc<Gateway>, call: ProxyCall) -> Result<ProxyReply, Pr
             &format!("model {} has no price; cost recorded as 0", facts.model),
         );
     }
+    gw.metrics
+        .record_overhead(began.elapsed().saturating_sub(upstream_time));
     Ok(ProxyReply {
         status,
         headers,

@@ -137,6 +137,7 @@ impl StepDraft {
         }
         gw.metrics
             .record_step(self.provider.name(), outcome.status, cost, latency_ms);
+        gw.metrics.record_spend(&self.agent_id, &self.model, cost);
         Ok(Settled {
             cost,
             usage: outcome.usage,

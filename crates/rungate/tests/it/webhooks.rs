@@ -265,3 +265,68 @@ async fn a_delivery_waiting_out_its_backoff_survives_a_gateway_restart() -> Test
     drop(h);
     Ok(())
 }
+
+#[tokio::test]
+async fn metrics_show_latency_overhead_spend_gates_and_deliveries() -> TestResult {
+    let (url, receiver) = Receiver::start(0).await?;
+    let h = harness::start_with(fast(50)).await?;
+    subscribe(&h, &url, json!(["approval.pending"])).await?;
+    let policy = h
+        .admin_post("/api/policies", json!({"name": "metered", "allowed_models": ["gpt-4o-mini"], "require_approval": ["execute_code"]}))
+        .await?;
+    let (agent_id, token) = h
+        .agent_with(json!({"name": "metered", "policy_id": policy["data"]["id"]}))
+        .await?;
+    let priced = json!({"model": "gpt-4o-mini", "messages": user("hi"), "mock": {"usage": {"input_tokens": 1000, "output_tokens": 500}}});
+    assert_eq!(
+        h.chat(&token, priced, &[("x-rungate-run-id", "metered")])
+            .await?
+            .status,
+        200
+    );
+    let gated = json!({"model": "gpt-4o-mini", "messages": user("run"),
+                       "tools": [{"type": "function", "function": {"name": "execute_code"}}]});
+    let asked = h
+        .chat(&token, gated, &[("x-rungate-run-id", "metered")])
+        .await?;
+    let gate = asked.json()["approval_requests"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    h.admin_post(&format!("/api/approval-requests/{gate}/approve"), json!({}))
+        .await?;
+    h.eventually("the webhook is delivered", || async {
+        Ok(receiver.first("approval.pending").is_some())
+    })
+    .await?;
+    let scrape = || async {
+        Ok::<String, Box<dyn std::error::Error + Send + Sync>>(
+            h.http
+                .get(format!("{}/metrics", h.url))
+                .send()
+                .await?
+                .text()
+                .await?,
+        )
+    };
+    h.eventually("the delivery is counted", || async {
+        Ok(scrape()
+            .await?
+            .contains("rungate_webhook_deliveries_total{result=\"delivered\"} 1"))
+    })
+    .await?;
+    let metrics = scrape().await?;
+    for line in [
+        "rungate_response_latency_ms_count{route=\"chat_completions\",status=\"200\"} 1".to_owned(),
+        "rungate_response_latency_ms_count{route=\"chat_completions\",status=\"202\"} 1".to_owned(),
+        "rungate_gateway_overhead_ms_count 1".to_owned(),
+        format!(
+            "rungate_spend_usd_nanos_total{{agent=\"{agent_id}\",model=\"gpt-4o-mini\"}} 450000"
+        ),
+        "rungate_approval_gates_total{trigger=\"declared_tool\",status=\"pending\"} 1".to_owned(),
+        "rungate_approval_gates_total{trigger=\"declared_tool\",status=\"approved\"} 1".to_owned(),
+    ] {
+        assert!(metrics.contains(&line), "missing {line}:\n{metrics}");
+    }
+    Ok(())
+}

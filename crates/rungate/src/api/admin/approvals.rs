@@ -67,7 +67,7 @@ pub fn render(gate: &Gate, now_ms: i64) -> Value {
 
 /// Pending gates past their time are recorded as expired before anyone reads them.
 async fn expire_due(gw: &Gateway) -> Result<(), ApiError> {
-    gw.stores.gates.expire_gates(run::now_ms()).await?;
+    crate::proxy::gates::expire_due(gw, run::now_ms()).await?;
     Ok(())
 }
 
@@ -187,6 +187,8 @@ async fn decide(
         _ => GateEvent::Rejected,
     };
     gw.notifier.gates(told, std::slice::from_ref(&decided));
+    gw.metrics
+        .record_gates(decided.trigger.as_str(), decided.status.as_str(), 1);
     tracing::info!(gate_id = %id, run_id = %decided.run_id, status = status.as_str(), decided_by = %decision.actor, "approval request decided");
     Ok(item(render(&decided, now)))
 }
