@@ -5,6 +5,7 @@
 //! sqlx; `api` is the only place that picks status codes; `store` hides SQL behind one trait per
 //! domain; `proxy` is the in-series pipeline for one model call — start reading there.
 
+pub mod analytics; // cost, latency, error and throughput figures derived from recorded steps
 pub mod api; // the HTTP surface: proxy routes, admin API, auth, error rendering
 pub mod app; // builds the shared state from a Config and serves it until shutdown
 pub mod audit; // the run's append-only, hash-chained record

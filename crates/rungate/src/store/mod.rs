@@ -6,6 +6,7 @@
 
 mod admin_tokens;
 mod agents;
+mod analytics;
 mod gates;
 mod keys;
 mod policies;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 
 pub use admin_tokens::{AdminToken, AdminTokenStore, Scope};
 pub use agents::{Agent, AgentStatus, AgentStore};
+pub use analytics::{AnalyticsStore, FactFilter, RetentionCounts};
 pub use gates::{GateFilter, GateStore};
 pub use keys::{KeyStatus, ProviderKeyRecord, ProviderKeyStore};
 pub use policies::PolicyStore;
@@ -67,6 +69,7 @@ pub struct Stores {
     pub admin_tokens: Arc<dyn AdminTokenStore>,
     pub gates: Arc<dyn GateStore>,
     pub webhooks: Arc<dyn WebhookStore>,
+    pub analytics: Arc<dyn AnalyticsStore>,
 }
 
 impl Stores {
@@ -79,6 +82,7 @@ impl Stores {
             + AdminTokenStore
             + GateStore
             + WebhookStore
+            + AnalyticsStore
             + 'static,
     {
         Stores {
@@ -88,7 +92,8 @@ impl Stores {
             runs: backend.clone(),
             admin_tokens: backend.clone(),
             gates: backend.clone(),
-            webhooks: backend,
+            webhooks: backend.clone(),
+            analytics: backend,
         }
     }
 }

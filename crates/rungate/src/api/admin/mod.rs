@@ -4,6 +4,7 @@
 //! newest first, with `limit`/`offset`; items are `{"data":{...}}`; creates answer 201.
 
 mod agents;
+mod analytics;
 mod approvals;
 mod keys;
 mod policies;
@@ -73,6 +74,9 @@ use crate::store::Page;
     webhooks::disable_webhook,
     webhooks::test_webhook,
     webhooks::list_deliveries,
+    analytics::get_figure,
+    analytics::cleanup_preview,
+    analytics::cleanup,
 ))]
 pub struct AdminApi;
 
@@ -160,6 +164,12 @@ pub fn router() -> Router<AppState> {
         .route("/webhooks/{id}/disable", post(webhooks::disable_webhook))
         .route("/webhooks/{id}/test", post(webhooks::test_webhook))
         .route("/webhooks/{id}/deliveries", get(webhooks::list_deliveries))
+        .route(
+            "/analytics/cleanup-preview",
+            get(analytics::cleanup_preview),
+        )
+        .route("/analytics/cleanup", post(analytics::cleanup))
+        .route("/analytics/{figure}", get(analytics::get_figure))
 }
 
 /// `limit` / `offset` of list endpoints. Flattened into each filter, where serde hands the

@@ -29,7 +29,7 @@ pub struct RunQuery {
     paging: Paging,
 }
 
-fn parse_time(field: &str, raw: Option<&str>) -> Result<Option<i64>, ApiError> {
+pub(super) fn parse_time(field: &str, raw: Option<&str>) -> Result<Option<i64>, ApiError> {
     let Some(raw) = raw else { return Ok(None) };
     let parsed = time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
         .map_err(|e| {

@@ -5,6 +5,7 @@
 
 mod admin_tokens;
 mod agents;
+mod analytics;
 mod gate_writes;
 mod gates;
 mod keys;
