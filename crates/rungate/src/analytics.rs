@@ -105,7 +105,7 @@ pub fn costs(facts: &[StepFact], by: GroupBy) -> Vec<Value> {
         })
         .collect();
     if !matches!(by, GroupBy::Time { .. }) {
-        rows.sort_by(|a, b| b.0.cmp(&a.0));
+        rows.sort_by_key(|row| std::cmp::Reverse(row.0));
     }
     rows.into_iter().map(|(_, row)| row).collect()
 }
