@@ -330,3 +330,31 @@ async fn metrics_show_latency_overhead_spend_gates_and_deliveries() -> TestResul
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn a_receiver_that_never_answers_2xx_is_dead_lettered_after_the_last_attempt() -> TestResult {
+    let (url, receiver) = Receiver::start(u32::MAX).await?;
+    // A 2 ms base: the whole schedule (2 + 4 + ... + 512 ms) takes about a second here.
+    let h = harness::start_with(fast(2)).await?;
+    let (id, _) = subscribe(&h, &url, json!(["webhook.test"])).await?;
+    h.admin_post(&format!("/api/webhooks/{id}/test"), json!({}))
+        .await?;
+    let log = || async {
+        Ok::<Value, Box<dyn std::error::Error + Send + Sync>>(
+            h.admin_get(&format!("/api/webhooks/{id}/deliveries?status=dead"))
+                .await?,
+        )
+    };
+    h.eventually("the delivery is dead-lettered", || async {
+        Ok(log().await?["total"] == 1)
+    })
+    .await?;
+    let dead = log().await?["data"][0].clone();
+    assert_eq!(dead["attempts"], rungate::webhook::MAX_ATTEMPTS);
+    assert_eq!(dead["last_status"], 500);
+    assert_eq!(
+        receiver.got.lock().unwrap().len() as u32,
+        rungate::webhook::MAX_ATTEMPTS
+    );
+    Ok(())
+}
