@@ -339,7 +339,8 @@ async fn a_receiver_that_never_answers_2xx_is_dead_lettered_after_the_last_attem
     let (id, _) = subscribe(&h, &url, json!(["webhook.test"])).await?;
     h.admin_post(&format!("/api/webhooks/{id}/test"), json!({}))
         .await?;
-    let log = || h.admin_get(&format!("/api/webhooks/{id}/deliveries?status=dead"));
+    let dead_log = format!("/api/webhooks/{id}/deliveries?status=dead");
+    let log = || h.admin_get(&dead_log);
     h.eventually("the delivery is dead-lettered", || async {
         Ok(log().await?["total"] == 1)
     })
