@@ -282,11 +282,12 @@ fn record_step(tx: &Connection, record: &StepRecord) -> StoreResult<RunTotals> {
             charged = charged.saturating_add(entry.amount);
         }
     }
+    let (audit_seq, audit_head) = chain_events(tx, &s.run_id.0, &record.audit)?;
     let totals = tx
         .prepare_cached(
-            "UPDATE runs SET spend_nanos = spend_nanos + ?1, input_tokens = input_tokens + ?2, output_tokens = output_tokens + ?3, steps_count = steps_count + 1, last_activity_at = MAX(last_activity_at, ?4) WHERE id = ?5 RETURNING spend_nanos, input_tokens, output_tokens, steps_count, last_activity_at",
+            "UPDATE runs SET spend_nanos = spend_nanos + ?1, input_tokens = input_tokens + ?2, output_tokens = output_tokens + ?3, steps_count = steps_count + 1, last_activity_at = MAX(last_activity_at, ?4), audit_seq = ?6, audit_head = ?7 WHERE id = ?5 RETURNING spend_nanos, input_tokens, output_tokens, steps_count, last_activity_at",
         )?
-        .query_row(params![charged.0, to_i64(s.input_tokens), to_i64(s.output_tokens), s.created_at_ms, s.run_id.0], |row| {
+        .query_row(params![charged.0, to_i64(s.input_tokens), to_i64(s.output_tokens), s.created_at_ms, s.run_id.0, audit_seq, audit_head], |row| {
             Ok(RunTotals {
                 spend: UsdNanos(row.get(0)?),
                 input_tokens: u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0),
@@ -297,7 +298,6 @@ fn record_step(tx: &Connection, record: &StepRecord) -> StoreResult<RunTotals> {
         })
         .optional()?
         .ok_or(StoreError::NotFound)?;
-    append_audit(tx, &s.run_id.0, &record.audit)?;
     Ok(totals)
 }
 
@@ -341,12 +341,26 @@ fn enqueue_webhooks(tx: &Connection, run_id: &str, event: &AuditEvent) -> StoreR
     Ok(())
 }
 
-/// Appends events to the run's hash chain: each hash covers the previous one.
+/// Appends events to the run's hash chain (each hash covers the previous one) and records the
+/// new head on the run.
 pub(super) fn append_audit(
     tx: &Connection,
     run_id: &str,
     events: &[AuditEvent],
 ) -> StoreResult<()> {
+    let (seq, head) = chain_events(tx, run_id, events)?;
+    tx.prepare_cached("UPDATE runs SET audit_seq = ?1, audit_head = ?2 WHERE id = ?3")?
+        .execute(params![seq, head, run_id])?;
+    Ok(())
+}
+
+/// Inserts `events` into the run's chain; returns the new head (`seq`, hash) for the caller to
+/// record on the run — `record_step` folds it into the UPDATE it makes anyway.
+fn chain_events(
+    tx: &Connection,
+    run_id: &str,
+    events: &[AuditEvent],
+) -> StoreResult<(i64, String)> {
     // The head lives on the run's row (updated below, in this transaction): one page the step
     // touches anyway, and the anchor that makes a dropped last event detectable.
     let (mut seq, head): (i64, Option<String>) = tx
@@ -384,9 +398,7 @@ pub(super) fn append_audit(
         ])?;
         prev = hash;
     }
-    tx.prepare_cached("UPDATE runs SET audit_seq = ?1, audit_head = ?2 WHERE id = ?3")?
-        .execute(params![seq, prev, run_id])?;
-    Ok(())
+    Ok((seq, prev))
 }
 
 #[cfg(test)]

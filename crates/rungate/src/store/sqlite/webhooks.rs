@@ -193,6 +193,17 @@ impl WebhookStore for SqliteStore {
         lease_until_ms: i64,
         limit: u32,
     ) -> StoreResult<Vec<Delivery>> {
+        // A read first: the UPDATE takes SQLite's write lock even when nothing is due, and the
+        // worker polls several times a second beside the run writer.
+        let due = sqlx::query(
+            "SELECT 1 FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ?1 LIMIT 1",
+        )
+        .bind(now_ms)
+        .fetch_optional(&self.pool)
+        .await?;
+        if due.is_none() {
+            return Ok(Vec::new());
+        }
         let rows = sqlx::query(&format!(
             "UPDATE webhook_deliveries SET next_attempt_at = ?1 WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ?2 ORDER BY next_attempt_at LIMIT ?3) RETURNING {DELIVERY_COLUMNS}"
         ))
