@@ -41,8 +41,35 @@ pub fn canonical(
     data: &serde_json::Value,
     at_ms: i64,
 ) -> String {
-    serde_json::json!({"run_id": run_id, "seq": seq, "kind": kind, "actor": actor, "data": data, "at_ms": at_ms})
-        .to_string()
+    canonical_with_data(run_id, seq, kind, actor, &data.to_string(), at_ms)
+}
+
+/// [`canonical`] for an event whose `data` is already compact JSON text — the writer has it
+/// anyway for the row, so the event is serialised once, not twice.
+pub fn canonical_with_data(
+    run_id: &str,
+    seq: i64,
+    kind: &str,
+    actor: &str,
+    data_json: &str,
+    at_ms: i64,
+) -> String {
+    let quoted = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| String::from("\"\""));
+    let mut out = String::with_capacity(data_json.len() + run_id.len() + actor.len() + 96);
+    out.push_str("{\"run_id\":");
+    out.push_str(&quoted(run_id));
+    out.push_str(",\"seq\":");
+    out.push_str(&seq.to_string());
+    out.push_str(",\"kind\":");
+    out.push_str(&quoted(kind));
+    out.push_str(",\"actor\":");
+    out.push_str(&quoted(actor));
+    out.push_str(",\"data\":");
+    out.push_str(data_json);
+    out.push_str(",\"at_ms\":");
+    out.push_str(&at_ms.to_string());
+    out.push('}');
+    out
 }
 
 pub fn chain(prev_hash: &str, canonical_event: &str) -> String {
@@ -130,6 +157,18 @@ mod tests {
                 event
             })
             .collect()
+    }
+
+    #[test]
+    fn the_writers_form_matches_the_json_form_byte_for_byte() {
+        let data = serde_json::json!({"b": 1.5, "a": ["x\"y", null], "c": {"z": 0.00045}});
+        let reference = serde_json::json!({"run_id": "r\"1", "seq": 7, "kind": "step.recorded",
+            "actor": "agent:a\\b", "data": data, "at_ms": -3})
+        .to_string();
+        assert_eq!(
+            canonical("r\"1", 7, "step.recorded", "agent:a\\b", &data, -3),
+            reference
+        );
     }
 
     #[test]

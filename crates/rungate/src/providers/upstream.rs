@@ -57,7 +57,7 @@ pub enum UpstreamError {
 /// One call to forward.
 pub struct ForwardRequest<'a> {
     pub provider: Provider,
-    pub base_url: &'a str,
+    pub base_url: &'a reqwest::Url,
     pub api_key: Option<&'a Secret<String>>,
     /// Path and query, e.g. `/v1/messages?beta=true`.
     pub path_and_query: &'a str,
@@ -96,11 +96,15 @@ impl Upstream {
     /// Sends the request and waits for the response head.
     pub async fn send(&self, req: ForwardRequest<'_>) -> Result<UpstreamResponse, UpstreamError> {
         let provider = req.provider.name();
-        let url = format!(
-            "{}{}",
-            req.base_url.trim_end_matches('/'),
-            req.path_and_query
-        );
+        // The base's path (say `/openai`) and the call's path, joined; no re-parse of the host.
+        let (path, query) = match req.path_and_query.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (req.path_and_query, None),
+        };
+        let mut url = req.base_url.clone();
+        let joined = format!("{}{path}", req.base_url.path().trim_end_matches('/'));
+        url.set_path(&joined);
+        url.set_query(query);
         let mut headers = HeaderMap::with_capacity(FORWARDED_HEADERS.len() + 3);
         for name in FORWARDED_HEADERS {
             if let Some(value) = req.client_headers.get(*name) {

@@ -16,7 +16,8 @@ use crate::store::{Agent, KeyStatus, Page, StoreError, StoreResult, Stores};
 #[derive(Clone, Debug)]
 pub struct Route {
     pub provider: Provider,
-    pub base_url: Arc<str>,
+    /// Parsed once when the route is cached: forwarding only swaps in the path.
+    pub base_url: Arc<reqwest::Url>,
     pub api_key: Option<Arc<Secret<String>>>,
     /// The provider key id, or `demo` for the built-in provider.
     pub key_id: Arc<str>,
@@ -124,12 +125,16 @@ impl Directory {
             .await?;
         let route = match keys.first() {
             Some(key) => Some(self.key_route(&key.id).await?),
-            None => self.demo_base_url.as_ref().map(|base_url| Route {
-                provider,
-                base_url: base_url.clone(),
-                api_key: None,
-                key_id: Arc::from("demo"),
-            }),
+            None => self
+                .demo_base_url
+                .as_ref()
+                .and_then(|base_url| reqwest::Url::parse(base_url).ok())
+                .map(|base_url| Route {
+                    provider,
+                    base_url: Arc::new(base_url),
+                    api_key: None,
+                    key_id: Arc::from("demo"),
+                }),
         };
         write(&self.default_keys).insert(provider, route.clone());
         route.ok_or(RouteError::NoKey {
@@ -161,9 +166,11 @@ impl Directory {
             .base_url
             .clone()
             .unwrap_or_else(|| provider.default_base_url().to_owned());
+        let base_url = reqwest::Url::parse(&base_url)
+            .map_err(|e| bad(&format!("its base_url {base_url:?} is not a URL: {e}")))?;
         let route = Route {
             provider,
-            base_url: Arc::from(base_url),
+            base_url: Arc::new(base_url),
             api_key: Some(Arc::new(secret)),
             key_id: Arc::from(record.id.as_str()),
         };

@@ -377,21 +377,16 @@ fn chain_events(
         if crate::webhook::is_event(event.kind) {
             enqueue_webhooks(tx, run_id, event)?;
         }
-        let body = audit::canonical(
-            run_id,
-            seq,
-            event.kind,
-            &event.actor,
-            &event.data,
-            event.at_ms,
-        );
+        let data = event.data.to_string();
+        let body =
+            audit::canonical_with_data(run_id, seq, event.kind, &event.actor, &data, event.at_ms);
         let hash = audit::chain(&prev, &body);
         insert.execute(params![
             run_id,
             seq,
             event.kind,
             event.actor,
-            event.data.to_string(),
+            data,
             event.at_ms,
             prev,
             hash
