@@ -27,6 +27,9 @@ pub enum ApprovalsCommand {
         id: String,
         #[arg(long)]
         reason: Option<String>,
+        /// For a budget request: the run's new USD cap (default: what the paused call needs).
+        #[arg(long, value_name = "USD")]
+        hard_limit_usd: Option<f64>,
     },
     /// Reject a request: the agent's retry gets 403 approval_rejected with the reason.
     Reject {
@@ -70,13 +73,21 @@ pub async fn run(ctx: &Ctx, command: ApprovalsCommand) -> anyhow::Result<String>
             let list = ctx.client.get(&["approval-requests"], &query).await?;
             Ok(ctx.show(&list, render_list))
         }
-        ApprovalsCommand::Approve { id, reason } => decide(ctx, &id, "approve", reason).await,
-        ApprovalsCommand::Reject { id, reason } => decide(ctx, &id, "reject", reason).await,
+        ApprovalsCommand::Approve {
+            id,
+            reason,
+            hard_limit_usd,
+        } => {
+            let body = json!({"reason": reason, "hard_limit_usd": hard_limit_usd});
+            decide(ctx, &id, "approve", body).await
+        }
+        ApprovalsCommand::Reject { id, reason } => {
+            decide(ctx, &id, "reject", json!({"reason": reason})).await
+        }
     }
 }
 
-async fn decide(ctx: &Ctx, id: &str, verb: &str, reason: Option<String>) -> anyhow::Result<String> {
-    let body = json!({"reason": reason});
+async fn decide(ctx: &Ctx, id: &str, verb: &str, body: Value) -> anyhow::Result<String> {
     let decided = ctx
         .client
         .post(&["approval-requests", id, verb], Some(&body))

@@ -481,6 +481,14 @@ async fn an_approver_lists_and_approves_a_paused_run_from_the_cli() -> anyhow::R
         row.contains("execute_code") && row.contains("pending") && row.contains("cli-gate"),
         "{list}"
     );
+    let wrong = gw
+        .cli(&["approvals", "approve", &id, "--hard-limit-usd", "5"])
+        .await?;
+    assert!(
+        !wrong.ok && wrong.stderr.contains("budget"),
+        "a cap only applies to budget requests: {}",
+        wrong.stderr
+    );
     let approved = gw
         .ok(&["approvals", "approve", &id, "--reason", "reviewed"])
         .await?;
