@@ -8,6 +8,7 @@ mod analytics;
 mod audit;
 mod budget;
 mod cli;
+mod contract;
 mod crash;
 mod docs;
 mod errors;

@@ -1,0 +1,291 @@
+//! The storage contract: the promises every backend behind the store traits must keep, written
+//! against `Stores` alone so that the same suite runs on each backend (SQLite now; a PostgreSQL
+//! backend joins by adding one `#[tokio::test]` that calls [`contract`] with its `Stores`). The
+//! concurrency-sensitive ones are what several gateways on one database will lean on: a consumed
+//! approval is consumed once, a decision is taken once, identical requests share one gate, a
+//! webhook delivery is leased to one worker, names are unique.
+
+use std::sync::Arc;
+
+use rungate::audit::AuditEvent;
+use rungate::gate::{Decision, Gate, GateId, GateStatus, Trigger};
+use rungate::run::{Run, RunId, RunStatus};
+use rungate::security::TokenHash;
+use rungate::store::{Agent, AgentStatus, StoreError, Stores};
+use serde_json::json;
+
+use crate::harness::TestResult;
+
+fn event(kind: &'static str) -> AuditEvent {
+    AuditEvent {
+        kind,
+        actor: "agent:contract".into(),
+        data: json!({}),
+        at_ms: 1,
+    }
+}
+
+fn run(id: &str) -> Run {
+    Run {
+        id: RunId(id.into()),
+        agent_id: "agt_contract".into(),
+        team: "agent:agt_contract".into(),
+        policy_id: None,
+        policy_version: None,
+        status: RunStatus::Running,
+        auto: false,
+        spend: rungate::money::UsdNanos::ZERO,
+        input_tokens: 0,
+        output_tokens: 0,
+        steps_count: 0,
+        started_at_ms: 1,
+        last_activity_ms: 1,
+        idle_timeout_ms: None,
+        ended_at_ms: None,
+        ended_reason: None,
+        metadata: json!({}),
+        budget_limit: None,
+    }
+}
+
+fn gate(run_id: &str, fingerprint: &str, now: i64) -> Gate {
+    Gate {
+        id: GateId::generate(),
+        run_id: run_id.into(),
+        agent_id: "agt_contract".into(),
+        trigger: Trigger::DeclaredTool,
+        rule: "require_approval".into(),
+        tool: "execute_code".into(),
+        args: json!(null),
+        approver_channel: None,
+        fingerprint: fingerprint.into(),
+        status: GateStatus::Pending,
+        created_at_ms: now,
+        expires_at_ms: now + 60_000,
+        decided_at_ms: None,
+        decided_by: None,
+        reason: None,
+        consumed_at_ms: None,
+        held: None,
+    }
+}
+
+fn agent(id: &str, name: &str) -> Agent {
+    Agent {
+        id: id.into(),
+        name: name.into(),
+        token_hash: TokenHash(format!("hash-of-{id}")),
+        token_prefix: "rg_agt_x".into(),
+        team: None,
+        policy_id: None,
+        provider_keys: Default::default(),
+        status: AgentStatus::Active,
+        metadata: json!({}),
+        created_at_ms: 1,
+        updated_at_ms: 1,
+    }
+}
+
+/// Every promise of the contract, against one backend.
+async fn contract(stores: Stores) -> TestResult {
+    names_are_unique_and_missing_rows_are_not_found(&stores).await?;
+    identical_requests_share_one_open_gate(&stores).await?;
+    a_gate_is_decided_once_and_consumed_once(&stores).await?;
+    a_due_delivery_is_leased_to_one_worker(&stores).await?;
+    Ok(())
+}
+
+async fn names_are_unique_and_missing_rows_are_not_found(stores: &Stores) -> TestResult {
+    stores
+        .agents
+        .create_agent(&agent("agt_1", "unique"))
+        .await?;
+    let twin = stores.agents.create_agent(&agent("agt_2", "unique")).await;
+    assert!(matches!(twin, Err(StoreError::Conflict(_))), "{twin:?}");
+    assert!(matches!(
+        stores.agents.get_agent("agt_404").await,
+        Err(StoreError::NotFound)
+    ));
+    let by_token = stores
+        .agents
+        .agent_by_token(&TokenHash("hash-of-agt_1".into()))
+        .await?;
+    assert_eq!(by_token.name, "unique");
+    assert!(matches!(
+        stores.gates.get_gate(&GateId("apr_missing".into())).await,
+        Err(StoreError::NotFound)
+    ));
+    Ok(())
+}
+
+async fn identical_requests_share_one_open_gate(stores: &Stores) -> TestResult {
+    stores
+        .runs
+        .create_run(&run("contract-share"), event("run.started"))
+        .await?;
+    let now = rungate::run::now_ms();
+    let opens = (0..20).map(|_| {
+        stores.gates.open_gates(
+            vec![gate("contract-share", "fp-same", now)],
+            vec![event("approval.pending")],
+            now,
+        )
+    });
+    let opened = futures::future::join_all(opens).await;
+    let mut ids: Vec<String> = Vec::new();
+    for gates in opened {
+        ids.push(gates?[0].id.0.clone());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "twenty identical requests, one gate");
+    assert_eq!(stores.gates.run_gates("contract-share").await?.len(), 1);
+    Ok(())
+}
+
+async fn a_gate_is_decided_once_and_consumed_once(stores: &Stores) -> TestResult {
+    stores
+        .runs
+        .create_run(&run("contract-once"), event("run.started"))
+        .await?;
+    let now = rungate::run::now_ms();
+    let open = |fingerprint: &'static str| {
+        stores.gates.open_gates(
+            vec![gate("contract-once", fingerprint, now)],
+            vec![event("approval.pending")],
+            now,
+        )
+    };
+    let decision = |status| Decision {
+        status,
+        actor: "admin:contract".into(),
+        reason: None,
+        at_ms: now,
+        raise_limit: None,
+    };
+
+    // Three approvers at once: one decision stands, and it is the one the gate shows.
+    let raced = open("fp-decided").await?[0].id.clone();
+    let decisions = [
+        GateStatus::Approved,
+        GateStatus::Rejected,
+        GateStatus::Approved,
+    ]
+    .map(|status| {
+        let (stores, id) = (stores.clone(), raced.clone());
+        async move {
+            let decided = stores
+                .gates
+                .decide_gate(&id, &decision(status), event("approval.decided"))
+                .await;
+            (status, decided)
+        }
+    });
+    let outcomes = futures::future::join_all(decisions).await;
+    let winners: Vec<GateStatus> = outcomes
+        .iter()
+        .filter(|(_, o)| o.is_ok())
+        .map(|(s, _)| *s)
+        .collect();
+    let refused = outcomes
+        .iter()
+        .filter(|(_, o)| matches!(o, Err(StoreError::Conflict(_))))
+        .count();
+    assert_eq!((winners.len(), refused), (1, 2), "one decision stands");
+    assert_eq!(stores.gates.get_gate(&raced).await?.status, winners[0]);
+
+    // Fifty retries at once on an approved gate: one uses the approval.
+    let approved = open("fp-consumed").await?[0].id.clone();
+    stores
+        .gates
+        .decide_gate(
+            &approved,
+            &decision(GateStatus::Approved),
+            event("approval.approved"),
+        )
+        .await?;
+    let consumers = (0..50).map(|_| {
+        let (stores, ids) = (stores.clone(), vec![approved.clone()]);
+        async move {
+            stores
+                .gates
+                .consume_gates("contract-once", &ids, event("approval.consumed"), now)
+                .await
+        }
+    });
+    let won: Vec<bool> = futures::future::join_all(consumers)
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+    assert_eq!(
+        won.iter().filter(|w| **w).count(),
+        1,
+        "fifty consumers, one winner"
+    );
+    let events = stores
+        .runs
+        .audit_events(&RunId("contract-once".into()))
+        .await?;
+    let head = stores
+        .runs
+        .audit_head(&RunId("contract-once".into()))
+        .await?;
+    assert_eq!(rungate::audit::verify(&events, &head), Ok(()));
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.kind == "approval.consumed")
+            .count(),
+        1
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.kind == "approval.decided")
+            .count(),
+        1
+    );
+    Ok(())
+}
+
+async fn a_due_delivery_is_leased_to_one_worker(stores: &Stores) -> TestResult {
+    let now = rungate::run::now_ms();
+    let hook = rungate::store::WebhookRecord {
+        id: "whk_contract".into(),
+        name: "contract".into(),
+        url: "http://127.0.0.1:9/".into(),
+        events: vec!["*".into()],
+        encrypted_secret: "unused".into(),
+        secret_prefix: "whsec_".into(),
+        previous_encrypted_secret: None,
+        previous_secret_until_ms: None,
+        status: rungate::webhook::WebhookStatus::Active,
+        created_at_ms: now,
+        updated_at_ms: now,
+    };
+    stores.webhooks.create_webhook(&hook).await?;
+    assert_eq!(
+        stores
+            .webhooks
+            .enqueue("webhook.test", &json!({}), None, now)
+            .await?,
+        1
+    );
+    let workers = (0..8).map(|_| {
+        let stores = stores.clone();
+        async move { stores.webhooks.lease_due(now, now + 60_000, 10).await }
+    });
+    let leased: usize = futures::future::join_all(workers)
+        .await
+        .into_iter()
+        .map(|l| l.map(|d| d.len()))
+        .sum::<Result<usize, _>>()?;
+    assert_eq!(leased, 1, "eight workers, one lease");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sqlite_backend_keeps_the_storage_contract() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = rungate::store::sqlite::SqliteStore::open(&dir.path().join("contract.db")).await?;
+    contract(Stores::from_backend(Arc::new(store))).await
+}
