@@ -3,6 +3,8 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use super::StoreError;
+use super::sql::Columns;
 use super::{Page, StoreResult};
 use crate::security::TokenHash;
 
@@ -53,4 +55,19 @@ pub trait AdminTokenStore: Send + Sync {
     ) -> StoreResult<(Vec<AdminToken>, u64)>;
     async fn revoke_admin_token(&self, id: &str, at_ms: i64) -> StoreResult<AdminToken>;
     async fn count_admin_tokens(&self) -> StoreResult<u64>;
+}
+
+pub(super) fn token_from_row(row: &impl Columns) -> StoreResult<AdminToken> {
+    let scopes: String = row.col("scopes")?;
+    Ok(AdminToken {
+        id: row.col("id")?,
+        name: row.col("name")?,
+        token_hash: TokenHash(row.col("token_hash")?),
+        token_prefix: row.col("token_prefix")?,
+        scopes: serde_json::from_str::<Vec<Scope>>(&scopes)
+            .map_err(|e| StoreError::Corrupt(format!("scopes: {e}")))?,
+        revoked: row.col::<i64>("revoked")? != 0,
+        created_at_ms: row.col("created_at")?,
+        revoked_at_ms: row.col("revoked_at")?,
+    })
 }

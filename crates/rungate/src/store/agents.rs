@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
+use super::StoreError;
+use super::sql::{Columns, json_column};
 use super::{Page, StoreResult};
 use crate::security::TokenHash;
 
@@ -62,4 +64,27 @@ pub trait AgentStore: Send + Sync {
     /// Replaces every mutable field of the agent with `agent`'s.
     async fn update_agent(&self, agent: &Agent) -> StoreResult<()>;
     async fn delete_agent(&self, id: &str) -> StoreResult<()>;
+}
+
+pub(super) const COLUMNS: &str = "id, name, token_hash, token_prefix, team, policy_id, provider_keys, status, metadata, created_at, updated_at";
+
+pub(super) fn agent_from_row(row: &impl Columns) -> StoreResult<Agent> {
+    let status: String = row.col("status")?;
+    let keys: String = row.col("provider_keys")?;
+    let metadata: String = row.col("metadata")?;
+    Ok(Agent {
+        id: row.col("id")?,
+        name: row.col("name")?,
+        token_hash: TokenHash(row.col("token_hash")?),
+        token_prefix: row.col("token_prefix")?,
+        team: row.col("team")?,
+        policy_id: row.col("policy_id")?,
+        provider_keys: serde_json::from_str(&keys)
+            .map_err(|e| StoreError::Corrupt(format!("provider_keys: {e}")))?,
+        status: AgentStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("agent status {status}")))?,
+        metadata: json_column(&metadata, "metadata")?,
+        created_at_ms: row.col("created_at")?,
+        updated_at_ms: row.col("updated_at")?,
+    })
 }

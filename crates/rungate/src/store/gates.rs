@@ -4,9 +4,11 @@
 
 use async_trait::async_trait;
 
+use super::StoreError;
+use super::sql::{Columns, json_column};
 use super::{Page, StoreResult};
 use crate::audit::AuditEvent;
-use crate::gate::{Decision, Gate, GateId, GateStatus};
+use crate::gate::{Decision, Gate, GateId, GateStatus, HeldAnswer, Trigger};
 
 #[derive(Clone, Debug, Default)]
 pub struct GateFilter {
@@ -49,4 +51,47 @@ pub trait GateStore: Send + Sync {
     /// A run's gates, oldest first.
     async fn run_gates(&self, run_id: &str) -> StoreResult<Vec<Gate>>;
     async fn list_gates(&self, filter: &GateFilter, page: Page) -> StoreResult<(Vec<Gate>, u64)>;
+}
+
+pub(super) const GATE_COLUMNS: &str = "id, run_id, agent_id, trigger, rule, tool, args, approver_channel, fingerprint, status, created_at, expires_at, decided_at, decided_by, reason, consumed_at, held_status, held_content_type, held_body, held_step_id";
+
+pub(super) fn gate_from_row(row: &impl Columns) -> StoreResult<Gate> {
+    let status: String = row.col("status")?;
+    let trigger: String = row.col("trigger")?;
+    let args: String = row.col("args")?;
+    let held_status: Option<i64> = row.col("held_status")?;
+    let held = match held_status {
+        Some(status) => Some(HeldAnswer {
+            status: u16::try_from(status).unwrap_or(200),
+            content_type: row
+                .col::<Option<String>>("held_content_type")?
+                .unwrap_or_default(),
+            body: row.col::<Option<Vec<u8>>>("held_body")?.unwrap_or_default(),
+            step_id: row
+                .col::<Option<String>>("held_step_id")?
+                .unwrap_or_default(),
+        }),
+        None => None,
+    };
+    Ok(Gate {
+        id: GateId(row.col("id")?),
+        run_id: row.col("run_id")?,
+        agent_id: row.col("agent_id")?,
+        trigger: Trigger::parse(&trigger)
+            .ok_or_else(|| StoreError::Corrupt(format!("gate trigger {trigger}")))?,
+        rule: row.col("rule")?,
+        tool: row.col("tool")?,
+        args: json_column(&args, "args")?,
+        approver_channel: row.col("approver_channel")?,
+        fingerprint: row.col("fingerprint")?,
+        status: GateStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("gate status {status}")))?,
+        created_at_ms: row.col("created_at")?,
+        expires_at_ms: row.col("expires_at")?,
+        decided_at_ms: row.col("decided_at")?,
+        decided_by: row.col("decided_by")?,
+        reason: row.col("reason")?,
+        consumed_at_ms: row.col("consumed_at")?,
+        held,
+    })
 }

@@ -2,6 +2,8 @@
 
 use async_trait::async_trait;
 
+use super::StoreError;
+use super::sql::Columns;
 use super::{Page, StoreResult};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,4 +57,20 @@ pub trait ProviderKeyStore: Send + Sync {
     ) -> StoreResult<(Vec<ProviderKeyRecord>, u64)>;
     async fn update_key(&self, key: &ProviderKeyRecord) -> StoreResult<()>;
     async fn delete_key(&self, id: &str) -> StoreResult<()>;
+}
+
+pub(super) fn key_from_row(row: &impl Columns) -> StoreResult<ProviderKeyRecord> {
+    let status: String = row.col("status")?;
+    Ok(ProviderKeyRecord {
+        id: row.col("id")?,
+        provider: row.col("provider")?,
+        name: row.col("name")?,
+        encrypted_key: row.col("encrypted_key")?,
+        key_suffix: row.col("key_suffix")?,
+        base_url: row.col("base_url")?,
+        status: KeyStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("key status {status}")))?,
+        created_at_ms: row.col("created_at")?,
+        updated_at_ms: row.col("updated_at")?,
+    })
 }

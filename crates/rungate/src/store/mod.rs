@@ -10,7 +10,9 @@ mod analytics;
 mod gates;
 mod keys;
 mod policies;
+pub mod postgres;
 mod runs;
+mod sql;
 pub mod sqlite;
 mod webhooks;
 

@@ -2,6 +2,8 @@
 
 use async_trait::async_trait;
 
+use super::StoreError;
+use super::sql::Columns;
 use super::{Page, StoreResult};
 use crate::policy::{PolicyDocument, PolicyVersion};
 
@@ -31,4 +33,16 @@ pub trait PolicyStore: Send + Sync {
         page: Page,
     ) -> StoreResult<(Vec<PolicyVersion>, u64)>;
     async fn delete_policy(&self, id: &str) -> StoreResult<()>;
+}
+
+pub(super) fn version_from_row(row: &impl Columns) -> StoreResult<PolicyVersion> {
+    let document: String = row.col("document")?;
+    Ok(PolicyVersion {
+        policy_id: row.col("id")?,
+        name: row.col("name")?,
+        version: row.col("version")?,
+        document: serde_json::from_str(&document)
+            .map_err(|e| StoreError::Corrupt(format!("policy document: {e}")))?,
+        created_at_ms: row.col("created_at")?,
+    })
 }

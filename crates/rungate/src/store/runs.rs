@@ -3,10 +3,13 @@
 
 use async_trait::async_trait;
 
+use super::StoreError;
+use super::sql::{Columns, json_column, to_u64};
 use super::{Page, StoreResult};
 use crate::audit::{AuditEvent, AuditHead, ChainedEvent};
 use crate::budget::LedgerEntry;
-use crate::run::{Run, RunId, RunStatus, RunTotals, Step};
+use crate::money::UsdNanos;
+use crate::run::{Run, RunId, RunStatus, RunTotals, Step, StepId, StepKind, StepStatus};
 
 #[derive(Clone, Debug, Default)]
 pub struct RunFilter {
@@ -77,4 +80,79 @@ pub trait RunStore: Send + Sync {
     ) -> StoreResult<crate::money::UsdNanos>;
     /// Totals per agent over the runs it started.
     async fn agent_totals(&self) -> StoreResult<Vec<AgentTotals>>;
+}
+
+pub(super) fn run_from_row(row: &impl Columns) -> StoreResult<Run> {
+    let status: String = row.col("status")?;
+    let metadata: String = row.col("metadata")?;
+    Ok(Run {
+        id: RunId(row.col("id")?),
+        agent_id: row.col("agent_id")?,
+        team: row.col("team")?,
+        policy_id: row.col("policy_id")?,
+        policy_version: row.col("policy_version")?,
+        status: RunStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("run status {status}")))?,
+        auto: row.col::<i64>("auto")? != 0,
+        spend: UsdNanos(row.col("spend_nanos")?),
+        input_tokens: to_u64(row.col("input_tokens")?),
+        output_tokens: to_u64(row.col("output_tokens")?),
+        steps_count: to_u64(row.col("steps_count")?),
+        started_at_ms: row.col("started_at")?,
+        last_activity_ms: row.col("last_activity_at")?,
+        idle_timeout_ms: row.col("idle_timeout_ms")?,
+        ended_at_ms: row.col("ended_at")?,
+        ended_reason: row.col("ended_reason")?,
+        metadata: json_column(&metadata, "metadata")?,
+        budget_limit: row.col::<Option<i64>>("budget_limit_nanos")?.map(UsdNanos),
+    })
+}
+
+pub(super) fn step_from_row(row: &impl Columns) -> StoreResult<Step> {
+    let kind: String = row.col("kind")?;
+    let status: String = row.col("status")?;
+    let optional_json = |column: &str| -> StoreResult<Option<serde_json::Value>> {
+        let text: Option<String> = row.col(column)?;
+        text.map(|t| json_column(&t, column)).transpose()
+    };
+    Ok(Step {
+        id: StepId(row.col("id")?),
+        run_id: RunId(row.col("run_id")?),
+        agent_id: row.col("agent_id")?,
+        kind: match kind.as_str() {
+            "tool_call" => StepKind::ToolCall,
+            _ => StepKind::LlmCall,
+        },
+        provider: row.col("provider")?,
+        model: row.col("model")?,
+        input_tokens: to_u64(row.col("input_tokens")?),
+        output_tokens: to_u64(row.col("output_tokens")?),
+        cost: UsdNanos(row.col("cost_nanos")?),
+        latency_ms: to_u64(row.col("latency_ms")?),
+        status: StepStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("step status {status}")))?,
+        http_status: row
+            .col::<Option<i64>>("http_status")?
+            .and_then(|s| u16::try_from(s).ok()),
+        error_message: row.col("error_message")?,
+        request: optional_json("request")?,
+        response: optional_json("response")?,
+        created_at_ms: row.col("created_at")?,
+    })
+}
+
+pub(super) fn kind_str(kind: StepKind) -> &'static str {
+    match kind {
+        StepKind::LlmCall => "llm_call",
+        StepKind::ToolCall => "tool_call",
+    }
+}
+
+pub(super) fn status_str(status: StepStatus) -> &'static str {
+    match status {
+        StepStatus::Success => "success",
+        StepStatus::Error => "error",
+        StepStatus::Timeout => "timeout",
+        StepStatus::Blocked => "blocked",
+    }
 }

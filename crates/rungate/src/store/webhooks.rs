@@ -6,6 +6,8 @@
 use async_trait::async_trait;
 use serde_json::Value;
 
+use super::StoreError;
+use super::sql::{Columns, json_column};
 use super::{Page, StoreResult};
 use crate::webhook::{DeliveryStatus, WebhookStatus};
 
@@ -100,4 +102,50 @@ pub trait WebhookStore: Send + Sync {
         filter: &DeliveryFilter,
         page: Page,
     ) -> StoreResult<(Vec<Delivery>, u64)>;
+}
+
+pub(super) const HOOK_COLUMNS: &str = "id, name, url, events, encrypted_secret, secret_prefix, previous_encrypted_secret, previous_secret_until, status, created_at, updated_at";
+
+pub(super) const DELIVERY_COLUMNS: &str = "id, webhook_id, event_id, event, data, status, attempts, next_attempt_at, last_status, last_error, created_at, delivered_at";
+
+pub(super) fn hook_from_row(row: &impl Columns) -> StoreResult<WebhookRecord> {
+    let events: String = row.col("events")?;
+    let status: String = row.col("status")?;
+    Ok(WebhookRecord {
+        id: row.col("id")?,
+        name: row.col("name")?,
+        url: row.col("url")?,
+        events: serde_json::from_str(&events)
+            .map_err(|e| StoreError::Corrupt(format!("webhook events: {e}")))?,
+        encrypted_secret: row.col("encrypted_secret")?,
+        secret_prefix: row.col("secret_prefix")?,
+        previous_encrypted_secret: row.col("previous_encrypted_secret")?,
+        previous_secret_until_ms: row.col("previous_secret_until")?,
+        status: WebhookStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("webhook status {status}")))?,
+        created_at_ms: row.col("created_at")?,
+        updated_at_ms: row.col("updated_at")?,
+    })
+}
+
+pub(super) fn delivery_from_row(row: &impl Columns) -> StoreResult<Delivery> {
+    let data: String = row.col("data")?;
+    let status: String = row.col("status")?;
+    Ok(Delivery {
+        id: row.col("id")?,
+        webhook_id: row.col("webhook_id")?,
+        event_id: row.col("event_id")?,
+        event: row.col("event")?,
+        data: json_column(&data, "data")?,
+        status: DeliveryStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("delivery status {status}")))?,
+        attempts: u32::try_from(row.col::<i64>("attempts")?).unwrap_or(u32::MAX),
+        next_attempt_at_ms: row.col("next_attempt_at")?,
+        last_status: row
+            .col::<Option<i64>>("last_status")?
+            .and_then(|s| u16::try_from(s).ok()),
+        last_error: row.col("last_error")?,
+        created_at_ms: row.col("created_at")?,
+        delivered_at_ms: row.col("delivered_at")?,
+    })
 }

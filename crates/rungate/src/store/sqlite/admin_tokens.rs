@@ -1,27 +1,12 @@
 use async_trait::async_trait;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
 use super::{SqliteStore, found, page_binds, to_u64};
 use crate::security::TokenHash;
-use crate::store::{AdminToken, AdminTokenStore, Page, Scope, StoreError, StoreResult};
+use crate::store::admin_tokens::token_from_row;
+use crate::store::{AdminToken, AdminTokenStore, Page, StoreError, StoreResult};
 
 const COLUMNS: &str = "id, name, token_hash, token_prefix, scopes, revoked, created_at, revoked_at";
-
-fn token_from_row(row: &SqliteRow) -> StoreResult<AdminToken> {
-    let scopes: String = row.try_get("scopes")?;
-    Ok(AdminToken {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        token_hash: TokenHash(row.try_get("token_hash")?),
-        token_prefix: row.try_get("token_prefix")?,
-        scopes: serde_json::from_str::<Vec<Scope>>(&scopes)
-            .map_err(|e| StoreError::Corrupt(format!("scopes: {e}")))?,
-        revoked: row.try_get("revoked")?,
-        created_at_ms: row.try_get("created_at")?,
-        revoked_at_ms: row.try_get("revoked_at")?,
-    })
-}
 
 impl SqliteStore {
     async fn admin_token_where(&self, clause: &str, value: &str) -> StoreResult<AdminToken> {

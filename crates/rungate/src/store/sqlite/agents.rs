@@ -1,33 +1,10 @@
 use async_trait::async_trait;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
-use super::{SqliteStore, conflict_or, found, json_column, page_binds, to_u64};
+use super::{SqliteStore, conflict_or, found, page_binds, to_u64};
 use crate::security::TokenHash;
+use crate::store::agents::{COLUMNS, agent_from_row};
 use crate::store::{Agent, AgentStatus, AgentStore, Page, StoreError, StoreResult};
-
-const COLUMNS: &str = "id, name, token_hash, token_prefix, team, policy_id, provider_keys, status, metadata, created_at, updated_at";
-
-fn agent_from_row(row: &SqliteRow) -> StoreResult<Agent> {
-    let status: String = row.try_get("status")?;
-    let keys: String = row.try_get("provider_keys")?;
-    let metadata: String = row.try_get("metadata")?;
-    Ok(Agent {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        token_hash: TokenHash(row.try_get("token_hash")?),
-        token_prefix: row.try_get("token_prefix")?,
-        team: row.try_get("team")?,
-        policy_id: row.try_get("policy_id")?,
-        provider_keys: serde_json::from_str(&keys)
-            .map_err(|e| StoreError::Corrupt(format!("provider_keys: {e}")))?,
-        status: AgentStatus::parse(&status)
-            .ok_or_else(|| StoreError::Corrupt(format!("agent status {status}")))?,
-        metadata: json_column(&metadata, "metadata")?,
-        created_at_ms: row.try_get("created_at")?,
-        updated_at_ms: row.try_get("updated_at")?,
-    })
-}
 
 impl SqliteStore {
     async fn agent_where(&self, clause: &str, value: &str) -> StoreResult<Agent> {

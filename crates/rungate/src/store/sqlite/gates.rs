@@ -3,58 +3,13 @@
 
 use async_trait::async_trait;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
 use super::gate_writes::{GateChange, GateOutcome};
-use super::{SqliteStore, json_column, page_binds, to_u64};
+use super::{SqliteStore, page_binds, to_u64};
 use crate::audit::AuditEvent;
-use crate::gate::{Decision, Gate, GateId, GateStatus, HeldAnswer, Trigger};
+use crate::gate::{Decision, Gate, GateId, GateStatus};
+use crate::store::gates::{GATE_COLUMNS, gate_from_row};
 use crate::store::{GateFilter, GateStore, Page, StoreError, StoreResult};
-
-const GATE_COLUMNS: &str = "id, run_id, agent_id, trigger, rule, tool, args, approver_channel, fingerprint, status, created_at, expires_at, decided_at, decided_by, reason, consumed_at, held_status, held_content_type, held_body, held_step_id";
-
-fn gate_from_row(row: &SqliteRow) -> StoreResult<Gate> {
-    let status: String = row.try_get("status")?;
-    let trigger: String = row.try_get("trigger")?;
-    let args: String = row.try_get("args")?;
-    let held_status: Option<i64> = row.try_get("held_status")?;
-    let held = match held_status {
-        Some(status) => Some(HeldAnswer {
-            status: u16::try_from(status).unwrap_or(200),
-            content_type: row
-                .try_get::<Option<String>, _>("held_content_type")?
-                .unwrap_or_default(),
-            body: row
-                .try_get::<Option<Vec<u8>>, _>("held_body")?
-                .unwrap_or_default(),
-            step_id: row
-                .try_get::<Option<String>, _>("held_step_id")?
-                .unwrap_or_default(),
-        }),
-        None => None,
-    };
-    Ok(Gate {
-        id: GateId(row.try_get("id")?),
-        run_id: row.try_get("run_id")?,
-        agent_id: row.try_get("agent_id")?,
-        trigger: Trigger::parse(&trigger)
-            .ok_or_else(|| StoreError::Corrupt(format!("gate trigger {trigger}")))?,
-        rule: row.try_get("rule")?,
-        tool: row.try_get("tool")?,
-        args: json_column(&args, "args")?,
-        approver_channel: row.try_get("approver_channel")?,
-        fingerprint: row.try_get("fingerprint")?,
-        status: GateStatus::parse(&status)
-            .ok_or_else(|| StoreError::Corrupt(format!("gate status {status}")))?,
-        created_at_ms: row.try_get("created_at")?,
-        expires_at_ms: row.try_get("expires_at")?,
-        decided_at_ms: row.try_get("decided_at")?,
-        decided_by: row.try_get("decided_by")?,
-        reason: row.try_get("reason")?,
-        consumed_at_ms: row.try_get("consumed_at")?,
-        held,
-    })
-}
 
 impl SqliteStore {
     async fn gates_by_ids(&self, ids: &[GateId]) -> StoreResult<Vec<Gate>> {

@@ -1,28 +1,12 @@
 use async_trait::async_trait;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
 use super::{SqliteStore, conflict_or, found, page_binds, to_u64};
+use crate::store::keys::key_from_row;
 use crate::store::{KeyStatus, Page, ProviderKeyRecord, ProviderKeyStore, StoreError, StoreResult};
 
 const COLUMNS: &str =
     "id, provider, name, encrypted_key, key_suffix, base_url, status, created_at, updated_at";
-
-fn key_from_row(row: &SqliteRow) -> StoreResult<ProviderKeyRecord> {
-    let status: String = row.try_get("status")?;
-    Ok(ProviderKeyRecord {
-        id: row.try_get("id")?,
-        provider: row.try_get("provider")?,
-        name: row.try_get("name")?,
-        encrypted_key: row.try_get("encrypted_key")?,
-        key_suffix: row.try_get("key_suffix")?,
-        base_url: row.try_get("base_url")?,
-        status: KeyStatus::parse(&status)
-            .ok_or_else(|| StoreError::Corrupt(format!("key status {status}")))?,
-        created_at_ms: row.try_get("created_at")?,
-        updated_at_ms: row.try_get("updated_at")?,
-    })
-}
 
 impl SqliteStore {
     async fn key_where(&self, clause: &str, value: &str) -> StoreResult<ProviderKeyRecord> {

@@ -20,7 +20,8 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use super::{Page, StoreError, StoreResult};
+use super::StoreResult;
+use super::sql::{conflict_or, found, json_column, page_binds, to_i64, to_u64};
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../../migrations/sqlite/0001_init.sql")),
@@ -130,39 +131,4 @@ async fn checkpoint_loop(pool: SqlitePool) {
             tracing::warn!(error = %err, "WAL checkpoint failed");
         }
     }
-}
-
-/// Maps a unique-constraint violation to `Conflict` and everything else to `Database`.
-fn conflict_or(err: sqlx::Error, what: &str) -> StoreError {
-    match &err {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            StoreError::Conflict(what.to_owned())
-        }
-        _ => StoreError::Database(err),
-    }
-}
-
-/// `NotFound` when an UPDATE/DELETE touched no row.
-fn found(rows_affected: u64) -> StoreResult<()> {
-    if rows_affected == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
-    }
-}
-
-fn json_column(text: &str, column: &str) -> StoreResult<serde_json::Value> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
-}
-
-fn page_binds(page: Page) -> (i64, i64) {
-    (i64::from(page.limit.clamp(1, 1000)), i64::from(page.offset))
-}
-
-fn to_u64(value: i64) -> u64 {
-    u64::try_from(value).unwrap_or(0)
-}
-
-fn to_i64(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
 }

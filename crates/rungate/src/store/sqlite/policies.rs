@@ -1,24 +1,12 @@
 use async_trait::async_trait;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
 use super::{SqliteStore, conflict_or, found, page_binds, to_u64};
 use crate::policy::{PolicyDocument, PolicyVersion};
+use crate::store::policies::version_from_row;
 use crate::store::{Page, PolicyStore, StoreError, StoreResult};
 
 const SELECT: &str = "SELECT p.id, p.name, v.version, v.document, v.created_at FROM policies p JOIN policy_versions v ON v.policy_id = p.id";
-
-fn version_from_row(row: &SqliteRow) -> StoreResult<PolicyVersion> {
-    let document: String = row.try_get("document")?;
-    Ok(PolicyVersion {
-        policy_id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        version: row.try_get("version")?,
-        document: serde_json::from_str(&document)
-            .map_err(|e| StoreError::Corrupt(format!("policy document: {e}")))?,
-        created_at_ms: row.try_get("created_at")?,
-    })
-}
 
 fn document_json(document: &PolicyDocument) -> String {
     serde_json::to_string(document).unwrap_or_else(|_| "{}".into())

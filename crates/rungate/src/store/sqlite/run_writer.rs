@@ -22,8 +22,8 @@ use crate::run::{Run, RunId, RunStatus, RunTotals};
 use crate::store::{StepRecord, StoreError, StoreResult};
 
 use super::gate_writes::{self, GateChange, GateOutcome};
-use super::runs::{kind_str, status_str};
 use super::to_i64;
+use crate::store::runs::{kind_str, status_str};
 
 /// Changes per transaction at most.
 const MAX_BATCH: usize = 256;

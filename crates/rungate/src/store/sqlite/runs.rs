@@ -1,93 +1,16 @@
 use async_trait::async_trait;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
 use super::{SqliteStore, json_column, page_binds, to_u64};
 use crate::audit::{AuditEvent, AuditHead, ChainedEvent};
 use crate::budget::{LedgerEntry, LedgerKind};
 use crate::money::UsdNanos;
-use crate::run::{Run, RunId, RunStatus, RunTotals, Step, StepId, StepKind, StepStatus};
+use crate::run::{Run, RunId, RunStatus, RunTotals, Step};
+use crate::store::runs::{run_from_row, step_from_row};
 use crate::store::{AgentTotals, Page, RunFilter, RunStore, StepRecord, StoreError, StoreResult};
 
 pub(super) const RUN_COLUMNS: &str = "id, agent_id, team, policy_id, policy_version, status, auto, spend_nanos, input_tokens, output_tokens, steps_count, started_at, last_activity_at, idle_timeout_ms, ended_at, ended_reason, metadata, budget_limit_nanos";
 pub(super) const STEP_COLUMNS: &str = "id, run_id, agent_id, kind, provider, model, input_tokens, output_tokens, cost_nanos, latency_ms, status, http_status, error_message, request, response, created_at";
-
-pub(super) fn run_from_row(row: &SqliteRow) -> StoreResult<Run> {
-    let status: String = row.try_get("status")?;
-    let metadata: String = row.try_get("metadata")?;
-    Ok(Run {
-        id: RunId(row.try_get("id")?),
-        agent_id: row.try_get("agent_id")?,
-        team: row.try_get("team")?,
-        policy_id: row.try_get("policy_id")?,
-        policy_version: row.try_get("policy_version")?,
-        status: RunStatus::parse(&status)
-            .ok_or_else(|| StoreError::Corrupt(format!("run status {status}")))?,
-        auto: row.try_get("auto")?,
-        spend: UsdNanos(row.try_get("spend_nanos")?),
-        input_tokens: to_u64(row.try_get("input_tokens")?),
-        output_tokens: to_u64(row.try_get("output_tokens")?),
-        steps_count: to_u64(row.try_get("steps_count")?),
-        started_at_ms: row.try_get("started_at")?,
-        last_activity_ms: row.try_get("last_activity_at")?,
-        idle_timeout_ms: row.try_get("idle_timeout_ms")?,
-        ended_at_ms: row.try_get("ended_at")?,
-        ended_reason: row.try_get("ended_reason")?,
-        metadata: json_column(&metadata, "metadata")?,
-        budget_limit: row
-            .try_get::<Option<i64>, _>("budget_limit_nanos")?
-            .map(UsdNanos),
-    })
-}
-
-fn step_from_row(row: &SqliteRow) -> StoreResult<Step> {
-    let kind: String = row.try_get("kind")?;
-    let status: String = row.try_get("status")?;
-    let optional_json = |column: &str| -> StoreResult<Option<serde_json::Value>> {
-        let text: Option<String> = row.try_get(column)?;
-        text.map(|t| json_column(&t, column)).transpose()
-    };
-    Ok(Step {
-        id: StepId(row.try_get("id")?),
-        run_id: RunId(row.try_get("run_id")?),
-        agent_id: row.try_get("agent_id")?,
-        kind: match kind.as_str() {
-            "tool_call" => StepKind::ToolCall,
-            _ => StepKind::LlmCall,
-        },
-        provider: row.try_get("provider")?,
-        model: row.try_get("model")?,
-        input_tokens: to_u64(row.try_get("input_tokens")?),
-        output_tokens: to_u64(row.try_get("output_tokens")?),
-        cost: UsdNanos(row.try_get("cost_nanos")?),
-        latency_ms: to_u64(row.try_get("latency_ms")?),
-        status: StepStatus::parse(&status)
-            .ok_or_else(|| StoreError::Corrupt(format!("step status {status}")))?,
-        http_status: row
-            .try_get::<Option<i64>, _>("http_status")?
-            .and_then(|s| u16::try_from(s).ok()),
-        error_message: row.try_get("error_message")?,
-        request: optional_json("request")?,
-        response: optional_json("response")?,
-        created_at_ms: row.try_get("created_at")?,
-    })
-}
-
-pub(super) fn kind_str(kind: StepKind) -> &'static str {
-    match kind {
-        StepKind::LlmCall => "llm_call",
-        StepKind::ToolCall => "tool_call",
-    }
-}
-
-pub(super) fn status_str(status: StepStatus) -> &'static str {
-    match status {
-        StepStatus::Success => "success",
-        StepStatus::Error => "error",
-        StepStatus::Timeout => "timeout",
-        StepStatus::Blocked => "blocked",
-    }
-}
 
 #[async_trait]
 impl RunStore for SqliteStore {

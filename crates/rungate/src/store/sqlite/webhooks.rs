@@ -3,9 +3,9 @@
 
 use async_trait::async_trait;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
-use super::{SqliteStore, conflict_or, found, json_column, page_binds, to_u64};
+use super::{SqliteStore, conflict_or, found, page_binds, to_u64};
+use crate::store::webhooks::{DELIVERY_COLUMNS, HOOK_COLUMNS, delivery_from_row, hook_from_row};
 use crate::store::{
     Attempt, Delivery, DeliveryFilter, Page, StoreError, StoreResult, WebhookRecord, WebhookStore,
 };
@@ -19,54 +19,9 @@ pub(super) const ENQUEUE: &str = "INSERT INTO webhook_deliveries (id, webhook_id
     WHERE (?5 IS NULL AND w.status = 'active' AND EXISTS (SELECT 1 FROM json_each(w.events) j WHERE j.value = ?2 OR j.value = '*')) \
        OR w.id = ?5";
 
-const HOOK_COLUMNS: &str = "id, name, url, events, encrypted_secret, secret_prefix, previous_encrypted_secret, previous_secret_until, status, created_at, updated_at";
-const DELIVERY_COLUMNS: &str = "id, webhook_id, event_id, event, data, status, attempts, next_attempt_at, last_status, last_error, created_at, delivered_at";
-
 /// A new envelope id.
 pub(super) fn event_id() -> String {
     format!("evt_{}", uuid::Uuid::now_v7().simple())
-}
-
-fn hook_from_row(row: &SqliteRow) -> StoreResult<WebhookRecord> {
-    let events: String = row.try_get("events")?;
-    let status: String = row.try_get("status")?;
-    Ok(WebhookRecord {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        url: row.try_get("url")?,
-        events: serde_json::from_str(&events)
-            .map_err(|e| StoreError::Corrupt(format!("webhook events: {e}")))?,
-        encrypted_secret: row.try_get("encrypted_secret")?,
-        secret_prefix: row.try_get("secret_prefix")?,
-        previous_encrypted_secret: row.try_get("previous_encrypted_secret")?,
-        previous_secret_until_ms: row.try_get("previous_secret_until")?,
-        status: WebhookStatus::parse(&status)
-            .ok_or_else(|| StoreError::Corrupt(format!("webhook status {status}")))?,
-        created_at_ms: row.try_get("created_at")?,
-        updated_at_ms: row.try_get("updated_at")?,
-    })
-}
-
-fn delivery_from_row(row: &SqliteRow) -> StoreResult<Delivery> {
-    let data: String = row.try_get("data")?;
-    let status: String = row.try_get("status")?;
-    Ok(Delivery {
-        id: row.try_get("id")?,
-        webhook_id: row.try_get("webhook_id")?,
-        event_id: row.try_get("event_id")?,
-        event: row.try_get("event")?,
-        data: json_column(&data, "data")?,
-        status: DeliveryStatus::parse(&status)
-            .ok_or_else(|| StoreError::Corrupt(format!("delivery status {status}")))?,
-        attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
-        next_attempt_at_ms: row.try_get("next_attempt_at")?,
-        last_status: row
-            .try_get::<Option<i64>, _>("last_status")?
-            .and_then(|s| u16::try_from(s).ok()),
-        last_error: row.try_get("last_error")?,
-        created_at_ms: row.try_get("created_at")?,
-        delivered_at_ms: row.try_get("delivered_at")?,
-    })
 }
 
 fn events_json(hook: &WebhookRecord) -> String {
