@@ -17,7 +17,9 @@ use crate::providers::Upstream;
 use crate::providers::pricing::PriceTable;
 use crate::proxy::directory::Directory;
 use crate::proxy::live::LiveRuns;
+use crate::proxy::shared::SharedBooks;
 use crate::security::{KeyError, MasterKey, TokenKind, generate_token, hash_token};
+use crate::store::postgres::{PgStore, PgTarget};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{AdminToken, Scope, StoreError, Stores};
 
@@ -32,8 +34,6 @@ pub enum StartError {
     Io(#[from] std::io::Error),
     #[error("upstream client: {0}")]
     Upstream(#[from] reqwest::Error),
-    #[error("storage type postgres is not available in this build yet; use sqlite")]
-    PostgresUnavailable,
 }
 
 /// Everything a request handler needs, shared behind an `Arc`.
@@ -49,27 +49,52 @@ pub struct Gateway {
     pub notifier: Notifier,
     /// Work that must finish before shutdown (stream settlements, notifications).
     pub tasks: TaskTracker,
-    sqlite: SqliteStore,
+    /// The run books in the database, when several gateways may share runs (PostgreSQL);
+    /// `None` keeps them in this process (SQLite: one gateway).
+    pub shared: Option<SharedBooks>,
+    backend: Backend,
     _demo: Option<mock_upstream::MockUpstream>,
 }
 
 pub type AppState = Arc<Gateway>;
 
+/// The storage engine, for what only it can answer (`/health`).
+enum Backend {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
 impl Gateway {
     /// Storage answers: `/health` is 200 only then.
     pub async fn ready(&self) -> bool {
-        self.sqlite.ping().await.is_ok()
+        match &self.backend {
+            Backend::Sqlite(store) => store.ping().await.is_ok(),
+            Backend::Postgres(store) => store.ping().await.is_ok(),
+        }
     }
 }
 
 /// Opens storage and builds the gateway state.
 pub async fn build(config: Config) -> Result<AppState, StartError> {
-    let StorageConfig::Sqlite { path } = &config.storage else {
-        return Err(StartError::PostgresUnavailable);
+    let tasks = TaskTracker::new();
+    let (backend, stores, shared) = match &config.storage {
+        StorageConfig::Sqlite { path } => {
+            let sqlite = SqliteStore::open(path).await?;
+            let stores = Stores::from_backend(Arc::new(sqlite.clone()));
+            (Backend::Sqlite(sqlite), stores, None)
+        }
+        StorageConfig::Postgres(pg) => {
+            let store = PgStore::connect(&PgTarget::from(pg)).await?;
+            let backend = Arc::new(store.clone());
+            let shared = SharedBooks::new(backend.clone(), pg.hold_ttl, tasks.clone());
+            (
+                Backend::Postgres(store),
+                Stores::from_backend(backend),
+                Some(shared),
+            )
+        }
     };
-    let sqlite = SqliteStore::open(path).await?;
-    let stores = Stores::from_backend(Arc::new(sqlite.clone()));
-    let master_key = load_master_key(&config, path)?;
+    let master_key = load_master_key(&config, &data_dir(&config.storage))?;
     let demo = match config.demo_provider {
         DemoProvider::Auto => {
             Some(mock_upstream::MockUpstream::start(mock_upstream::MockConfig::default()).await?)
@@ -81,7 +106,6 @@ pub async fn build(config: Config) -> Result<AppState, StartError> {
         master_key,
         demo.as_ref().map(|d| d.base_url()),
     );
-    let tasks = TaskTracker::new();
     let gateway = Gateway {
         notifier: Notifier::new(config.approver_channels.clone(), tasks.clone())?,
         prices: PriceTable::new(&config.pricing),
@@ -91,25 +115,37 @@ pub async fn build(config: Config) -> Result<AppState, StartError> {
         metrics: Metrics::new(),
         tasks,
         stores,
-        sqlite,
+        shared,
+        backend,
         _demo: demo,
         config,
     };
     Ok(Arc::new(gateway))
 }
 
-fn data_dir(db_path: &Path) -> PathBuf {
-    match db_path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
-        _ => PathBuf::from("."),
+/// Where the key and bootstrap token files go: beside the SQLite file, or the working
+/// directory with PostgreSQL (where every gateway must be given the same key, see
+/// `encryption_key`).
+fn data_dir(storage: &StorageConfig) -> PathBuf {
+    match storage {
+        StorageConfig::Sqlite { path } => match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+            _ => PathBuf::from("."),
+        },
+        StorageConfig::Postgres(_) => PathBuf::from("."),
     }
 }
 
-fn load_master_key(config: &Config, db_path: &Path) -> Result<MasterKey, StartError> {
+fn load_master_key(config: &Config, dir: &Path) -> Result<MasterKey, StartError> {
     if let Some(key) = &config.encryption_key {
         return Ok(MasterKey::parse(key.expose())?);
     }
-    let path = data_dir(db_path).join("rungate.key");
+    if matches!(config.storage, StorageConfig::Postgres(_)) {
+        tracing::warn!(
+            "no encryption_key set: gateways sharing this PostgreSQL database must all use the same rungate.key, or set RUNGATE_ENCRYPTION_KEY"
+        );
+    }
+    let path = dir.join("rungate.key");
     let (key, created) = MasterKey::load_or_create(&path)?;
     if created {
         tracing::warn!(path = %path.display(), "generated a master key for provider keys; back it up, or set RUNGATE_ENCRYPTION_KEY");
@@ -125,9 +161,6 @@ pub async fn bootstrap_admin_token(gw: &Gateway) -> Result<Option<PathBuf>, Star
     {
         return Ok(None);
     }
-    let StorageConfig::Sqlite { path } = &gw.config.storage else {
-        return Ok(None);
-    };
     let token = generate_token(TokenKind::Admin);
     let record = AdminToken {
         id: format!("adm_{}", uuid::Uuid::now_v7().simple()),
@@ -139,7 +172,7 @@ pub async fn bootstrap_admin_token(gw: &Gateway) -> Result<Option<PathBuf>, Star
         created_at_ms: crate::run::now_ms(),
         revoked_at_ms: None,
     };
-    let file = data_dir(path).join("rungate.admin-token");
+    let file = data_dir(&gw.config.storage).join("rungate.admin-token");
     write_private(&file, &token)?;
     gw.stores.admin_tokens.create_admin_token(&record).await?;
     Ok(Some(file))
@@ -162,6 +195,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let sweeper = tokio::spawn(crate::proxy::lifecycle::sweep_idle_runs(gw.clone()));
     let webhooks = tokio::spawn(crate::notify::outbox::deliver_webhooks(gw.clone()));
+    let books = tokio::spawn(crate::proxy::shared::keep_books(gw.clone()));
     let router = crate::api::router(gw.clone());
     // TCP_NODELAY: without it small SSE frames wait for delayed ACKs (tens of ms per event).
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
@@ -174,6 +208,7 @@ pub async fn serve(
         .await;
     sweeper.abort();
     webhooks.abort();
+    books.abort();
     gw.tasks.close();
     gw.tasks.wait().await;
     result

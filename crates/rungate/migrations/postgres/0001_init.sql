@@ -73,7 +73,12 @@ CREATE TABLE runs (
     metadata TEXT NOT NULL,
     budget_limit_nanos BIGINT,
     audit_seq BIGINT NOT NULL DEFAULT 0,
-    audit_head TEXT
+    audit_head TEXT,
+    -- The sums of the run's rows in `run_holds` (below), kept on the run so admission reads the
+    -- whole budget — spend and every gateway's holds — from the one row it locks.
+    reserved_nanos BIGINT NOT NULL DEFAULT 0,
+    reserved_tokens BIGINT NOT NULL DEFAULT 0,
+    in_flight BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX runs_by_status ON runs (status);
 CREATE INDEX runs_by_agent ON runs (agent_id, started_at);
@@ -181,7 +186,8 @@ CREATE INDEX webhook_deliveries_by_hook ON webhook_deliveries (webhook_id, creat
 
 -- What only several gateways need: the holds of calls in flight, kept in the database so every
 -- gateway's admission sees them. A hold belongs to the gateway that made it, which renews
--- `expires_at` while it lives; a gateway that dies stops renewing, and its holds expire.
+-- `expires_at` while it lives; a gateway that dies stops renewing, its holds expire, and a
+-- surviving gateway's sweeper releases them (subtracting them from the run's counters).
 CREATE TABLE run_holds (
     run_id TEXT NOT NULL REFERENCES runs(id),
     hold_id TEXT NOT NULL,

@@ -184,6 +184,7 @@ pub async fn post_step(
             at_ms: step.created_at_ms,
         }],
         step,
+        hold_id: None,
     };
     let committed = gw.stores.runs.record_step(&record).await?;
     gw.metrics

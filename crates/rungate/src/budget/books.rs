@@ -3,10 +3,14 @@
 //! run see each other's reservations — with projected enforcement a run cannot be admitted past
 //! its cap, whatever the concurrency (SPEC §7).
 //!
-//! Holds live in memory only and are written to the ledger (reservation, then settlement and
-//! release) in the same transaction as the step that settles them. A gateway that dies takes
-//! its holds with it, so after a restart nothing stays reserved and the spend is exactly the
-//! sum of settled steps.
+//! The judgement itself ([`judge`]) is a pure function of a [`Snapshot`], so the two places a
+//! run's books can live share it: here, in memory, when one gateway owns the run (SQLite), and
+//! in the run's database row, under its row lock, when several gateways share it (PostgreSQL,
+//! see `store::postgres::holds`).
+//!
+//! In-memory holds are written to the ledger (reservation, then settlement and release) in the
+//! same transaction as the step that settles them. A gateway that dies takes its holds with it,
+//! so after a restart nothing stays reserved and the spend is exactly the sum of settled steps.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -77,14 +81,32 @@ pub enum Refusal {
     },
 }
 
-#[derive(Debug, Default)]
-struct State {
-    spend: UsdNanos,
-    tokens: u64,
-    steps: u64,
-    reserved: UsdNanos,
-    reserved_tokens: u64,
-    in_flight: u64,
+/// A run's books at one moment: what is committed and what calls in flight hold.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub spend: UsdNanos,
+    pub tokens: u64,
+    pub steps: u64,
+    pub reserved: UsdNanos,
+    pub reserved_tokens: u64,
+    pub in_flight: u64,
+}
+
+type State = Snapshot;
+
+/// What an admitted call holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Admission {
+    pub amount: UsdNanos,
+    pub tokens: u64,
+    /// The output limit the call must be forwarded with, when the cap lowered it.
+    pub clamped_output: Option<u64>,
+}
+
+/// Gives back a hold kept outside this process (the shared books' row) when its call ends
+/// without a settled step. Fire-and-forget: the hold expires anyway if the release is lost.
+pub trait Release: Send + Sync + std::fmt::Debug {
+    fn release(&self, run_id: &str, hold_id: &str);
 }
 
 #[derive(Clone, Debug, Default)]
@@ -147,64 +169,16 @@ impl Books {
 
     /// Admits a call under `caps`, holding its projected cost; or refuses it.
     pub fn admit(&self, caps: &Caps, call: &CallEstimate) -> Result<Hold, Refusal> {
-        let mut output = call.max_output.unwrap_or(DEFAULT_OUTPUT_ESTIMATE);
         let mut state = lock(&self.state);
-        if let Some(limit) = caps
-            .max_steps
-            .filter(|limit| state.steps + state.in_flight >= *limit)
-        {
-            return Err(Refusal::Steps {
-                steps: state.steps + state.in_flight,
-                limit,
-            });
-        }
-        match caps.enforcement {
-            Enforcement::Crossed => {
-                if let Some(limit) = caps.usd.filter(|limit| state.spend >= *limit) {
-                    let estimate = cost(call.price, call.input_tokens, output);
-                    return Err(Refusal::Usd {
-                        spend: state.spend,
-                        reserved: state.reserved,
-                        estimate,
-                        limit,
-                    });
-                }
-                if let Some(limit) = caps.tokens.filter(|limit| state.tokens >= *limit) {
-                    let estimate = call.input_tokens + output;
-                    return Err(Refusal::Tokens {
-                        used: state.tokens,
-                        reserved: state.reserved_tokens,
-                        estimate,
-                        limit,
-                    });
-                }
-            }
-            Enforcement::Projected => {
-                if let Some(limit) = caps.usd {
-                    output = fit_usd(&state, caps, call, output, limit)?;
-                }
-                if let Some(limit) = caps.tokens {
-                    output = fit_tokens(&state, caps, call, output, limit)?;
-                }
-            }
-        }
-        let amount = cost(call.price, call.input_tokens, output);
-        let tokens = call.input_tokens + output;
-        state.reserved = state.reserved.saturating_add(amount);
-        state.reserved_tokens += tokens;
+        let admission = judge(&state, caps, call)?;
+        state.reserved = state.reserved.saturating_add(admission.amount);
+        state.reserved_tokens += admission.tokens;
         state.in_flight += 1;
-        // The limit to forward: lowered by a clamp, or made explicit so the estimate is a bound.
-        let capped = caps.usd.is_some() || caps.tokens.is_some();
-        let clamped = match call.max_output {
-            Some(requested) => (output < requested).then_some(output),
-            None => (capped && caps.clamp_max_tokens && caps.enforcement == Enforcement::Projected)
-                .then_some(output),
-        };
         Ok(Hold {
-            state: self.state.clone(),
-            amount,
-            tokens,
-            clamped_output: clamped,
+            owner: Owner::Local(self.state.clone()),
+            amount: admission.amount,
+            tokens: admission.tokens,
+            clamped_output: admission.clamped_output,
             open: true,
         })
     }
@@ -216,6 +190,65 @@ impl Books {
         state.tokens = state.tokens.max(tokens);
         state.steps = state.steps.max(steps);
     }
+}
+
+/// Judges a call against the books: the amount and tokens to hold for it (with the output
+/// limit lowered when a clamp is allowed), or why it is refused.
+pub fn judge(state: &Snapshot, caps: &Caps, call: &CallEstimate) -> Result<Admission, Refusal> {
+    let mut output = call.max_output.unwrap_or(DEFAULT_OUTPUT_ESTIMATE);
+    if let Some(limit) = caps
+        .max_steps
+        .filter(|limit| state.steps + state.in_flight >= *limit)
+    {
+        return Err(Refusal::Steps {
+            steps: state.steps + state.in_flight,
+            limit,
+        });
+    }
+    match caps.enforcement {
+        Enforcement::Crossed => {
+            if let Some(limit) = caps.usd.filter(|limit| state.spend >= *limit) {
+                let estimate = cost(call.price, call.input_tokens, output);
+                return Err(Refusal::Usd {
+                    spend: state.spend,
+                    reserved: state.reserved,
+                    estimate,
+                    limit,
+                });
+            }
+            if let Some(limit) = caps.tokens.filter(|limit| state.tokens >= *limit) {
+                let estimate = call.input_tokens + output;
+                return Err(Refusal::Tokens {
+                    used: state.tokens,
+                    reserved: state.reserved_tokens,
+                    estimate,
+                    limit,
+                });
+            }
+        }
+        Enforcement::Projected => {
+            if let Some(limit) = caps.usd {
+                output = fit_usd(&state, caps, call, output, limit)?;
+            }
+            if let Some(limit) = caps.tokens {
+                output = fit_tokens(&state, caps, call, output, limit)?;
+            }
+        }
+    }
+    let amount = cost(call.price, call.input_tokens, output);
+    let tokens = call.input_tokens + output;
+    // The limit to forward: lowered by a clamp, or made explicit so the estimate is a bound.
+    let capped = caps.usd.is_some() || caps.tokens.is_some();
+    let clamped = match call.max_output {
+        Some(requested) => (output < requested).then_some(output),
+        None => (capped && caps.clamp_max_tokens && caps.enforcement == Enforcement::Projected)
+            .then_some(output),
+    };
+    Ok(Admission {
+        amount,
+        tokens,
+        clamped_output: clamped,
+    })
 }
 
 /// The output budget left for this call under the USD cap, clamped when allowed.
@@ -294,7 +327,7 @@ fn fit_tokens(
 #[must_use = "a hold must be settled or dropped to release its reservation"]
 #[derive(Debug)]
 pub struct Hold {
-    state: Arc<Mutex<State>>,
+    owner: Owner,
     pub amount: UsdNanos,
     pub tokens: u64,
     /// The output limit the call must be forwarded with, when the cap lowered it.
@@ -302,23 +335,74 @@ pub struct Hold {
     open: bool,
 }
 
+/// Where a hold is kept.
+#[derive(Debug)]
+enum Owner {
+    /// In this process's books.
+    Local(Arc<Mutex<State>>),
+    /// In the shared books of the database, as `(run, hold id)`.
+    Shared {
+        release: Arc<dyn Release>,
+        run_id: String,
+        hold_id: String,
+    },
+}
+
 impl Hold {
-    /// Releases the hold and adopts the totals the store committed with the settled step.
+    /// A hold the shared books granted; `release` gives it back if the call ends unsettled.
+    pub fn shared(
+        admission: Admission,
+        release: Arc<dyn Release>,
+        run_id: String,
+        hold_id: String,
+    ) -> Hold {
+        Hold {
+            owner: Owner::Shared {
+                release,
+                run_id,
+                hold_id,
+            },
+            amount: admission.amount,
+            tokens: admission.tokens,
+            clamped_output: admission.clamped_output,
+            open: true,
+        }
+    }
+
+    /// The id of a hold in the shared books: the step that settles it removes it.
+    pub fn shared_id(&self) -> Option<&str> {
+        match &self.owner {
+            Owner::Local(_) => None,
+            Owner::Shared { hold_id, .. } => Some(hold_id),
+        }
+    }
+
+    /// Releases the hold and adopts the totals the store committed with the settled step (a
+    /// shared hold was removed by that same transaction).
     pub fn settle(mut self, spend: UsdNanos, tokens: u64, steps: u64) {
-        let mut state = lock(&self.state);
-        release(&mut state, &self);
-        state.spend = state.spend.max(spend);
-        state.tokens = state.tokens.max(tokens);
-        state.steps = state.steps.max(steps);
-        drop(state);
+        if let Owner::Local(state) = &self.owner {
+            let mut state = lock(state);
+            release(&mut state, &self);
+            state.spend = state.spend.max(spend);
+            state.tokens = state.tokens.max(tokens);
+            state.steps = state.steps.max(steps);
+        }
         self.open = false;
     }
 }
 
 impl Drop for Hold {
     fn drop(&mut self) {
-        if self.open {
-            release(&mut lock(&self.state), self);
+        if !self.open {
+            return;
+        }
+        match &self.owner {
+            Owner::Local(state) => release(&mut lock(state), self),
+            Owner::Shared {
+                release,
+                run_id,
+                hold_id,
+            } => release.release(run_id, hold_id),
         }
     }
 }

@@ -7,8 +7,8 @@ mod books;
 mod hourly;
 
 pub use books::{
-    Books, CallEstimate, Caps, DEFAULT_OUTPUT_ESTIMATE, Enforcement, Hold, Refusal,
-    estimate_input_tokens, projected_cost,
+    Admission, Books, CallEstimate, Caps, DEFAULT_OUTPUT_ESTIMATE, Enforcement, Hold, Refusal,
+    Release, Snapshot, estimate_input_tokens, judge, projected_cost,
 };
 pub use hourly::HourlySpend;
 
@@ -32,6 +32,13 @@ pub enum LedgerKind {
 }
 
 impl LedgerKind {
+    pub const ALL: [LedgerKind; 4] = [
+        LedgerKind::Reservation,
+        LedgerKind::Settlement,
+        LedgerKind::Release,
+        LedgerKind::ToolCost,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             LedgerKind::Reservation => "reservation",

@@ -1,5 +1,6 @@
-//! The `rungate` command line: `start` runs the gateway; the other commands are for operators
-//! and talk to a running gateway's admin API over HTTP (SPEC §8), one file per noun. An
+//! The `rungate` command line: `start` runs the gateway; `migrate` and `db` work on the database
+//! directly; the other commands are for operators and talk to a running gateway's admin API over
+//! HTTP (SPEC §8), one file per noun. An
 //! operator command fetches JSON, then renders it as a table (or prints it raw with `--json`);
 //! rendering is pure so it is tested without a gateway.
 
@@ -7,6 +8,7 @@ mod agents;
 mod approvals;
 mod audit;
 mod client;
+mod db;
 mod keys;
 mod policies;
 mod runs;
@@ -62,6 +64,14 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Bring the configured storage's schema up to date (as `start` would) and report it.
+    Migrate {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// The database itself: copy (a SQLite database into PostgreSQL).
+    #[command(subcommand)]
+    Db(db::DbCommand),
     /// Agents: create (prints the token once), list, disable, enable, rotate-key.
     #[command(subcommand)]
     Agents(agents::AgentsCommand),
@@ -104,6 +114,8 @@ pub fn main() -> ExitCode {
                 }
             };
         }
+        Command::Migrate { config } => return local(runtime.block_on(db::migrate(config))),
+        Command::Db(c) => return local(runtime.block_on(db::run(c))),
         Command::Agents(c) => Operation::Agents(c),
         Command::Keys(c) => Operation::Keys(c),
         Command::Runs(c) => Operation::Runs(c),
@@ -112,20 +124,35 @@ pub fn main() -> ExitCode {
         Command::Audit(c) => Operation::Audit(c),
     };
     match runtime.block_on(operate(cli.remote, command)) {
-        Ok(output) => match write_stdout(&output) {
-            Ok(()) => ExitCode::SUCCESS,
-            // A closed pipe (`rungate runs list | head`) is not worth a message.
-            Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-            Err(err) => {
-                eprintln!("error: cannot write the output: {err}");
-                ExitCode::FAILURE
-            }
-        },
+        Ok(output) => print_output(&output),
         Err(err) => {
             eprintln!("error: {err:#}");
             if let Some(hint) = err.downcast_ref::<ApiFailure>().and_then(ApiFailure::hint) {
                 eprintln!("hint: {hint}");
             }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The outcome of a command that works on the database, not through the admin API.
+fn local(result: anyhow::Result<String>) -> ExitCode {
+    match result {
+        Ok(output) => print_output(&output),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_output(output: &str) -> ExitCode {
+    match write_stdout(output) {
+        Ok(()) => ExitCode::SUCCESS,
+        // A closed pipe (`rungate runs list | head`) is not worth a message.
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: cannot write the output: {err}");
             ExitCode::FAILURE
         }
     }

@@ -38,7 +38,19 @@ pub enum ConfigError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StorageConfig {
     Sqlite { path: PathBuf },
-    Postgres { url: Secret<String> },
+    Postgres(PostgresConfig),
+}
+
+/// `storage: {type: postgres, url, schema?, max_connections?, hold_ttl_ms?}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PostgresConfig {
+    pub url: Secret<String>,
+    /// The schema the tables live in; the server's search path when absent.
+    pub schema: Option<String>,
+    pub max_connections: u32,
+    /// How long a call's budget hold outlives its gateway's last renewal: a gateway that dies
+    /// frees its calls' holds this long after its last renewal.
+    pub hold_ttl: Duration,
 }
 
 /// The validated configuration the gateway runs on.
@@ -119,13 +131,16 @@ struct FileConfig {
     otlp_endpoint: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileStorage {
     #[serde(rename = "type")]
     kind: String,
     path: Option<String>,
     url: Option<String>,
+    schema: Option<String>,
+    max_connections: Option<u32>,
+    hold_ttl_ms: Option<u64>,
 }
 
 impl Config {
@@ -199,14 +214,16 @@ fn apply_env(file: &mut FileConfig, env: &[(String, String)]) -> Result<(), Conf
                 file.storage = Some(FileStorage {
                     kind: "sqlite".into(),
                     path: Some(value),
-                    url: None,
+                    ..FileStorage::default()
                 })
             }
             "RUNGATE_DATABASE_URL" => {
+                // The URL replaces the file's; its other postgres settings stay.
+                let kept = file.storage.take().filter(|s| s.kind == "postgres");
                 file.storage = Some(FileStorage {
                     kind: "postgres".into(),
-                    path: None,
                     url: Some(value),
+                    ..kept.unwrap_or_default()
                 })
             }
             _ => {}
@@ -345,9 +362,18 @@ fn build_storage(storage: FileStorage) -> Result<StorageConfig, ConfigError> {
             let url = storage
                 .url
                 .ok_or_else(|| invalid("storage.url", "required for postgres"))?;
-            Ok(StorageConfig::Postgres {
+            if storage.hold_ttl_ms.is_some_and(|ms| ms < 1000) {
+                return Err(invalid("storage.hold_ttl_ms", "must be at least 1000"));
+            }
+            if storage.max_connections == Some(0) {
+                return Err(invalid("storage.max_connections", "must be greater than 0"));
+            }
+            Ok(StorageConfig::Postgres(PostgresConfig {
                 url: Secret::new(url),
-            })
+                schema: storage.schema.filter(|s| !s.is_empty()),
+                max_connections: storage.max_connections.unwrap_or(16),
+                hold_ttl: Duration::from_millis(storage.hold_ttl_ms.unwrap_or(30_000)),
+            }))
         }
         other => Err(invalid(
             "storage.type",

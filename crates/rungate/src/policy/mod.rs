@@ -7,7 +7,7 @@ mod document;
 mod rate;
 
 pub use document::{BudgetRules, PolicyDocument, RateLimits};
-pub use rate::{RateRefusal, RateWindow};
+pub use rate::{RateRefusal, RateWindow, WINDOW_MS as RATE_WINDOW_MS, judge as judge_rate};
 
 use serde::Serialize;
 

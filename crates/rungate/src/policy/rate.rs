@@ -9,7 +9,8 @@ use std::sync::{Mutex, PoisonError};
 
 use super::RateLimits;
 
-const WINDOW_MS: i64 = 60_000;
+/// How far back a window looks.
+pub const WINDOW_MS: i64 = 60_000;
 
 #[derive(Debug, Default)]
 pub struct RateWindow {
@@ -45,31 +46,46 @@ impl RateWindow {
             calls.pop_front();
             *used = used.saturating_sub(expired);
         }
-        let retry = |limit| {
-            let oldest = calls.front().map_or(now_ms, |(at, _)| *at);
-            let wait_ms = (oldest + WINDOW_MS - now_ms).max(1);
-            RateRefusal {
-                limit,
-                retry_after_s: u64::try_from(wait_ms).unwrap_or(1).div_ceil(1000),
-            }
-        };
-        if limits
-            .max_requests_per_minute
-            .is_some_and(|max| calls.len() >= max as usize)
-        {
-            return Err(retry("max_requests_per_minute"));
-        }
-        if limits
-            .max_tokens_per_minute
-            .is_some_and(|max| used.saturating_add(tokens) > max)
-            && !calls.is_empty()
-        {
-            return Err(retry("max_tokens_per_minute"));
-        }
+        let oldest = calls.front().map_or(now_ms, |(at, _)| *at);
+        judge(limits, calls.len() as u64, *used, oldest, now_ms, tokens)?;
         calls.push_back((now_ms, tokens));
         *used = used.saturating_add(tokens);
         Ok(())
     }
+}
+
+/// Judges a call of `tokens` at `now_ms` against a window holding `calls` admitted calls with
+/// `used` tokens, the oldest admitted at `oldest_ms`. Shared by the in-memory window and the
+/// database's (`store::postgres::holds`), so one gateway and several refuse alike.
+pub fn judge(
+    limits: &RateLimits,
+    calls: u64,
+    used: u64,
+    oldest_ms: i64,
+    now_ms: i64,
+    tokens: u64,
+) -> Result<(), RateRefusal> {
+    let retry = |limit| {
+        let wait_ms = (oldest_ms + WINDOW_MS - now_ms).max(1);
+        RateRefusal {
+            limit,
+            retry_after_s: u64::try_from(wait_ms).unwrap_or(1).div_ceil(1000),
+        }
+    };
+    if limits
+        .max_requests_per_minute
+        .is_some_and(|max| calls >= u64::from(max))
+    {
+        return Err(retry("max_requests_per_minute"));
+    }
+    if limits
+        .max_tokens_per_minute
+        .is_some_and(|max| used.saturating_add(tokens) > max)
+        && calls > 0
+    {
+        return Err(retry("max_tokens_per_minute"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 
 use super::live::LiveRun;
+use super::shared::SharedBooks;
 use crate::api::error::{ApiError, Block, BlockCode};
 use crate::budget::{self, CallEstimate, Hold, HourlySpend, Refusal};
 use crate::money::UsdNanos;
@@ -12,6 +13,7 @@ use crate::policy::{self, Denial, PolicyVersion, RateRefusal, RateWindow};
 use crate::providers::pricing::Price;
 use crate::providers::{Provider, tokenizer};
 use crate::run::RunId;
+use crate::store::{RateCheck, Reservation, Reserved};
 use rungate_wire::RequestFacts;
 
 /// Checks the tools a non-streaming answer proposes against `blocked_tools` and `tool_limits`.
@@ -126,6 +128,7 @@ pub fn tool_limit_reached(
 
 /// The agent-wide windows a call is checked against.
 pub struct AgentWindows<'a> {
+    pub agent_id: &'a str,
     /// Present when the run's policy sets `rate_limits`.
     pub rate: Option<&'a RateWindow>,
     /// Present when the run's policy sets `agent_hourly_limit_usd`.
@@ -142,8 +145,11 @@ pub fn agent_hourly_limit(policy: &PolicyVersion) -> Option<UsdNanos> {
         .and_then(UsdNanos::from_usd)
 }
 
-/// Checks the call against the run's policy and reserves its projected cost.
-pub fn admit(
+/// Checks the call against the run's policy and reserves its projected cost — in this
+/// process's books, or in the shared books when several gateways serve the run.
+#[allow(clippy::too_many_arguments)]
+pub async fn admit(
+    shared: Option<&SharedBooks>,
     run: &LiveRun,
     agent: &AgentWindows<'_>,
     provider: Provider,
@@ -192,9 +198,15 @@ pub fn admit(
         }
     }
     let input_tokens = budget::estimate_input_tokens(facts.prompt_chars);
+    let rate_tokens = input_tokens + facts.max_output_tokens.unwrap_or(0);
     if let Some(policy) = &run.policy {
-        if let Some(limits) = &policy.document.rate_limits {
-            let tokens = input_tokens + facts.max_output_tokens.unwrap_or(0);
+        if let Some(limits) = policy
+            .document
+            .rate_limits
+            .as_ref()
+            .filter(|_| shared.is_none())
+        {
+            let tokens = rate_tokens;
             run.rate
                 .admit(limits, now_ms, tokens)
                 .map_err(|r| rate_limited(run, policy, "run", r))?;
@@ -226,6 +238,10 @@ pub fn admit(
         max_output: facts.max_output_tokens,
         price,
     };
+    if let Some(shared) = shared {
+        let rates = shared_rate_checks(run, agent, rate_tokens);
+        return admit_shared(shared, run, &rates, provider, facts, body, estimate, now_ms).await;
+    }
     let caps = run.caps();
     let refused = match run.books.admit(&caps, &estimate) {
         Ok(hold) => return Ok(hold),
@@ -233,12 +249,7 @@ pub fn admit(
     };
     // The cheap estimate errs high. Near the cap, count the real input tokens where the
     // model's tokenizer is known and judge the call on that figure instead.
-    let exact = match (provider, &refused) {
-        (Provider::OpenAi, Refusal::Usd { .. } | Refusal::Tokens { .. }) => {
-            tokenizer::count_openai_input(&facts.model, body).filter(|exact| *exact < input_tokens)
-        }
-        _ => None,
-    };
+    let exact = exact_input(provider, &refused, facts, body, input_tokens);
     let outcome = match exact {
         Some(input_tokens) => run.books.admit(
             &caps,
@@ -253,6 +264,108 @@ pub fn admit(
         Some(policy) => budget_block(run, policy, refusal, &facts.model),
         None => ApiError::Internal("a run without a policy has no caps to refuse on".into()),
     })
+}
+
+/// The real input tokens of a call refused near the cap, where the model's tokenizer is known
+/// and counts fewer than the estimate.
+fn exact_input(
+    provider: Provider,
+    refused: &Refusal,
+    facts: &RequestFacts,
+    body: &[u8],
+    estimated: u64,
+) -> Option<u64> {
+    match (provider, refused) {
+        (Provider::OpenAi, Refusal::Usd { .. } | Refusal::Tokens { .. }) => {
+            tokenizer::count_openai_input(&facts.model, body).filter(|exact| *exact < estimated)
+        }
+        _ => None,
+    }
+}
+
+/// The run's and the agent's `rate_limits` windows, as keys of the shared books.
+fn shared_rate_checks<'a>(
+    run: &'a LiveRun,
+    agent: &AgentWindows<'_>,
+    tokens: u64,
+) -> Vec<RateCheck<'a>> {
+    let Some(limits) = run
+        .policy
+        .as_ref()
+        .and_then(|p| p.document.rate_limits.as_ref())
+    else {
+        return Vec::new();
+    };
+    vec![
+        RateCheck {
+            key: format!("run:{}", run.id),
+            scope: "run",
+            limits,
+            tokens,
+        },
+        RateCheck {
+            key: format!("agent:{}", agent.agent_id),
+            scope: "agent",
+            limits,
+            tokens,
+        },
+    ]
+}
+
+/// Admission in the shared books: one transaction under the run's row lock (see
+/// `store::postgres::holds`), retried once with the exact input count when the estimate is
+/// what refused it.
+#[allow(clippy::too_many_arguments)]
+async fn admit_shared(
+    shared: &SharedBooks,
+    run: &LiveRun,
+    rates: &[RateCheck<'_>],
+    provider: Provider,
+    facts: &RequestFacts,
+    body: &[u8],
+    estimate: CallEstimate,
+    now_ms: i64,
+) -> Result<Hold, ApiError> {
+    let hold_id = format!("hold_{}", uuid::Uuid::now_v7().simple());
+    let mut reservation = Reservation {
+        run_id: &run.id,
+        hold_id: &hold_id,
+        gateway_id: &shared.gateway_id,
+        caps: run.caps(),
+        call: estimate,
+        rates,
+        now_ms,
+        expires_at_ms: shared.expiry(now_ms),
+    };
+    let mut answer = shared.store.reserve(&reservation).await?;
+    if let Reserved::Refused(refused) = &answer {
+        if let Some(input_tokens) =
+            exact_input(provider, refused, facts, body, estimate.input_tokens)
+        {
+            reservation.call = CallEstimate {
+                input_tokens,
+                ..estimate
+            };
+            answer = shared.store.reserve(&reservation).await?;
+        }
+    }
+    match answer {
+        Reserved::Admitted(admission) => Ok(Hold::shared(
+            admission,
+            shared.release.clone(),
+            run.id.0.clone(),
+            hold_id,
+        )),
+        Reserved::Refused(refusal) => Err(match &run.policy {
+            Some(policy) => budget_block(run, policy, refusal, &facts.model),
+            None => ApiError::Internal("a run without a policy has no caps to refuse on".into()),
+        }),
+        Reserved::RateLimited { scope, refusal } => Err(match &run.policy {
+            Some(policy) => rate_limited(run, policy, scope, refusal),
+            None => ApiError::Internal("a run without a policy has no rate limits".into()),
+        }),
+        Reserved::Closed(refused) => Err(super::resolve::refusal(&run.id, refused)),
+    }
 }
 
 fn budget_block(run: &LiveRun, policy: &PolicyVersion, refusal: Refusal, model: &str) -> ApiError {

@@ -24,6 +24,7 @@ pub mod lifecycle;
 pub mod live;
 pub mod resolve;
 mod settle;
+pub mod shared;
 mod stream;
 
 use std::sync::Arc;
@@ -138,10 +139,12 @@ pub async fn handle(gw: &Arc<Gateway>, call: ProxyCall) -> Result<ProxyReply, Pr
         None => None,
     };
     let windows = decide::AgentWindows {
+        agent_id: &call.agent.id,
         rate: agent_rate.as_deref(),
         hour: hour.as_deref(),
     };
     let hold = match decide::admit(
+        gw.shared.as_ref(),
         &run,
         &windows,
         call.provider,
@@ -149,7 +152,9 @@ pub async fn handle(gw: &Arc<Gateway>, call: ProxyCall) -> Result<ProxyReply, Pr
         &call.body,
         price,
         run::now_ms(),
-    ) {
+    )
+    .await
+    {
         Ok(hold) => hold,
         Err(error) => {
             // 3a. a run whose policy asks for approval past its cap pauses instead

@@ -124,6 +124,7 @@ impl StepDraft {
             step,
             ledger,
             audit,
+            hold_id: self.hold.shared_id().map(str::to_owned),
         };
         let committed = gw.stores.runs.record_step(&record).await?;
         self.hold.settle(

@@ -95,3 +95,16 @@ pub(super) fn gate_from_row(row: &impl Columns) -> StoreResult<Gate> {
         held,
     })
 }
+
+/// The `Conflict` of deciding a gate that is no longer pending.
+pub(super) fn undecidable(gate: &Gate, at_ms: i64) -> StoreError {
+    StoreError::Conflict(format!(
+        "approval request {} is {} and can no longer be decided",
+        gate.id,
+        if gate.is_overdue(at_ms) {
+            "expired"
+        } else {
+            gate.status.as_str()
+        }
+    ))
+}

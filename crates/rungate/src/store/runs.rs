@@ -7,7 +7,7 @@ use super::StoreError;
 use super::sql::{Columns, json_column, to_u64};
 use super::{Page, StoreResult};
 use crate::audit::{AuditEvent, AuditHead, ChainedEvent};
-use crate::budget::LedgerEntry;
+use crate::budget::{LedgerEntry, LedgerKind};
 use crate::money::UsdNanos;
 use crate::run::{Run, RunId, RunStatus, RunTotals, Step, StepId, StepKind, StepStatus};
 
@@ -39,6 +39,8 @@ pub struct StepRecord {
     pub step: Step,
     pub ledger: Vec<LedgerEntry>,
     pub audit: Vec<AuditEvent>,
+    /// The shared-books hold the step settles, removed in the same transaction (PostgreSQL).
+    pub hold_id: Option<String>,
 }
 
 #[async_trait]
@@ -155,4 +157,47 @@ pub(super) fn status_str(status: StepStatus) -> &'static str {
         StepStatus::Timeout => "timeout",
         StepStatus::Blocked => "blocked",
     }
+}
+
+pub(super) const RUN_COLUMNS: &str = "id, agent_id, team, policy_id, policy_version, status, auto, spend_nanos, input_tokens, output_tokens, steps_count, started_at, last_activity_at, idle_timeout_ms, ended_at, ended_reason, metadata, budget_limit_nanos";
+pub(super) const STEP_COLUMNS: &str = "id, run_id, agent_id, kind, provider, model, input_tokens, output_tokens, cost_nanos, latency_ms, status, http_status, error_message, request, response, created_at";
+pub(super) const LEDGER_COLUMNS: &str = "step_id, kind, amount_nanos, created_at";
+pub(super) const AUDIT_COLUMNS: &str = "run_id, seq, kind, actor, data, at, prev_hash, hash";
+/// Per-agent totals; the sums are cast because PostgreSQL sums BIGINTs to NUMERIC.
+pub(super) const AGENT_TOTALS: &str = "SELECT agent_id, COUNT(*) AS runs, CAST(SUM(spend_nanos) AS BIGINT) AS spend, CAST(SUM(input_tokens) AS BIGINT) AS input, CAST(SUM(output_tokens) AS BIGINT) AS output, CAST(SUM(steps_count) AS BIGINT) AS steps FROM runs GROUP BY agent_id";
+
+pub(super) fn ledger_from_row(row: &impl Columns) -> StoreResult<LedgerEntry> {
+    let kind: String = row.col("kind")?;
+    Ok(LedgerEntry {
+        kind: LedgerKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("ledger kind {kind}")))?,
+        step_id: row.col("step_id")?,
+        amount: UsdNanos(row.col("amount_nanos")?),
+        created_at_ms: row.col("created_at")?,
+    })
+}
+
+pub(super) fn event_from_row(row: &impl Columns) -> StoreResult<ChainedEvent> {
+    let data: String = row.col("data")?;
+    Ok(ChainedEvent {
+        run_id: row.col("run_id")?,
+        seq: row.col("seq")?,
+        kind: row.col("kind")?,
+        actor: row.col("actor")?,
+        data: json_column(&data, "data")?,
+        at_ms: row.col("at")?,
+        prev_hash: row.col("prev_hash")?,
+        hash: row.col("hash")?,
+    })
+}
+
+pub(super) fn agent_totals_from_row(row: &impl Columns) -> StoreResult<AgentTotals> {
+    Ok(AgentTotals {
+        agent_id: row.col("agent_id")?,
+        runs: to_u64(row.col("runs")?),
+        spend: UsdNanos(row.col("spend")?),
+        input_tokens: to_u64(row.col("input")?),
+        output_tokens: to_u64(row.col("output")?),
+        steps: to_u64(row.col("steps")?),
+    })
 }

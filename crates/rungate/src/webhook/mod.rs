@@ -34,6 +34,18 @@ pub fn is_event(kind: &str) -> bool {
     EVENTS.contains(&kind)
 }
 
+/// The `data` of a run event's envelope: the event's own data with the run, actor and time.
+pub fn envelope_data(run_id: &str, event: &crate::audit::AuditEvent) -> serde_json::Value {
+    let mut data = match &event.data {
+        serde_json::Value::Object(map) => map.clone(),
+        _ => serde_json::Map::new(),
+    };
+    data.insert("run_id".into(), run_id.into());
+    data.insert("actor".into(), event.actor.clone().into());
+    data.insert("at".into(), crate::run::rfc3339(event.at_ms).into());
+    serde_json::Value::Object(data)
+}
+
 /// Attempts before a delivery is dead-lettered. With the first retry after the base backoff and
 /// each later one doubling, a 1 s base gives up after 1 + 2 + … + 256 = 511 s, about 8.5 minutes.
 pub const MAX_ATTEMPTS: u32 = 10;

@@ -1,6 +1,5 @@
 //! The storage contract: the promises every backend behind the store traits must keep, written
-//! against `Stores` alone so that the same suite runs on each backend (SQLite now; a PostgreSQL
-//! backend joins by adding one `#[tokio::test]` that calls [`contract`] with its `Stores`). The
+//! against `Stores` alone so that the same suite runs on each backend (SQLite and PostgreSQL). The
 //! concurrency-sensitive ones are what several gateways on one database will lean on: a consumed
 //! approval is consumed once, a decision is taken once, identical requests share one gate, a
 //! webhook delivery is leased to one worker, names are unique.
@@ -288,4 +287,16 @@ async fn the_sqlite_backend_keeps_the_storage_contract() -> TestResult {
     let dir = tempfile::tempdir()?;
     let store = rungate::store::sqlite::SqliteStore::open(&dir.path().join("contract.db")).await?;
     contract(Stores::from_backend(Arc::new(store))).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_postgres_backend_keeps_the_storage_contract() -> TestResult {
+    let Some(schema) = crate::pg::schema("contract").await? else {
+        return Ok(());
+    };
+    let store = rungate::store::postgres::PgStore::connect(&schema.target()).await?;
+    let kept = contract(Stores::from_backend(Arc::new(store.clone()))).await;
+    store.pool().close().await;
+    schema.drop().await?;
+    kept
 }

@@ -10,6 +10,7 @@ mod agents;
 mod analytics;
 mod audit;
 mod gates;
+mod holds;
 mod keys;
 mod policies;
 mod runs;
@@ -38,6 +39,16 @@ pub struct PgTarget {
     /// search path. Tests give each test its own.
     pub schema: Option<String>,
     pub max_connections: u32,
+}
+
+impl From<&crate::config::PostgresConfig> for PgTarget {
+    fn from(config: &crate::config::PostgresConfig) -> PgTarget {
+        PgTarget {
+            url: config.url.expose().clone(),
+            schema: config.schema.clone(),
+            max_connections: config.max_connections,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]

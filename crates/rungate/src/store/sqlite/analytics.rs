@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use super::{SqliteStore, to_u64};
 use crate::analytics::StepFact;
-use crate::money::UsdNanos;
+use crate::store::analytics::{FACT_COLUMNS, step_fact_from_row};
 use crate::store::{AnalyticsStore, FactFilter, RetentionCounts, StoreResult};
 
 /// Runs retention may remove: ended, and ended before ?1.
@@ -34,12 +34,12 @@ fn counts(values: [u64; 5]) -> RetentionCounts {
 #[async_trait]
 impl AnalyticsStore for SqliteStore {
     async fn step_facts(&self, f: &FactFilter, limit: u32) -> StoreResult<Vec<StepFact>> {
-        let rows = sqlx::query(
-            "SELECT run_id, agent_id, provider, model, kind, status, latency_ms, cost_nanos, input_tokens, output_tokens, created_at FROM steps \
+        let rows = sqlx::query(&format!(
+            "SELECT {FACT_COLUMNS} FROM steps \
              WHERE (?1 IS NULL OR agent_id = ?1) AND (?2 IS NULL OR provider = ?2) AND (?3 IS NULL OR model = ?3) \
                AND (?4 IS NULL OR created_at >= ?4) AND (?5 IS NULL OR created_at < ?5) \
-             ORDER BY created_at LIMIT ?6",
-        )
+             ORDER BY created_at LIMIT ?6"
+        ))
         .bind(&f.agent_id)
         .bind(&f.provider)
         .bind(&f.model)
@@ -48,23 +48,7 @@ impl AnalyticsStore for SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(StepFact {
-                    run_id: row.try_get("run_id")?,
-                    agent_id: row.try_get("agent_id")?,
-                    provider: row.try_get("provider")?,
-                    model: row.try_get("model")?,
-                    llm: row.try_get::<String, _>("kind")? == "llm_call",
-                    status: row.try_get("status")?,
-                    latency_ms: to_u64(row.try_get("latency_ms")?),
-                    cost: UsdNanos(row.try_get("cost_nanos")?),
-                    input_tokens: to_u64(row.try_get("input_tokens")?),
-                    output_tokens: to_u64(row.try_get("output_tokens")?),
-                    created_at_ms: row.try_get("created_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(step_fact_from_row).collect()
     }
 
     async fn retention_preview(&self, before_ms: i64) -> StoreResult<RetentionCounts> {

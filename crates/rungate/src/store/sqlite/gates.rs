@@ -8,7 +8,7 @@ use super::gate_writes::{GateChange, GateOutcome};
 use super::{SqliteStore, page_binds, to_u64};
 use crate::audit::AuditEvent;
 use crate::gate::{Decision, Gate, GateId, GateStatus};
-use crate::store::gates::{GATE_COLUMNS, gate_from_row};
+use crate::store::gates::{GATE_COLUMNS, gate_from_row, undecidable};
 use crate::store::{GateFilter, GateStore, Page, StoreError, StoreResult};
 
 impl SqliteStore {
@@ -64,15 +64,7 @@ impl GateStore for SqliteStore {
             event,
         };
         if !changed(self.runs.change_gates(change).await?)? {
-            let gate = self.get_gate(id).await?;
-            return Err(StoreError::Conflict(format!(
-                "approval request {id} is {} and can no longer be decided",
-                if gate.is_overdue(decision.at_ms) {
-                    "expired"
-                } else {
-                    gate.status.as_str()
-                }
-            )));
+            return Err(undecidable(&self.get_gate(id).await?, decision.at_ms));
         }
         self.get_gate(id).await
     }

@@ -323,18 +323,12 @@ fn close_run(tx: &Connection, c: &CloseRun) -> StoreResult<bool> {
 
 /// Queues a run event for the webhooks subscribed to it, in the transaction that records it.
 fn enqueue_webhooks(tx: &Connection, run_id: &str, event: &AuditEvent) -> StoreResult<()> {
-    let mut data = match &event.data {
-        serde_json::Value::Object(map) => map.clone(),
-        _ => serde_json::Map::new(),
-    };
-    data.insert("run_id".into(), run_id.into());
-    data.insert("actor".into(), event.actor.clone().into());
-    data.insert("at".into(), crate::run::rfc3339(event.at_ms).into());
+    let data = crate::webhook::envelope_data(run_id, event);
     tx.prepare_cached(super::webhooks::ENQUEUE)?
         .execute(params![
             super::webhooks::event_id(),
             event.kind,
-            serde_json::Value::Object(data).to_string(),
+            data.to_string(),
             event.at_ms,
             Option::<String>::None,
         ])?;
@@ -451,6 +445,7 @@ mod tests {
                 created_at_ms: 2,
             }],
             audit: vec![event("step.recorded")],
+            hold_id: None,
             step: Step {
                 id,
                 run_id: RunId(run_id.into()),

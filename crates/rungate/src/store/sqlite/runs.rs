@@ -1,16 +1,16 @@
 use async_trait::async_trait;
 use sqlx::Row;
 
-use super::{SqliteStore, json_column, page_binds, to_u64};
+use super::{SqliteStore, page_binds, to_u64};
 use crate::audit::{AuditEvent, AuditHead, ChainedEvent};
-use crate::budget::{LedgerEntry, LedgerKind};
+use crate::budget::LedgerEntry;
 use crate::money::UsdNanos;
 use crate::run::{Run, RunId, RunStatus, RunTotals, Step};
-use crate::store::runs::{run_from_row, step_from_row};
+use crate::store::runs::{
+    AGENT_TOTALS, AUDIT_COLUMNS, LEDGER_COLUMNS, RUN_COLUMNS, STEP_COLUMNS, agent_totals_from_row,
+    event_from_row, ledger_from_row, run_from_row, step_from_row,
+};
 use crate::store::{AgentTotals, Page, RunFilter, RunStore, StepRecord, StoreError, StoreResult};
-
-pub(super) const RUN_COLUMNS: &str = "id, agent_id, team, policy_id, policy_version, status, auto, spend_nanos, input_tokens, output_tokens, steps_count, started_at, last_activity_at, idle_timeout_ms, ended_at, ended_reason, metadata, budget_limit_nanos";
-pub(super) const STEP_COLUMNS: &str = "id, run_id, agent_id, kind, provider, model, input_tokens, output_tokens, cost_nanos, latency_ms, status, http_status, error_message, request, response, created_at";
 
 #[async_trait]
 impl RunStore for SqliteStore {
@@ -137,44 +137,21 @@ impl RunStore for SqliteStore {
     }
 
     async fn ledger(&self, id: &RunId) -> StoreResult<Vec<LedgerEntry>> {
-        let rows = sqlx::query("SELECT step_id, kind, amount_nanos, created_at FROM ledger WHERE run_id = ? ORDER BY created_at, step_id, kind")
+        let rows = sqlx::query(&format!("SELECT {LEDGER_COLUMNS} FROM ledger WHERE run_id = ? ORDER BY created_at, step_id, kind"))
             .bind(&id.0)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|row| {
-                let kind: String = row.try_get("kind")?;
-                Ok(LedgerEntry {
-                    kind: LedgerKind::parse(&kind)
-                        .ok_or_else(|| StoreError::Corrupt(format!("ledger kind {kind}")))?,
-                    step_id: row.try_get("step_id")?,
-                    amount: UsdNanos(row.try_get("amount_nanos")?),
-                    created_at_ms: row.try_get("created_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(ledger_from_row).collect()
     }
 
     async fn audit_events(&self, id: &RunId) -> StoreResult<Vec<ChainedEvent>> {
-        let rows = sqlx::query("SELECT run_id, seq, kind, actor, data, at, prev_hash, hash FROM audit_events WHERE run_id = ? ORDER BY seq")
-            .bind(&id.0)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|row| {
-                let data: String = row.try_get("data")?;
-                Ok(ChainedEvent {
-                    run_id: row.try_get("run_id")?,
-                    seq: row.try_get("seq")?,
-                    kind: row.try_get("kind")?,
-                    actor: row.try_get("actor")?,
-                    data: json_column(&data, "data")?,
-                    at_ms: row.try_get("at")?,
-                    prev_hash: row.try_get("prev_hash")?,
-                    hash: row.try_get("hash")?,
-                })
-            })
-            .collect()
+        let rows = sqlx::query(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE run_id = ? ORDER BY seq"
+        ))
+        .bind(&id.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(event_from_row).collect()
     }
 
     async fn audit_head(&self, id: &RunId) -> StoreResult<AuditHead> {
@@ -190,23 +167,8 @@ impl RunStore for SqliteStore {
     }
 
     async fn agent_totals(&self) -> StoreResult<Vec<AgentTotals>> {
-        let rows = sqlx::query(
-            "SELECT agent_id, COUNT(*) AS runs, SUM(spend_nanos) AS spend, SUM(input_tokens) AS input, SUM(output_tokens) AS output, SUM(steps_count) AS steps FROM runs GROUP BY agent_id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(AgentTotals {
-                    agent_id: row.try_get("agent_id")?,
-                    runs: to_u64(row.try_get("runs")?),
-                    spend: UsdNanos(row.try_get("spend")?),
-                    input_tokens: to_u64(row.try_get("input")?),
-                    output_tokens: to_u64(row.try_get("output")?),
-                    steps: to_u64(row.try_get("steps")?),
-                })
-            })
-            .collect()
+        let rows = sqlx::query(AGENT_TOTALS).fetch_all(&self.pool).await?;
+        rows.iter().map(agent_totals_from_row).collect()
     }
 
     async fn agent_spend_since(&self, agent_id: &str, since_ms: i64) -> StoreResult<UsdNanos> {
