@@ -228,10 +228,10 @@ pub fn judge(state: &Snapshot, caps: &Caps, call: &CallEstimate) -> Result<Admis
         }
         Enforcement::Projected => {
             if let Some(limit) = caps.usd {
-                output = fit_usd(&state, caps, call, output, limit)?;
+                output = fit_usd(state, caps, call, output, limit)?;
             }
             if let Some(limit) = caps.tokens {
-                output = fit_tokens(&state, caps, call, output, limit)?;
+                output = fit_tokens(state, caps, call, output, limit)?;
             }
         }
     }

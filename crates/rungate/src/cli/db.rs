@@ -109,7 +109,13 @@ pub async fn run(command: DbCommand) -> anyhow::Result<String> {
 /// `rungate migrate`: opens the configured storage as `start` would and says what it applied.
 pub async fn migrate(config_path: Option<PathBuf>) -> anyhow::Result<String> {
     let config = Config::load(config_path.as_deref())?;
-    super::init_tracing(&config.log_level);
+    // The report goes to stdout; the log only says what went wrong (PostgreSQL's "already exists,
+    // skipping" notices are info), unless the config asks for more detail.
+    let level = match config.log_level.as_str() {
+        level @ ("debug" | "trace") => level,
+        _ => "warn",
+    };
+    super::init_tracing(level);
     // Opening the store migrates; the versions recorded from now on are the ones it applied.
     let started = crate::run::now_ms();
     let (place, recorded) = match &config.storage {
@@ -145,7 +151,11 @@ pub async fn migrate(config_path: Option<PathBuf>) -> anyhow::Result<String> {
             .fetch_all(store.pool())
             .await?;
             store.pool().close().await;
-            (format!("PostgreSQL {}", describe_pg(url)), recorded)
+            let place = match &pg.schema {
+                Some(schema) => format!("PostgreSQL {} (schema {schema})", describe_pg(url)),
+                None => format!("PostgreSQL {}", describe_pg(url)),
+            };
+            (place, recorded)
         }
     };
     let version = recorded.iter().map(|(v, _)| *v).max().unwrap_or(0);

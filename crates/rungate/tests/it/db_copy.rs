@@ -3,20 +3,20 @@
 //! PostgreSQL schema; every table arrives whole and each run's audit chain still verifies there.
 //! A copy into a non-empty target is refused, and a copy that fails half-way leaves nothing.
 //!
-//! PostgreSQL comes from `RUNGATE_TEST_PG_URL` (default: a local server with trust auth). When
-//! it is not reachable these tests say so and pass, except under `CI=true`, where they fail.
+//! PostgreSQL and the skip-or-fail rule when it is not reachable come from `crate::pg`; each test
+//! copies into a schema of its own and drops it.
 
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::json;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::PgPool;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 
-use crate::harness::{self, TestResult, user};
+use rungate::store::RunStore as _;
 
-const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+use crate::harness::{self, TestResult, user};
 
 /// Every table the copy moves, in its order.
 const TABLES: &[&str] = &[
@@ -33,38 +33,6 @@ const TABLES: &[&str] = &[
     "webhooks",
     "webhook_deliveries",
 ];
-
-/// The test server, with its URL; `None` (after saying why) when it is not there outside CI.
-async fn postgres() -> TestResult<Option<(PgPool, String)>> {
-    let url = std::env::var("RUNGATE_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_owned());
-    match PgPoolOptions::new()
-        .max_connections(2)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect(&url)
-        .await
-    {
-        Ok(pool) => Ok(Some((pool, url))),
-        Err(err) if std::env::var("CI").as_deref() != Ok("true") => {
-            eprintln!(
-                "skipped: PostgreSQL not reachable at {url} ({err}) (set RUNGATE_TEST_PG_URL)"
-            );
-            Ok(None)
-        }
-        Err(err) => Err(format!("PostgreSQL not reachable at {url} and CI=true: {err}").into()),
-    }
-}
-
-/// A schema name no other test uses.
-fn fresh_schema() -> String {
-    format!("copy_{:016x}", rand::random::<u64>())
-}
-
-async fn drop_schema(pg: &PgPool, schema: &str) -> TestResult {
-    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        .execute(pg)
-        .await?;
-    Ok(())
-}
 
 /// What one `rungate db copy` did.
 struct Outcome {
@@ -222,13 +190,22 @@ async fn filled_database() -> TestResult<tempfile::TempDir> {
 #[tokio::test]
 async fn a_gateways_sqlite_database_arrives_whole_in_postgres_and_its_audit_chains_still_verify()
 -> TestResult {
-    let Some((pg, url)) = postgres().await? else {
+    if harness::reads_the_sqlite_file(
+        "a_gateways_sqlite_database_arrives_whole_in_postgres_and_its_audit_chains_still_verify",
+    ) {
+        return Ok(());
+    }
+    let Some(schema) = crate::pg::schema("copy").await? else {
         return Ok(());
     };
-    let dir = filled_database().await?;
-    let schema = fresh_schema();
-    let checked = copy_and_compare(&dir.path().join("rungate.db"), &pg, &url, &schema).await;
-    drop_schema(&pg, &schema).await?;
+    let checked = match filled_database().await {
+        Ok(dir) => {
+            let path = dir.path().join("rungate.db");
+            copy_and_compare(&path, &schema.admin, &schema.url, &schema.name).await
+        }
+        Err(err) => Err(err),
+    };
+    schema.drop().await?;
     checked
 }
 
@@ -331,7 +308,27 @@ async fn copy_and_compare(path: &Path, pg: &PgPool, url: &str, schema: &str) -> 
     .await?;
     assert_eq!(source_steps, target_steps);
 
-    // Every run's chain verifies in the copy, and is event for event the source's.
+    // Every run's chain verifies in the copy, and is event for event the source's: read by SQL,
+    // and read the way a gateway on PostgreSQL reads it (its RunStore).
+    let store = rungate::store::postgres::PgStore::connect(&rungate::store::postgres::PgTarget {
+        url: url.to_owned(),
+        schema: Some(schema.to_owned()),
+        max_connections: 2,
+    })
+    .await?;
+    for (run_id, ..) in &source_runs {
+        let id = rungate::run::RunId(run_id.clone());
+        let (source_events, _) = source_chain(&db, run_id).await?;
+        let events = store.audit_events(&id).await?;
+        let head = store.audit_head(&id).await?;
+        assert_eq!(
+            rungate::audit::verify(&events, &head),
+            Ok(()),
+            "run {run_id} through the store"
+        );
+        assert_eq!(events, source_events, "run {run_id} through the store");
+    }
+    store.pool().close().await;
     for (run_id, ..) in &source_runs {
         let (source_events, source_head) = source_chain(&db, run_id).await?;
         let (events, head) = target_chain(pg, schema, run_id).await?;
@@ -351,7 +348,7 @@ async fn copy_and_compare(path: &Path, pg: &PgPool, url: &str, schema: &str) -> 
 #[tokio::test]
 async fn a_copy_into_a_non_empty_target_is_refused_and_a_failed_copy_leaves_nothing() -> TestResult
 {
-    let Some((pg, url)) = postgres().await? else {
+    let Some(schema) = crate::pg::schema("copy").await? else {
         return Ok(());
     };
     let dir = tempfile::tempdir()?;
@@ -372,10 +369,9 @@ async fn a_copy_into_a_non_empty_target_is_refused_and_a_failed_copy_leaves_noth
     )
     .execute(&db)
     .await?;
-    let schema = fresh_schema();
-    let checked = refusals(&db, &path, &pg, &url, &schema).await;
+    let checked = refusals(&db, &path, &schema.admin, &schema.url, &schema.name).await;
     db.close().await;
-    drop_schema(&pg, &schema).await?;
+    schema.drop().await?;
     checked
 }
 

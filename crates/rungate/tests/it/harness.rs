@@ -69,6 +69,43 @@ pub async fn start_with(setup: Setup) -> TestResult<Harness> {
     Ok(h)
 }
 
+/// The database a test gateway keeps its data in: a SQLite file in `dir`, or — with
+/// `RUNGATE_TEST_STORAGE=postgres`, which runs this whole suite on PostgreSQL — a schema of the
+/// test server whose name is kept in `dir`, so a restarted gateway finds its data again.
+fn storage_yaml(dir: &std::path::Path) -> TestResult<String> {
+    if std::env::var("RUNGATE_TEST_STORAGE").as_deref() != Ok("postgres") {
+        let path = dir.join("rungate.db");
+        return Ok(format!(
+            "storage:\n  type: sqlite\n  path: {}\n",
+            path.display()
+        ));
+    }
+    let marker = dir.join("pg-schema");
+    let schema = match std::fs::read_to_string(&marker) {
+        Ok(name) => name,
+        Err(_) => {
+            let name = format!("it_{:016x}", rand::random::<u64>());
+            std::fs::write(&marker, &name)?;
+            name
+        }
+    };
+    let url =
+        std::env::var("RUNGATE_TEST_PG_URL").unwrap_or_else(|_| crate::pg::DEFAULT_URL.to_owned());
+    Ok(format!(
+        "storage:\n  type: postgres\n  url: {url}\n  schema: {schema}\n  max_connections: 8\n"
+    ))
+}
+
+/// True (after saying so) when the suite runs on PostgreSQL and the calling test inspects the
+/// SQLite file itself; the SQLite pass of the suite runs it.
+pub fn reads_the_sqlite_file(test: &str) -> bool {
+    let on_postgres = std::env::var("RUNGATE_TEST_STORAGE").as_deref() == Ok("postgres");
+    if on_postgres {
+        eprintln!("{test}: runs in the SQLite pass (it reads the database file)");
+    }
+    on_postgres
+}
+
 /// Starts a gateway over `dir` (reusing its database, as after a restart).
 pub async fn boot(
     mock: MockUpstream,
@@ -76,8 +113,8 @@ pub async fn boot(
     extra_yaml: &str,
 ) -> TestResult<Harness> {
     let yaml = format!(
-        "storage:\n  type: sqlite\n  path: {}\ndemo_provider: off\ndashboard_password: {ADMIN_PASSWORD}\nlog_level: warn\n{extra_yaml}",
-        dir.path().join("rungate.db").display()
+        "{}demo_provider: off\ndashboard_password: {ADMIN_PASSWORD}\nlog_level: warn\n{extra_yaml}",
+        storage_yaml(dir.path())?
     );
     let config = rungate::config::Config::from_yaml(&yaml, &[])?;
     let gw = rungate::app::build(config).await?;

@@ -29,7 +29,7 @@ const MIGRATIONS: &[(i64, &str)] = &[(
 )];
 
 /// Serialises `migrate` across gateways starting at once (an arbitrary, fixed key).
-const MIGRATION_LOCK: i64 = 0x7275_6e67_6174_65;
+const MIGRATION_LOCK: i64 = 0x0072_756e_6761_7465;
 
 /// Where and how to connect.
 #[derive(Clone, Debug)]
@@ -59,7 +59,9 @@ pub struct PgStore {
 impl PgStore {
     /// Connects, creates the schema if asked for one, and brings it up to date.
     pub async fn connect(target: &PgTarget) -> StoreResult<PgStore> {
+        // Notices ("already exists, skipping") are not news for a gateway's log.
         let mut options: PgConnectOptions = target.url.parse()?;
+        options = options.options([("client_min_messages", "warning")]);
         if let Some(schema) = &target.schema {
             if !valid_schema(schema) {
                 return Err(StoreError::Engine(format!(
