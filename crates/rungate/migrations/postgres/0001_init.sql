@@ -201,13 +201,15 @@ CREATE TABLE run_holds (
 CREATE INDEX run_holds_by_gateway ON run_holds (gateway_id);
 CREATE INDEX run_holds_by_expiry ON run_holds (expires_at);
 
--- Admitted calls of the last minute per rate-limit window (`run:<id>` or `agent:<id>`): the
--- sliding window of `rate_limits`, shared by every gateway.
-CREATE TABLE rate_calls (
+-- Admitted calls per 100 ms per rate-limit window (`run:<id>` or `agent:<id>`): the sliding
+-- minute of `rate_limits`, shared by every gateway, in at most 601 rows a window however busy
+-- it is (a row per call would make every admission count a minute of calls). `first_at` is
+-- the bucket's earliest call, for `Retry-After`.
+CREATE TABLE rate_buckets (
     window_key TEXT NOT NULL,
-    call_id TEXT NOT NULL,
-    at BIGINT NOT NULL,
+    bucket BIGINT NOT NULL,
+    calls BIGINT NOT NULL,
     tokens BIGINT NOT NULL,
-    PRIMARY KEY (window_key, call_id)
+    first_at BIGINT NOT NULL,
+    PRIMARY KEY (window_key, bucket)
 );
-CREATE INDEX rate_calls_by_time ON rate_calls (window_key, at);

@@ -50,13 +50,19 @@ pub async fn start(
         .current_dir(dir)
         .env("RUNGATE_DASHBOARD_PASSWORD", ADMIN_PASSWORD)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(
+            dir.join(format!("rungate-{port}.log")),
+        )?)
         .spawn()?;
     let process = Process {
         child,
         url: format!("http://127.0.0.1:{port}"),
     };
-    wait_healthy(http, &process.url).await?;
+    if let Err(err) = wait_healthy(http, &process.url).await {
+        let log =
+            std::fs::read_to_string(dir.join(format!("rungate-{port}.log"))).unwrap_or_default();
+        return Err(format!("{err}; its log:\n{log}").into());
+    }
     Ok(process)
 }
 

@@ -21,29 +21,44 @@ use crate::store::{
 
 /// Judges the call against each rate window in `checks`; the first that refuses wins. Agent
 /// windows span runs, so they are serialised by an advisory lock on the key (taken after the
-/// run's row lock, the order every admission follows).
+/// run's row lock, the order every admission follows). The windows are counted in 100 ms
+/// buckets, and a bucket leaves the window only once all of it is older than a minute: a
+/// window may refuse up to 100 ms early, never admit more than its limit.
 async fn check_rates(
     conn: &mut PgConnection,
     checks: &[RateCheck<'_>],
     now_ms: i64,
 ) -> StoreResult<Option<Reserved>> {
+    if checks.is_empty() {
+        return Ok(None);
+    }
+    for check in checks.iter().filter(|c| c.scope != "run") {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(&check.key)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let keys: Vec<&str> = checks.iter().map(|c| c.key.as_str()).collect();
+    let rows = sqlx::query(
+        "SELECT window_key, CAST(SUM(calls) AS BIGINT), CAST(SUM(tokens) AS BIGINT), MIN(first_at) FROM rate_buckets \
+         WHERE window_key = ANY($1) AND bucket >= $2 GROUP BY window_key",
+    )
+    .bind(&keys)
+    .bind(oldest_bucket(now_ms))
+    .fetch_all(&mut *conn)
+    .await?;
     for check in checks {
-        if check.scope != "run" {
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-                .bind(&check.key)
-                .execute(&mut *conn)
-                .await?;
+        let mut window = (0, 0, now_ms);
+        for row in &rows {
+            if row.try_get::<String, _>(0)? == check.key {
+                window = (
+                    to_u64(row.try_get(1)?),
+                    to_u64(row.try_get(2)?),
+                    row.try_get(3)?,
+                );
+            }
         }
-        let row = sqlx::query(
-            "SELECT COUNT(*), CAST(COALESCE(SUM(tokens), 0) AS BIGINT), MIN(at) FROM rate_calls WHERE window_key = $1 AND at > $2",
-        )
-        .bind(&check.key)
-        .bind(now_ms - RATE_WINDOW_MS)
-        .fetch_one(&mut *conn)
-        .await?;
-        let calls = to_u64(row.try_get(0)?);
-        let used = to_u64(row.try_get(1)?);
-        let oldest = row.try_get::<Option<i64>, _>(2)?.unwrap_or(now_ms);
+        let (calls, used, oldest) = window;
         if let Err(refusal) =
             policy::judge_rate(check.limits, calls, used, oldest, now_ms, check.tokens)
         {
@@ -54,6 +69,13 @@ async fn check_rates(
         }
     }
     Ok(None)
+}
+
+const BUCKET_MS: i64 = 100;
+
+/// The oldest bucket still (partly) inside the window at `now_ms`.
+fn oldest_bucket(now_ms: i64) -> i64 {
+    (now_ms - RATE_WINDOW_MS).div_euclid(BUCKET_MS)
 }
 
 #[async_trait]
@@ -100,7 +122,8 @@ impl HoldStore for PgStore {
         let tokens: Vec<i64> = r.rates.iter().map(|c| to_i64(c.tokens)).collect();
         sqlx::query(
             "WITH hold AS (INSERT INTO run_holds (run_id, hold_id, gateway_id, amount_nanos, tokens, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)), \
-                  rated AS (INSERT INTO rate_calls (window_key, call_id, at, tokens) SELECT k, $2, $6, t FROM UNNEST($8::text[], $9::bigint[]) AS w(k, t)) \
+                  rated AS (INSERT INTO rate_buckets (window_key, bucket, calls, tokens, first_at) SELECT k, $10, 1, t, $6 FROM UNNEST($8::text[], $9::bigint[]) AS w(k, t) \
+                      ON CONFLICT (window_key, bucket) DO UPDATE SET calls = rate_buckets.calls + 1, tokens = rate_buckets.tokens + EXCLUDED.tokens, first_at = LEAST(rate_buckets.first_at, EXCLUDED.first_at)) \
              UPDATE runs SET reserved_nanos = reserved_nanos + $4, reserved_tokens = reserved_tokens + $5, in_flight = in_flight + 1 WHERE id = $1",
         )
         .bind(&r.run_id.0)
@@ -112,6 +135,7 @@ impl HoldStore for PgStore {
         .bind(r.expires_at_ms)
         .bind(keys)
         .bind(tokens)
+        .bind(r.now_ms.div_euclid(BUCKET_MS))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -153,8 +177,8 @@ impl HoldStore for PgStore {
     }
 
     async fn expire_holds(&self, now_ms: i64) -> StoreResult<Vec<ExpiredHolds>> {
-        sqlx::query("DELETE FROM rate_calls WHERE at <= $1")
-            .bind(now_ms - RATE_WINDOW_MS)
+        sqlx::query("DELETE FROM rate_buckets WHERE bucket < $1")
+            .bind(oldest_bucket(now_ms))
             .execute(&self.pool)
             .await?;
         let runs: Vec<String> =

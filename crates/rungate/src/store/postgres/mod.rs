@@ -72,9 +72,16 @@ impl PgStore {
                 .max_connections(1)
                 .connect_with(options.clone())
                 .await?;
-            admin
-                .execute(format!("CREATE SCHEMA IF NOT EXISTS {schema}").as_str())
+            // CREATE SCHEMA IF NOT EXISTS races with itself (a unique violation in the
+            // catalogue) when gateways start together: serialise it like the migrations.
+            let mut tx = admin.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(MIGRATION_LOCK)
+                .execute(&mut *tx)
                 .await?;
+            tx.execute(format!("CREATE SCHEMA IF NOT EXISTS {schema}").as_str())
+                .await?;
+            tx.commit().await?;
             admin.close().await;
             options = options.options([("search_path", schema.as_str())]);
         }
