@@ -55,6 +55,10 @@ struct Args {
     /// e.g. /dev/shm to take disk syncs out of the figures [default: the system temp dir].
     #[arg(long)]
     data_dir: Option<std::path::PathBuf>,
+    /// Keep the gateway's data in a fresh schema of this PostgreSQL instead of SQLite (the
+    /// schema is dropped at the end), e.g. postgres://postgres@127.0.0.1:5432/test.
+    #[arg(long)]
+    postgres: Option<String>,
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -95,7 +99,7 @@ struct Plan {
 }
 
 async fn run(args: &Args) -> Result<Report> {
-    let stack = Stack::start(args.data_dir.as_deref()).await?;
+    let stack = Stack::start(args.data_dir.as_deref(), args.postgres.as_deref()).await?;
     let high = args
         .requests_high
         .unwrap_or(args.requests.saturating_mul(4));
@@ -183,6 +187,7 @@ async fn run(args: &Args) -> Result<Report> {
             TARGETS as u64 * gateway_calls,
         ),
     ];
+    stack.cleanup().await?;
     Ok(Report {
         setup: describe(args, high, &stack.data_dir()),
         latency,
@@ -316,7 +321,7 @@ fn describe(args: &Args, high: usize, data_dir: &str) -> Vec<(&'static str, Stri
         (
             "gateway",
             format!(
-                "SQLite (WAL) in {data_dir}; auto-runs; every call records step + ledger + audit"
+                "{data_dir}; auto-runs; every call records step + ledger + audit"
             ),
         ),
         (

@@ -81,11 +81,19 @@ pub struct Stack {
     pub governed: Target,
     /// Holds the database and key file until the benchmark ends.
     data: tempfile::TempDir,
+    storage: Storage,
+}
+
+/// Where the gateway keeps its data.
+pub enum Storage {
+    Sqlite,
+    Postgres { url: String, schema: String },
 }
 
 impl Stack {
-    /// Starts everything; the database goes in a new temporary directory inside `data_dir`.
-    pub async fn start(data_dir: Option<&Path>) -> Result<Stack> {
+    /// Starts everything; the database goes in a new temporary directory inside `data_dir`, or
+    /// in a fresh schema of the PostgreSQL at `postgres`.
+    pub async fn start(data_dir: Option<&Path>, postgres: Option<&str>) -> Result<Stack> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let config = MockConfig {
             require_key: Some(PROVIDER_KEY.to_owned()),
@@ -99,7 +107,14 @@ impl Stack {
             None => tempfile::tempdir()?,
         };
         let forwarder_addr = crate::forwarder::start(mock.base_url()).await?;
-        let gateway = start_gateway(&data).await?;
+        let storage = match postgres {
+            Some(url) => Storage::Postgres {
+                url: url.to_owned(),
+                schema: format!("bench_{}_{}", std::process::id(), rungate::run::now_ms()),
+            },
+            None => Storage::Sqlite,
+        };
+        let gateway = start_gateway(&data, &storage).await?;
         let gateway_addr = serve_gateway(&gateway).await?;
         let (agent_token, governed_token) = provision(&gateway, &mock.base_url()).await?;
         Ok(Stack {
@@ -122,15 +137,31 @@ impl Stack {
             mock,
             gateway,
             data,
+            storage,
         })
+    }
+
+    /// Drops the benchmark's PostgreSQL schema (SQLite's directory goes with the stack).
+    pub async fn cleanup(&self) -> Result<()> {
+        if let Storage::Postgres { url, schema } = &self.storage {
+            let pool = sqlx::PgPool::connect(url).await?;
+            sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                .execute(&pool)
+                .await?;
+            pool.close().await;
+        }
+        Ok(())
     }
 
     /// Where the database lives, with its file system type when it can be told.
     pub fn data_dir(&self) -> String {
+        if let Storage::Postgres { schema, .. } = &self.storage {
+            return format!("PostgreSQL schema {schema}");
+        }
         let path = self.data.path();
         match file_system_of(path) {
-            Some(kind) => format!("{} ({kind})", path.display()),
-            None => path.display().to_string(),
+            Some(kind) => format!("SQLite (WAL) in {} ({kind})", path.display()),
+            None => format!("SQLite (WAL) in {}", path.display()),
         }
     }
 
@@ -180,11 +211,19 @@ impl Stack {
     }
 }
 
-async fn start_gateway(data: &tempfile::TempDir) -> Result<AppState> {
-    let yaml = format!(
-        "storage:\n  type: sqlite\n  path: {}\ndemo_provider: off\nlog_level: warn\n",
-        data.path().join("bench.db").display()
-    );
+async fn start_gateway(data: &tempfile::TempDir, storage: &Storage) -> Result<AppState> {
+    let storage = match storage {
+        Storage::Sqlite => format!(
+            "storage:\n  type: sqlite\n  path: {}\n",
+            data.path().join("bench.db").display()
+        ),
+        // A fixed key: with PostgreSQL the key file would land in the working directory.
+        Storage::Postgres { url, schema } => format!(
+            "storage:\n  type: postgres\n  url: {url}\n  schema: {schema}\n  max_connections: 32\nencryption_key: {}\n",
+            "00".repeat(32)
+        ),
+    };
+    let yaml = format!("{storage}demo_provider: off\nlog_level: warn\n");
     let config = rungate::config::Config::from_yaml(&yaml, &[])?;
     rungate::app::build(config)
         .await

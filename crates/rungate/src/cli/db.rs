@@ -201,6 +201,7 @@ pub async fn copy(
         url: to.to_owned(),
         schema: schema.map(str::to_owned),
         max_connections: 2,
+        synchronous_commit: true,
     })
     .await
     .with_context(|| format!("cannot open PostgreSQL at {}", describe_pg(to)))?;

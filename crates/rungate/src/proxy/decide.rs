@@ -240,7 +240,7 @@ pub async fn admit(
     };
     if let Some(shared) = shared {
         let rates = shared_rate_checks(run, agent, rate_tokens);
-        return admit_shared(shared, run, &rates, provider, facts, body, estimate, now_ms).await;
+        return admit_shared(shared, run, rates, provider, facts, body, estimate, now_ms).await;
     }
     let caps = run.caps();
     let refused = match run.books.admit(&caps, &estimate) {
@@ -284,11 +284,7 @@ fn exact_input(
 }
 
 /// The run's and the agent's `rate_limits` windows, as keys of the shared books.
-fn shared_rate_checks<'a>(
-    run: &'a LiveRun,
-    agent: &AgentWindows<'_>,
-    tokens: u64,
-) -> Vec<RateCheck<'a>> {
+fn shared_rate_checks(run: &LiveRun, agent: &AgentWindows<'_>, tokens: u64) -> Vec<RateCheck> {
     let Some(limits) = run
         .policy
         .as_ref()
@@ -300,53 +296,71 @@ fn shared_rate_checks<'a>(
         RateCheck {
             key: format!("run:{}", run.id),
             scope: "run",
-            limits,
+            limits: limits.clone(),
             tokens,
         },
         RateCheck {
             key: format!("agent:{}", agent.agent_id),
             scope: "agent",
-            limits,
+            limits: limits.clone(),
             tokens,
         },
     ]
 }
 
-/// Admission in the shared books: one transaction under the run's row lock (see
-/// `store::postgres::holds`), retried once with the exact input count when the estimate is
+/// Admission in the shared books: judged under the run's row lock (see
+/// `store::postgres::writer`), retried once with the exact input count when the estimate is
 /// what refused it.
 #[allow(clippy::too_many_arguments)]
 async fn admit_shared(
     shared: &SharedBooks,
     run: &LiveRun,
-    rates: &[RateCheck<'_>],
+    rates: Vec<RateCheck>,
     provider: Provider,
     facts: &RequestFacts,
     body: &[u8],
     estimate: CallEstimate,
     now_ms: i64,
 ) -> Result<Hold, ApiError> {
+    let caps = run.caps();
+    if caps.usd.is_none() && caps.tokens.is_none() && caps.max_steps.is_none() && rates.is_empty() {
+        // Nothing to reserve: one read tells whether another gateway closed the run, and the
+        // local books (which refuse nothing without caps) hold the call.
+        if let Some(refused) = shared.store.refusal(&run.id).await? {
+            return Err(super::resolve::refusal(&run.id, refused));
+        }
+        return run
+            .books
+            .admit(&caps, &estimate)
+            .map_err(|_| ApiError::Internal("uncapped books refused a call".into()));
+    }
     let hold_id = format!("hold_{}", uuid::Uuid::now_v7().simple());
-    let mut reservation = Reservation {
-        run_id: &run.id,
-        hold_id: &hold_id,
-        gateway_id: &shared.gateway_id,
-        caps: run.caps(),
+    let reservation = Reservation {
+        run_id: run.id.clone(),
+        hold_id: hold_id.clone(),
+        gateway_id: shared.gateway_id.clone(),
+        caps,
         call: estimate,
         rates,
         now_ms,
         expires_at_ms: shared.expiry(now_ms),
     };
-    let mut answer = shared.store.reserve(&reservation).await?;
+    let mut answer = shared.store.reserve(reservation.clone()).await?;
     if let Reserved::Refused(refused) = &answer {
         if let Some(input_tokens) =
             exact_input(provider, refused, facts, body, estimate.input_tokens)
         {
-            reservation.call = CallEstimate {
+            let exact = CallEstimate {
                 input_tokens,
                 ..estimate
             };
-            answer = shared.store.reserve(&reservation).await?;
+            answer = shared
+                .store
+                .reserve(Reservation {
+                    call: exact,
+                    ..reservation
+                })
+                .await?;
         }
     }
     match answer {

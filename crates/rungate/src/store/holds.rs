@@ -14,24 +14,24 @@ use crate::run::{JoinRefusal, RunId};
 
 /// A rate window the call must fit: `run:<id>` or `agent:<id>`.
 #[derive(Clone, Debug)]
-pub struct RateCheck<'a> {
+pub struct RateCheck {
     pub key: String,
     /// `run` or `agent`, for the refusal.
     pub scope: &'static str,
-    pub limits: &'a RateLimits,
+    pub limits: RateLimits,
     pub tokens: u64,
 }
 
 /// One call asking for a hold.
 #[derive(Clone, Debug)]
-pub struct Reservation<'a> {
-    pub run_id: &'a RunId,
-    pub hold_id: &'a str,
-    pub gateway_id: &'a str,
+pub struct Reservation {
+    pub run_id: RunId,
+    pub hold_id: String,
+    pub gateway_id: String,
     /// The caps the run pinned; a USD cap an approver raised (on the run's row) replaces `usd`.
     pub caps: Caps,
     pub call: CallEstimate,
-    pub rates: &'a [RateCheck<'a>],
+    pub rates: Vec<RateCheck>,
     pub now_ms: i64,
     /// When the hold lapses unless its gateway renews it.
     pub expires_at_ms: i64,
@@ -60,7 +60,10 @@ pub struct ExpiredHolds {
 
 #[async_trait]
 pub trait HoldStore: Send + Sync {
-    async fn reserve(&self, reservation: &Reservation<'_>) -> StoreResult<Reserved>;
+    async fn reserve(&self, reservation: Reservation) -> StoreResult<Reserved>;
+    /// Why the run accepts no more calls, if it does not (closed or stopped, perhaps by
+    /// another gateway): the one check a call with nothing to reserve needs.
+    async fn refusal(&self, run_id: &RunId) -> StoreResult<Option<JoinRefusal>>;
     /// Gives a hold back (its call ended without a step); a hold already gone is no error.
     async fn release(&self, run_id: &RunId, hold_id: &str) -> StoreResult<()>;
     /// Extends the live holds of `gateway_id` to `expires_at_ms`; returns how many.

@@ -7,10 +7,12 @@
 use std::sync::Arc;
 
 use rungate::audit::AuditEvent;
+use rungate::budget::{LedgerEntry, LedgerKind};
 use rungate::gate::{Decision, Gate, GateId, GateStatus, Trigger};
-use rungate::run::{Run, RunId, RunStatus};
+use rungate::money::UsdNanos;
+use rungate::run::{Run, RunId, RunStatus, Step, StepId, StepKind, StepStatus};
 use rungate::security::TokenHash;
-use rungate::store::{Agent, AgentStatus, StoreError, Stores};
+use rungate::store::{Agent, AgentStatus, StepRecord, StoreError, Stores};
 use serde_json::json;
 
 use crate::harness::TestResult;
@@ -91,6 +93,82 @@ async fn contract(stores: Stores) -> TestResult {
     identical_requests_share_one_open_gate(&stores).await?;
     a_gate_is_decided_once_and_consumed_once(&stores).await?;
     a_due_delivery_is_leased_to_one_worker(&stores).await?;
+    concurrent_steps_add_up_and_a_bad_one_fails_alone(&stores).await?;
+    Ok(())
+}
+
+fn step(run_id: &str, cost: i64) -> StepRecord {
+    let id = StepId::generate();
+    StepRecord {
+        ledger: vec![LedgerEntry {
+            kind: LedgerKind::Settlement,
+            step_id: id.0.clone(),
+            amount: UsdNanos(cost),
+            created_at_ms: 2,
+        }],
+        audit: vec![event("step.recorded")],
+        hold_id: None,
+        step: Step {
+            id,
+            run_id: RunId(run_id.into()),
+            agent_id: "agt_contract".into(),
+            kind: StepKind::LlmCall,
+            provider: "openai".into(),
+            model: "gpt-4o".into(),
+            input_tokens: 10,
+            output_tokens: 5,
+            cost: UsdNanos(cost),
+            latency_ms: 1,
+            status: StepStatus::Success,
+            http_status: Some(200),
+            error_message: None,
+            request: None,
+            response: None,
+            created_at_ms: 2,
+        },
+    }
+}
+
+/// Steps settled at once (as a busy run's are, by one gateway or several) all count, chain in
+/// one chain, and a step for a run that does not exist fails without failing its neighbours.
+async fn concurrent_steps_add_up_and_a_bad_one_fails_alone(stores: &Stores) -> TestResult {
+    stores
+        .runs
+        .create_run(&run("busy"), event("run.started"))
+        .await?;
+    let calls: Vec<_> = (0..200)
+        .map(|i| {
+            let runs = stores.runs.clone();
+            let target = if i % 10 == 0 { "ghost" } else { "busy" };
+            tokio::spawn(async move { runs.record_step(&step(target, 7)).await })
+        })
+        .collect();
+    let (mut ok, mut missing) = (0, 0);
+    for call in calls {
+        match call.await? {
+            Ok(_) => ok += 1,
+            Err(StoreError::NotFound) => missing += 1,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    assert_eq!((ok, missing), (180, 20));
+    let id = RunId("busy".into());
+    let busy = stores.runs.get_run(&id).await?;
+    assert_eq!((busy.steps_count, busy.spend), (180, UsdNanos(180 * 7)));
+    let ledger: i64 = stores
+        .runs
+        .ledger(&id)
+        .await?
+        .iter()
+        .map(|e| e.amount.0)
+        .sum();
+    assert_eq!(ledger, 180 * 7);
+    let events = stores.runs.audit_events(&id).await?;
+    assert_eq!(events.len(), 181);
+    assert_eq!(
+        rungate::audit::verify(&events, &stores.runs.audit_head(&id).await?),
+        Ok(())
+    );
     Ok(())
 }
 

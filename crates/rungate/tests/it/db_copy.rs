@@ -314,6 +314,7 @@ async fn copy_and_compare(path: &Path, pg: &PgPool, url: &str, schema: &str) -> 
         url: url.to_owned(),
         schema: Some(schema.to_owned()),
         max_connections: 2,
+        synchronous_commit: true,
     })
     .await?;
     for (run_id, ..) in &source_runs {

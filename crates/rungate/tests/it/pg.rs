@@ -33,6 +33,7 @@ impl Schema {
             url: self.url.clone(),
             schema: Some(self.name.clone()),
             max_connections: 8,
+            synchronous_commit: true,
         }
     }
 

@@ -1,145 +1,45 @@
-//! `HoldStore` on PostgreSQL: the shared books. Admission is one transaction that locks the
-//! run's row, reads its committed totals and the counters of every gateway's holds from it (the
-//! counters live on the row so that one locked read is the whole budget), reads the rate
-//! windows in a second statement — after the lock, so it sees what the previous lock holder
-//! committed — judges with `budget::judge` and `policy::judge_rate`, and on admission inserts
-//! the hold and the window entries and bumps the counters. Five round trips, no retries: the
-//! lock queues concurrent calls of one run instead of letting them collide.
+//! `HoldStore` on PostgreSQL: the shared books. Admissions go through the group writer
+//! (`writer`), which judges them under the run's row lock against the committed totals and the
+//! counters of every gateway's holds (kept on the run's row, so one locked read is the whole
+//! budget) with `budget::judge` and `policy::judge_rate`. Here: releases, renewals and the
+//! sweep that frees the holds of gateways that stopped renewing them.
 
 use async_trait::async_trait;
-use sqlx::{PgConnection, Row};
+use sqlx::Row;
 
 use super::{PgStore, audit};
-use crate::budget::{self, Snapshot};
-use crate::money::UsdNanos;
-use crate::policy::{self, RATE_WINDOW_MS};
 use crate::run::{JoinRefusal, RunId, RunStatus};
-use crate::store::sql::{to_i64, to_u64};
-use crate::store::{
-    ExpiredHolds, HoldStore, RateCheck, Reservation, Reserved, StoreError, StoreResult,
-};
+use crate::store::sql::to_u64;
+use crate::store::{ExpiredHolds, HoldStore, Reservation, Reserved, StoreError, StoreResult};
 
-/// Judges the call against each rate window in `checks`; the first that refuses wins. Agent
-/// windows span runs, so they are serialised by an advisory lock on the key (taken after the
-/// run's row lock, the order every admission follows). The windows are counted in 100 ms
-/// buckets, and a bucket leaves the window only once all of it is older than a minute: a
-/// window may refuse up to 100 ms early, never admit more than its limit.
-async fn check_rates(
-    conn: &mut PgConnection,
-    checks: &[RateCheck<'_>],
-    now_ms: i64,
-) -> StoreResult<Option<Reserved>> {
-    if checks.is_empty() {
+/// Why a run (its `status` and `ended_reason` columns) accepts no more calls, if it does not.
+fn closed(row: &sqlx::postgres::PgRow) -> StoreResult<Option<JoinRefusal>> {
+    let status: String = row.try_get("status")?;
+    let status = RunStatus::parse(&status)
+        .ok_or_else(|| StoreError::Corrupt(format!("run status {status}")))?;
+    if status == RunStatus::Running {
         return Ok(None);
     }
-    for check in checks.iter().filter(|c| c.scope != "run") {
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind(&check.key)
-            .execute(&mut *conn)
-            .await?;
-    }
-    let keys: Vec<&str> = checks.iter().map(|c| c.key.as_str()).collect();
-    let rows = sqlx::query(
-        "SELECT window_key, CAST(SUM(calls) AS BIGINT), CAST(SUM(tokens) AS BIGINT), MIN(first_at) FROM rate_buckets \
-         WHERE window_key = ANY($1) AND bucket >= $2 GROUP BY window_key",
-    )
-    .bind(&keys)
-    .bind(oldest_bucket(now_ms))
-    .fetch_all(&mut *conn)
-    .await?;
-    for check in checks {
-        let mut window = (0, 0, now_ms);
-        for row in &rows {
-            if row.try_get::<String, _>(0)? == check.key {
-                window = (
-                    to_u64(row.try_get(1)?),
-                    to_u64(row.try_get(2)?),
-                    row.try_get(3)?,
-                );
-            }
-        }
-        let (calls, used, oldest) = window;
-        if let Err(refusal) =
-            policy::judge_rate(check.limits, calls, used, oldest, now_ms, check.tokens)
-        {
-            return Ok(Some(Reserved::RateLimited {
-                scope: check.scope,
-                refusal,
-            }));
-        }
-    }
-    Ok(None)
-}
-
-const BUCKET_MS: i64 = 100;
-
-/// The oldest bucket still (partly) inside the window at `now_ms`.
-fn oldest_bucket(now_ms: i64) -> i64 {
-    (now_ms - RATE_WINDOW_MS).div_euclid(BUCKET_MS)
+    let reason: Option<String> = row.try_get("ended_reason")?;
+    Ok(Some(JoinRefusal::Closed {
+        status,
+        force_stopped: reason.as_deref() == Some(crate::run::FORCE_STOPPED),
+    }))
 }
 
 #[async_trait]
 impl HoldStore for PgStore {
-    async fn reserve(&self, r: &Reservation<'_>) -> StoreResult<Reserved> {
-        let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(
-            "SELECT status, ended_reason, spend_nanos, input_tokens + output_tokens AS tokens, steps_count, budget_limit_nanos, reserved_nanos, reserved_tokens, in_flight FROM runs WHERE id = $1 FOR UPDATE",
-        )
-        .bind(&r.run_id.0)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        let status: String = row.try_get("status")?;
-        let status = RunStatus::parse(&status)
-            .ok_or_else(|| StoreError::Corrupt(format!("run status {status}")))?;
-        if status != RunStatus::Running {
-            let reason: Option<String> = row.try_get("ended_reason")?;
-            return Ok(Reserved::Closed(JoinRefusal::Closed {
-                status,
-                force_stopped: reason.as_deref() == Some(crate::run::FORCE_STOPPED),
-            }));
-        }
-        if let Some(limited) = check_rates(&mut tx, r.rates, r.now_ms).await? {
-            return Ok(limited);
-        }
-        let books = Snapshot {
-            spend: UsdNanos(row.try_get("spend_nanos")?),
-            tokens: to_u64(row.try_get("tokens")?),
-            steps: to_u64(row.try_get("steps_count")?),
-            reserved: UsdNanos(row.try_get("reserved_nanos")?),
-            reserved_tokens: to_u64(row.try_get("reserved_tokens")?),
-            in_flight: to_u64(row.try_get("in_flight")?),
-        };
-        let mut caps = r.caps;
-        if let Some(raised) = row.try_get::<Option<i64>, _>("budget_limit_nanos")? {
-            caps.usd = Some(UsdNanos(raised));
-        }
-        let admission = match budget::judge(&books, &caps, &r.call) {
-            Ok(admission) => admission,
-            Err(refusal) => return Ok(Reserved::Refused(refusal)),
-        };
-        let keys: Vec<&str> = r.rates.iter().map(|c| c.key.as_str()).collect();
-        let tokens: Vec<i64> = r.rates.iter().map(|c| to_i64(c.tokens)).collect();
-        sqlx::query(
-            "WITH hold AS (INSERT INTO run_holds (run_id, hold_id, gateway_id, amount_nanos, tokens, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)), \
-                  rated AS (INSERT INTO rate_buckets (window_key, bucket, calls, tokens, first_at) SELECT k, $10, 1, t, $6 FROM UNNEST($8::text[], $9::bigint[]) AS w(k, t) \
-                      ON CONFLICT (window_key, bucket) DO UPDATE SET calls = rate_buckets.calls + 1, tokens = rate_buckets.tokens + EXCLUDED.tokens, first_at = LEAST(rate_buckets.first_at, EXCLUDED.first_at)) \
-             UPDATE runs SET reserved_nanos = reserved_nanos + $4, reserved_tokens = reserved_tokens + $5, in_flight = in_flight + 1 WHERE id = $1",
-        )
-        .bind(&r.run_id.0)
-        .bind(r.hold_id)
-        .bind(r.gateway_id)
-        .bind(admission.amount.0)
-        .bind(to_i64(admission.tokens))
-        .bind(r.now_ms)
-        .bind(r.expires_at_ms)
-        .bind(keys)
-        .bind(tokens)
-        .bind(r.now_ms.div_euclid(BUCKET_MS))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Reserved::Admitted(admission))
+    async fn reserve(&self, reservation: Reservation) -> StoreResult<Reserved> {
+        self.writer.reserve(reservation).await
+    }
+
+    async fn refusal(&self, run_id: &RunId) -> StoreResult<Option<JoinRefusal>> {
+        let row = sqlx::query("SELECT status, ended_reason FROM runs WHERE id = $1")
+            .bind(&run_id.0)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        closed(&row)
     }
 
     async fn release(&self, run_id: &RunId, hold_id: &str) -> StoreResult<()> {
@@ -178,7 +78,7 @@ impl HoldStore for PgStore {
 
     async fn expire_holds(&self, now_ms: i64) -> StoreResult<Vec<ExpiredHolds>> {
         sqlx::query("DELETE FROM rate_buckets WHERE bucket < $1")
-            .bind(oldest_bucket(now_ms))
+            .bind(super::writer::oldest_bucket(now_ms))
             .execute(&self.pool)
             .await?;
         let runs: Vec<String> =

@@ -15,6 +15,7 @@ mod keys;
 mod policies;
 mod runs;
 mod webhooks;
+mod writer;
 
 use std::time::Duration;
 
@@ -39,6 +40,8 @@ pub struct PgTarget {
     /// search path. Tests give each test its own.
     pub schema: Option<String>,
     pub max_connections: u32,
+    /// `synchronous_commit` for every session (see `config::PostgresConfig`).
+    pub synchronous_commit: bool,
 }
 
 impl From<&crate::config::PostgresConfig> for PgTarget {
@@ -47,6 +50,7 @@ impl From<&crate::config::PostgresConfig> for PgTarget {
             url: config.url.expose().clone(),
             schema: config.schema.clone(),
             max_connections: config.max_connections,
+            synchronous_commit: config.synchronous_commit,
         }
     }
 }
@@ -54,6 +58,8 @@ impl From<&crate::config::PostgresConfig> for PgTarget {
 #[derive(Clone, Debug)]
 pub struct PgStore {
     pool: PgPool,
+    /// Admissions and steps, committed in groups.
+    writer: writer::Writer,
 }
 
 impl PgStore {
@@ -61,7 +67,15 @@ impl PgStore {
     pub async fn connect(target: &PgTarget) -> StoreResult<PgStore> {
         // Notices ("already exists, skipping") are not news for a gateway's log.
         let mut options: PgConnectOptions = target.url.parse()?;
-        options = options.options([("client_min_messages", "warning")]);
+        let synchronous = if target.synchronous_commit {
+            "on"
+        } else {
+            "off"
+        };
+        options = options.options([
+            ("client_min_messages", "warning"),
+            ("synchronous_commit", synchronous),
+        ]);
         if let Some(schema) = &target.schema {
             if !valid_schema(schema) {
                 return Err(StoreError::Engine(format!(
@@ -91,7 +105,10 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        let store = PgStore { pool };
+        let store = PgStore {
+            writer: writer::Writer::start(pool.clone()),
+            pool,
+        };
         store.migrate().await?;
         Ok(store)
     }

@@ -1,7 +1,6 @@
 //! `RunStore` on PostgreSQL. Every change to a run starts by locking its row (see `audit`), so
 //! steps settled by different gateways add up, and the chain each appends to stays one chain.
-//! A step is four round trips — begin, lock, one statement writing step, ledger, events, hold
-//! release and totals, commit — whatever the number of ledger entries and events.
+//! Steps go through the group writer (`writer`): four round trips a group of steps.
 
 use async_trait::async_trait;
 use sqlx::Row;
@@ -14,41 +13,10 @@ use crate::money::UsdNanos;
 use crate::run::{Run, RunId, RunStatus, RunTotals, Step};
 use crate::store::runs::{
     AGENT_TOTALS, AUDIT_COLUMNS, LEDGER_COLUMNS, RUN_COLUMNS, STEP_COLUMNS, agent_totals_from_row,
-    event_from_row, kind_str, ledger_from_row, run_from_row, status_str, step_from_row,
+    event_from_row, ledger_from_row, run_from_row, step_from_row,
 };
 use crate::store::sql::{conflict_or, page_binds, to_i64, to_u64};
 use crate::store::{AgentTotals, Page, RunFilter, RunStore, StepRecord, StoreError, StoreResult};
-
-/// The whole of a step after the run's row is locked: `$1` run id, `$2..$8` the chained events
-/// (as `audit::INSERT_EVENTS`), `$9..$23` the step, `$24..$27` the ledger entries (arrays),
-/// `$28` the ledger kinds that are spend, `$29` the hold to remove, `$30` the new audit seq,
-/// `$31` the new head. Ledger entries are keyed by step, so a replayed settlement adds nothing.
-const RECORD_STEP: &str = "WITH events AS (INSERT INTO audit_events (run_id, seq, kind, actor, data, at, prev_hash, hash) \
-        SELECT $1, * FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[])), \
-    step AS (INSERT INTO steps (id, run_id, agent_id, kind, provider, model, input_tokens, output_tokens, cost_nanos, latency_ms, status, http_status, error_message, request, response, created_at) \
-        VALUES ($9, $1, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)), \
-    charged AS (INSERT INTO ledger (run_id, step_id, kind, amount_nanos, created_at) \
-        SELECT $1, * FROM UNNEST($24::text[], $25::text[], $26::bigint[], $27::bigint[]) \
-        ON CONFLICT (run_id, step_id, kind) DO NOTHING RETURNING kind, amount_nanos), \
-    hold AS (DELETE FROM run_holds WHERE run_id = $1 AND hold_id = $29 RETURNING amount_nanos, tokens) \
-    UPDATE runs SET \
-        spend_nanos = spend_nanos + COALESCE((SELECT SUM(amount_nanos) FROM charged WHERE kind = ANY($28::text[])), 0), \
-        input_tokens = input_tokens + $14, output_tokens = output_tokens + $15, steps_count = steps_count + 1, \
-        last_activity_at = GREATEST(last_activity_at, $23), audit_seq = $30, audit_head = $31, \
-        reserved_nanos = reserved_nanos - COALESCE((SELECT SUM(amount_nanos) FROM hold), 0), \
-        reserved_tokens = reserved_tokens - COALESCE((SELECT SUM(tokens) FROM hold), 0), \
-        in_flight = in_flight - (SELECT COUNT(*) FROM hold) \
-    WHERE id = $1 \
-    RETURNING spend_nanos, input_tokens, output_tokens, steps_count, last_activity_at";
-
-/// The spend ledger kinds, as stored.
-fn spend_kinds() -> Vec<String> {
-    crate::budget::LedgerKind::ALL
-        .iter()
-        .filter(|k| k.is_spend())
-        .map(|k| k.as_str().to_owned())
-        .collect()
-}
 
 #[async_trait]
 impl RunStore for PgStore {
@@ -134,52 +102,7 @@ impl RunStore for PgStore {
     }
 
     async fn record_step(&self, record: &StepRecord) -> StoreResult<RunTotals> {
-        let s = &record.step;
-        let run_id = s.run_id.0.as_str();
-        let mut tx = self.pool.begin().await?;
-        let head = audit::lock_run(&mut tx, run_id).await?;
-        let chained = audit::chain(run_id, head, &record.audit);
-        let ledger = &record.ledger;
-        let step_ids: Vec<&str> = ledger.iter().map(|e| e.step_id.as_str()).collect();
-        let kinds: Vec<&str> = ledger.iter().map(|e| e.kind.as_str()).collect();
-        let amounts: Vec<i64> = ledger.iter().map(|e| e.amount.0).collect();
-        let ats: Vec<i64> = ledger.iter().map(|e| e.created_at_ms).collect();
-        let row = audit::bind_events(sqlx::query(RECORD_STEP), run_id, &chained)
-            .bind(&s.id.0)
-            .bind(&s.agent_id)
-            .bind(kind_str(s.kind))
-            .bind(&s.provider)
-            .bind(&s.model)
-            .bind(to_i64(s.input_tokens))
-            .bind(to_i64(s.output_tokens))
-            .bind(s.cost.0)
-            .bind(to_i64(s.latency_ms))
-            .bind(status_str(s.status))
-            .bind(s.http_status.map(i64::from))
-            .bind(&s.error_message)
-            .bind(s.request.as_ref().map(|v| v.to_string()))
-            .bind(s.response.as_ref().map(|v| v.to_string()))
-            .bind(s.created_at_ms)
-            .bind(step_ids)
-            .bind(kinds)
-            .bind(amounts)
-            .bind(ats)
-            .bind(spend_kinds())
-            .bind(record.hold_id.as_deref())
-            .bind(chained.head.seq)
-            .bind(&chained.head.hash)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|e| conflict_or(e, "this step is already recorded"))?;
-        audit::enqueue_webhooks(&mut tx, run_id, &record.audit).await?;
-        tx.commit().await?;
-        Ok(RunTotals {
-            spend: UsdNanos(row.try_get(0)?),
-            input_tokens: to_u64(row.try_get(1)?),
-            output_tokens: to_u64(row.try_get(2)?),
-            steps_count: to_u64(row.try_get(3)?),
-            last_activity_ms: row.try_get(4)?,
-        })
+        self.writer.record_step(record).await
     }
 
     async fn close_run(

@@ -58,6 +58,12 @@ impl From<rusqlite::Error> for StoreError {
             {
                 StoreError::Conflict(err.to_string())
             }
+            // The run a step, ledger entry or gate refers to does not exist.
+            rusqlite::Error::SqliteFailure(e, _)
+                if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY =>
+            {
+                StoreError::NotFound
+            }
             _ => StoreError::Engine(err.to_string()),
         }
     }
