@@ -511,37 +511,77 @@ fn settle(
     delta.touched_audit = true;
 }
 
-/// The group's writes as one statement; returns the totals of every run a step touched.
-const APPLY: &str = "WITH \
-    ev AS (INSERT INTO audit_events (run_id, seq, kind, actor, data, at, prev_hash, hash) \
-        SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[])), \
-    st AS (INSERT INTO steps (id, run_id, agent_id, kind, provider, model, input_tokens, output_tokens, cost_nanos, latency_ms, status, http_status, error_message, request, response, created_at) \
-        SELECT * FROM UNNEST($9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::bigint[], $16::bigint[], $17::bigint[], $18::bigint[], $19::text[], $20::bigint[], $21::text[], $22::text[], $23::text[], $24::bigint[])), \
-    led AS (INSERT INTO ledger (run_id, step_id, kind, amount_nanos, created_at) \
-        SELECT * FROM UNNEST($25::text[], $26::text[], $27::text[], $28::bigint[], $29::bigint[]) \
-        ON CONFLICT (run_id, step_id, kind) DO NOTHING RETURNING run_id, kind, amount_nanos), \
-    gone AS (DELETE FROM run_holds h USING UNNEST($30::text[], $31::text[]) AS g(run_id, hold_id) \
-        WHERE h.run_id = g.run_id AND h.hold_id = g.hold_id RETURNING h.run_id, h.amount_nanos, h.tokens), \
-    held AS (INSERT INTO run_holds (run_id, hold_id, gateway_id, amount_nanos, tokens, created_at, expires_at) \
-        SELECT * FROM UNNEST($32::text[], $33::text[], $34::text[], $35::bigint[], $36::bigint[], $37::bigint[], $38::bigint[])), \
-    rated AS (INSERT INTO rate_buckets (window_key, bucket, calls, tokens, first_at) \
-        SELECT * FROM UNNEST($39::text[], $40::bigint[], $41::bigint[], $42::bigint[], $43::bigint[]) \
-        ON CONFLICT (window_key, bucket) DO UPDATE SET calls = rate_buckets.calls + EXCLUDED.calls, \
-            tokens = rate_buckets.tokens + EXCLUDED.tokens, first_at = LEAST(rate_buckets.first_at, EXCLUDED.first_at)), \
-    charged AS (SELECT run_id, SUM(amount_nanos) AS amount FROM led WHERE kind = ANY($44::text[]) GROUP BY run_id), \
-    released AS (SELECT run_id, SUM(amount_nanos) AS amount, SUM(tokens) AS tokens, COUNT(*) AS holds FROM gone GROUP BY run_id), \
-    delta AS (SELECT * FROM UNNEST($45::text[], $46::bigint[], $47::bigint[], $48::bigint[], $49::bigint[], $50::bigint[], $51::bigint[], $52::bigint[], $53::bigint[], $54::text[]) \
-        AS d(id, input, output, steps, last_activity, reserved, reserved_tokens, in_flight, audit_seq, audit_head)) \
-    UPDATE runs r SET \
-        spend_nanos = r.spend_nanos + COALESCE((SELECT amount FROM charged c WHERE c.run_id = r.id), 0), \
-        input_tokens = r.input_tokens + d.input, output_tokens = r.output_tokens + d.output, \
-        steps_count = r.steps_count + d.steps, last_activity_at = GREATEST(r.last_activity_at, d.last_activity), \
-        audit_seq = COALESCE(d.audit_seq, r.audit_seq), audit_head = COALESCE(d.audit_head, r.audit_head), \
-        reserved_nanos = r.reserved_nanos + d.reserved - COALESCE((SELECT amount FROM released x WHERE x.run_id = r.id), 0), \
-        reserved_tokens = r.reserved_tokens + d.reserved_tokens - COALESCE((SELECT tokens FROM released x WHERE x.run_id = r.id), 0), \
-        in_flight = r.in_flight + d.in_flight - COALESCE((SELECT holds FROM released x WHERE x.run_id = r.id), 0) \
-    FROM delta d WHERE r.id = d.id \
-    RETURNING r.id, r.spend_nanos, r.input_tokens, r.output_tokens, r.steps_count, r.last_activity_at";
+/// The parts of the group's one statement, each present only when the group has rows for it
+/// (an empty data-modifying CTE still costs its plan nodes and triggers). Parameters keep their
+/// numbers in every variant; sqlx sends their types, so an unused one is no error.
+const EVENTS: &str = "ev AS (INSERT INTO audit_events (run_id, seq, kind, actor, data, at, prev_hash, hash) \
+    SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[]))";
+const STEPS: &str = "st AS (INSERT INTO steps (id, run_id, agent_id, kind, provider, model, input_tokens, output_tokens, cost_nanos, latency_ms, status, http_status, error_message, request, response, created_at) \
+    SELECT * FROM UNNEST($9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::bigint[], $16::bigint[], $17::bigint[], $18::bigint[], $19::text[], $20::bigint[], $21::text[], $22::text[], $23::text[], $24::bigint[]))";
+/// Ledger entries are keyed by step, so a replayed settlement adds nothing.
+const LEDGER: &str = "led AS (INSERT INTO ledger (run_id, step_id, kind, amount_nanos, created_at) \
+    SELECT * FROM UNNEST($25::text[], $26::text[], $27::text[], $28::bigint[], $29::bigint[]) \
+    ON CONFLICT (run_id, step_id, kind) DO NOTHING RETURNING run_id, kind, amount_nanos), \
+    charged AS (SELECT run_id, SUM(amount_nanos) AS amount FROM led WHERE kind = ANY($44::text[]) GROUP BY run_id)";
+/// A hold the sweeper already released (its gateway went silent) is gone: nothing to subtract.
+const SETTLED_HOLDS: &str = "gone AS (DELETE FROM run_holds h USING UNNEST($30::text[], $31::text[]) AS g(run_id, hold_id) \
+    WHERE h.run_id = g.run_id AND h.hold_id = g.hold_id RETURNING h.run_id, h.amount_nanos, h.tokens), \
+    released AS (SELECT run_id, SUM(amount_nanos) AS amount, SUM(tokens) AS tokens, COUNT(*) AS holds FROM gone GROUP BY run_id)";
+const NEW_HOLDS: &str = "held AS (INSERT INTO run_holds (run_id, hold_id, gateway_id, amount_nanos, tokens, created_at, expires_at) \
+    SELECT * FROM UNNEST($32::text[], $33::text[], $34::text[], $35::bigint[], $36::bigint[], $37::bigint[], $38::bigint[]))";
+const BUCKETS: &str = "rated AS (INSERT INTO rate_buckets (window_key, bucket, calls, tokens, first_at) \
+    SELECT * FROM UNNEST($39::text[], $40::bigint[], $41::bigint[], $42::bigint[], $43::bigint[]) \
+    ON CONFLICT (window_key, bucket) DO UPDATE SET calls = rate_buckets.calls + EXCLUDED.calls, \
+        tokens = rate_buckets.tokens + EXCLUDED.tokens, first_at = LEAST(rate_buckets.first_at, EXCLUDED.first_at))";
+const DELTA: &str = "delta AS (SELECT * FROM UNNEST($45::text[], $46::bigint[], $47::bigint[], $48::bigint[], $49::bigint[], $50::bigint[], $51::bigint[], $52::bigint[], $53::bigint[], $54::text[]) \
+    AS d(id, input, output, steps, last_activity, reserved, reserved_tokens, in_flight, audit_seq, audit_head))";
+
+/// The statement for a group with these rows; it returns the totals of every run it changed.
+fn apply_sql(w: &Writes) -> String {
+    let mut parts = Vec::with_capacity(7);
+    let present = [
+        (!w.ev_run.is_empty(), EVENTS),
+        (!w.st_id.is_empty(), STEPS),
+        (!w.le_run.is_empty(), LEDGER),
+        (!w.gone_run.is_empty(), SETTLED_HOLDS),
+        (!w.ho_run.is_empty(), NEW_HOLDS),
+        (!w.buckets.is_empty(), BUCKETS),
+    ];
+    for (here, part) in present {
+        if here {
+            parts.push(part);
+        }
+    }
+    parts.push(DELTA);
+    let charged = if w.le_run.is_empty() {
+        "0"
+    } else {
+        "COALESCE((SELECT amount FROM charged c WHERE c.run_id = r.id), 0)"
+    };
+    let released = |column: &str| {
+        if w.gone_run.is_empty() {
+            "0".to_owned()
+        } else {
+            format!("COALESCE((SELECT {column} FROM released x WHERE x.run_id = r.id), 0)")
+        }
+    };
+    format!(
+        "WITH {} UPDATE runs r SET \
+            spend_nanos = r.spend_nanos + {charged}, \
+            input_tokens = r.input_tokens + d.input, output_tokens = r.output_tokens + d.output, \
+            steps_count = r.steps_count + d.steps, last_activity_at = GREATEST(r.last_activity_at, d.last_activity), \
+            audit_seq = COALESCE(d.audit_seq, r.audit_seq), audit_head = COALESCE(d.audit_head, r.audit_head), \
+            reserved_nanos = r.reserved_nanos + d.reserved - {}, \
+            reserved_tokens = r.reserved_tokens + d.reserved_tokens - {}, \
+            in_flight = r.in_flight + d.in_flight - {} \
+        FROM delta d WHERE r.id = d.id \
+        RETURNING r.id, r.spend_nanos, r.input_tokens, r.output_tokens, r.steps_count, r.last_activity_at",
+        parts.join(", "),
+        released("amount"),
+        released("tokens"),
+        released("holds"),
+    )
+}
 
 async fn apply(
     tx: &mut Transaction<'_, Postgres>,
@@ -578,7 +618,8 @@ async fn apply(
         bucket_tokens.push(*tokens);
         bucket_first.push(*first);
     }
-    let rows = sqlx::query(APPLY)
+    let sql = apply_sql(w);
+    let rows = sqlx::query(&sql)
         .bind(&w.ev_run)
         .bind(&w.ev_seq)
         .bind(&w.ev_kind)
