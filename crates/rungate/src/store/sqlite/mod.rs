@@ -81,6 +81,16 @@ impl SqliteStore {
         Ok(SqliteStore { pool, writer, runs })
     }
 
+    /// The pool reads go through (readers run beside the writer in WAL mode).
+    fn reads(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// The one connection every write goes through.
+    fn writes(&self) -> &SqlitePool {
+        &self.writer
+    }
+
     /// Ready to serve: the database answers.
     pub async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;

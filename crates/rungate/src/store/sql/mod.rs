@@ -2,6 +2,10 @@
 //! its domain's store module) that SQLite and PostgreSQL rows both go through. The schemas
 //! keep the same columns with types both drivers decode alike: BIGINT/INTEGER, TEXT, bytes.
 
+pub(super) mod admin_tokens;
+pub(super) mod agents;
+pub(super) mod keys;
+
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Postgres, Row, Sqlite};
