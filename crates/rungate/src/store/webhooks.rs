@@ -149,3 +149,8 @@ pub(super) fn delivery_from_row(row: &impl Columns) -> StoreResult<Delivery> {
         delivered_at_ms: row.col("delivered_at")?,
     })
 }
+
+/// A new envelope id.
+pub(super) fn event_id() -> String {
+    format!("evt_{}", uuid::Uuid::now_v7().simple())
+}

@@ -232,7 +232,8 @@ async fn a_receiver_failing_three_times_gets_the_event_once_more_and_then_never_
 #[tokio::test]
 async fn a_delivery_waiting_out_its_backoff_survives_a_gateway_restart() -> TestResult {
     let (url, receiver) = Receiver::start(1).await?;
-    let h = harness::start_with(fast(1000)).await?;
+    // A 3 s backoff: long enough that a stop under load still comes before the retry.
+    let h = harness::start_with(fast(3000)).await?;
     subscribe(&h, &url, json!(["run.started"])).await?;
     let (_, token) = h.agent("restarted").await?;
     h.chat(
@@ -247,14 +248,14 @@ async fn a_delivery_waiting_out_its_backoff_survives_a_gateway_restart() -> Test
     .await?;
     let first = receiver.first("run.started").ok_or("first attempt")?;
 
-    // The retry is due a second after the failure; the gateway is gone before then.
+    // The retry is due three seconds after the failure; the gateway is gone before then.
     let (mock, dir, ..) = h.stop().await?;
     assert_eq!(
         receiver.got.lock().unwrap().len(),
         1,
         "not retried before the restart"
     );
-    let h = harness::boot(mock, dir, "webhook_backoff_ms: 1000\n").await?;
+    let h = harness::boot(mock, dir, "webhook_backoff_ms: 3000\n").await?;
     h.eventually("the retry after the restart is delivered", || async {
         Ok(receiver.got.lock().unwrap().len() >= 2)
     })

@@ -106,7 +106,7 @@ pub(super) async fn enqueue_webhooks(
     for event in events.iter().filter(|e| crate::webhook::is_event(e.kind)) {
         let data = crate::webhook::envelope_data(run_id, event);
         sqlx::query(super::webhooks::ENQUEUE)
-            .bind(super::webhooks::event_id())
+            .bind(crate::store::webhooks::event_id())
             .bind(event.kind)
             .bind(data.to_string())
             .bind(event.at_ms)

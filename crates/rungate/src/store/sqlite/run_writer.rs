@@ -332,7 +332,7 @@ fn enqueue_webhooks(tx: &Connection, run_id: &str, event: &AuditEvent) -> StoreR
     let data = crate::webhook::envelope_data(run_id, event);
     tx.prepare_cached(super::webhooks::ENQUEUE)?
         .execute(params![
-            super::webhooks::event_id(),
+            crate::store::webhooks::event_id(),
             event.kind,
             data.to_string(),
             event.at_ms,
