@@ -185,6 +185,7 @@ pub async fn post_step(
         }],
         step,
         hold_id: None,
+        alert: None,
     };
     let committed = gw.stores.runs.record_step(&record).await?;
     gw.metrics

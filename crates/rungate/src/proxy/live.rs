@@ -27,9 +27,9 @@ pub struct LiveRun {
     pub books: Books,
     /// This run's `rate_limits` window.
     pub rate: RateWindow,
-    /// Spend at which `budget.alert` fires (`alert_at` × cap), and whether it has.
+    /// Spend at which `budget.alert` fires (`alert_at` × cap); the store decides when a step
+    /// crosses it.
     pub alert_threshold: Option<UsdNanos>,
-    alerted: AtomicBool,
     budget_exceeded: AtomicBool,
     /// Tool calls the model proposed in this run, by tool (reported ones are steps in the store).
     proposals: Mutex<HashMap<String, u64>>,
@@ -50,8 +50,6 @@ impl LiveRun {
             raised_usd: AtomicI64::new(run.budget_limit.map_or(0, |l| l.0)),
             rate: RateWindow::default(),
             alert_threshold: threshold,
-            // A run reloaded after a restart does not alert twice.
-            alerted: AtomicBool::new(threshold.is_some_and(|t| run.spend >= t)),
             budget_exceeded: AtomicBool::new(false),
             proposals: Mutex::default(),
             books: Books::new(
@@ -92,13 +90,6 @@ impl LiveRun {
 
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
-    }
-
-    /// True exactly once: when settled spend first reaches the alert threshold.
-    pub fn crosses_alert(&self, spend_after: UsdNanos) -> bool {
-        self.alert_threshold
-            .is_some_and(|threshold| spend_after >= threshold)
-            && !self.alerted.swap(true, Ordering::AcqRel)
     }
 
     /// True exactly once: the first time the run's budget refuses a call.

@@ -16,7 +16,7 @@ use crate::money::UsdNanos;
 use crate::providers::Provider;
 use crate::providers::pricing::Price;
 use crate::run::{self, RunTotals, Step, StepId, StepKind, StepStatus};
-use crate::store::{StepRecord, StoreResult};
+use crate::store::{Crossing, StepRecord, StoreResult};
 
 /// A model call in flight: everything needed to record it, fixed before forwarding.
 #[must_use = "a step in flight must be settled"]
@@ -106,25 +106,24 @@ impl StepDraft {
             }),
             at_ms: now,
         }];
-        let mut audit = audit;
-        let spend_after = self.run.spend().saturating_add(cost);
-        if self.run.crosses_alert(spend_after) {
-            audit.push(AuditEvent {
+        let alert = self.run.alert_threshold.map(|threshold| Crossing {
+            threshold,
+            event: AuditEvent {
                 kind: "budget.alert",
                 actor: "system:budget".into(),
                 data: json!({
-                    "spend_nanos": spend_after.0,
-                    "threshold_nanos": self.run.alert_threshold.map(|t| t.0),
+                    "threshold_nanos": threshold.0,
                     "limit_nanos": self.run.hard_limit().map(|l| l.0),
                 }),
                 at_ms: now,
-            });
-        }
+            },
+        });
         let record = StepRecord {
             step,
             ledger,
             audit,
             hold_id: self.hold.shared_id().map(str::to_owned),
+            alert,
         };
         let committed = gw.stores.runs.record_step(&record).await?;
         self.hold.settle(

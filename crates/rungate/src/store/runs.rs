@@ -41,6 +41,36 @@ pub struct StepRecord {
     pub audit: Vec<AuditEvent>,
     /// The shared-books hold the step settles, removed in the same transaction (PostgreSQL).
     pub hold_id: Option<String>,
+    /// An event to append only if this step takes the run's spend across `threshold`: decided
+    /// in the store, against the committed spend, so a run alerts once however many gateways
+    /// settle its steps.
+    pub alert: Option<Crossing>,
+}
+
+/// An event due when a run's spend first reaches `threshold`; the store adds the spend
+/// reached (`spend_nanos`) to its data.
+#[derive(Clone, Debug)]
+pub struct Crossing {
+    pub threshold: crate::money::UsdNanos,
+    pub event: AuditEvent,
+}
+
+impl Crossing {
+    /// The event, if a step moving the spend from `before` to `after` crosses the threshold.
+    pub fn crossed(
+        &self,
+        before: crate::money::UsdNanos,
+        after: crate::money::UsdNanos,
+    ) -> Option<AuditEvent> {
+        if before >= self.threshold || after < self.threshold {
+            return None;
+        }
+        let mut event = self.event.clone();
+        if let serde_json::Value::Object(data) = &mut event.data {
+            data.insert("spend_nanos".into(), after.0.into());
+        }
+        Some(event)
+    }
 }
 
 #[async_trait]

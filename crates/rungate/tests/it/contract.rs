@@ -108,6 +108,7 @@ fn step(run_id: &str, cost: i64) -> StepRecord {
         }],
         audit: vec![event("step.recorded")],
         hold_id: None,
+        alert: None,
         step: Step {
             id,
             run_id: RunId(run_id.into()),

@@ -193,7 +193,7 @@ async fn three_gateways_keep_promises(schema: &Schema) -> TestResult {
         urls[1],
         &key,
         "capped",
-        json!({"budget": {"hard_limit_usd": 0.05}}),
+        json!({"budget": {"hard_limit_usd": 0.05, "alert_at": 0.5}}),
     )
     .await?;
     let statuses = burst(&http, &urls, &capped, "scale-budget", &costly(50), 300).await?;
@@ -211,6 +211,24 @@ async fn three_gateways_keep_promises(schema: &Schema) -> TestResult {
         holds(schema, "scale-budget").await?,
         (0, 0),
         "no hold outlives its call"
+    );
+    let audit = admin(
+        &http,
+        urls[0],
+        Method::GET,
+        "/api/runs/scale-budget/audit?limit=1000",
+        None,
+    )
+    .await?;
+    let alerts = audit["data"]
+        .as_array()
+        .ok_or("audit")?
+        .iter()
+        .filter(|e| e["kind"] == "budget.alert")
+        .count();
+    assert_eq!(
+        alerts, 1,
+        "the run crossed half its cap once, whichever gateway settled it"
     );
 
     // 60 requests a minute, 300 calls at once over three gateways.

@@ -457,8 +457,23 @@ fn settle(
             hash: String::new(),
         },
     );
-    let chained = audit::chain(run_id, head, &record.audit);
-    for (i, event) in record.audit.iter().enumerate() {
+    // The spend this step charges, and whether that crosses the run's alert threshold.
+    let charged = record
+        .ledger
+        .iter()
+        .filter(|e| e.kind.is_spend())
+        .fold(UsdNanos::ZERO, |sum, e| sum.saturating_add(e.amount));
+    let before = run.snapshot.spend;
+    run.snapshot.spend = before.saturating_add(charged);
+    let mut events = record.audit.clone();
+    events.extend(
+        record
+            .alert
+            .as_ref()
+            .and_then(|alert| alert.crossed(before, run.snapshot.spend)),
+    );
+    let chained = audit::chain(run_id, head, &events);
+    for (i, event) in events.iter().enumerate() {
         writes.ev_run.push(run_id.clone());
         writes.ev_seq.push(chained.seqs[i]);
         writes.ev_kind.push(chained.kinds[i].clone());

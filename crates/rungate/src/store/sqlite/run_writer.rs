@@ -304,6 +304,13 @@ fn record_step(tx: &Connection, record: &StepRecord) -> StoreResult<RunTotals> {
         })
         .optional()?
         .ok_or(StoreError::NotFound)?;
+    if let Some(event) = record
+        .alert
+        .as_ref()
+        .and_then(|alert| alert.crossed(UsdNanos(totals.spend.0 - charged.0), totals.spend))
+    {
+        append_audit(tx, &s.run_id.0, std::slice::from_ref(&event))?;
+    }
     Ok(totals)
 }
 
@@ -452,6 +459,7 @@ mod tests {
             }],
             audit: vec![event("step.recorded")],
             hold_id: None,
+            alert: None,
             step: Step {
                 id,
                 run_id: RunId(run_id.into()),
