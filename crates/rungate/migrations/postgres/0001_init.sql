@@ -201,6 +201,15 @@ CREATE TABLE run_holds (
 CREATE INDEX run_holds_by_gateway ON run_holds (gateway_id);
 CREATE INDEX run_holds_by_expiry ON run_holds (expires_at);
 
+-- What each agent's steps cost per minute: the sliding hour of `agent_hourly_limit_usd`,
+-- shared by every gateway, in at most 61 rows an agent.
+CREATE TABLE agent_spend_minutes (
+    agent_id TEXT NOT NULL,
+    minute BIGINT NOT NULL,
+    cost_nanos BIGINT NOT NULL,
+    PRIMARY KEY (agent_id, minute)
+);
+
 -- Admitted calls per 100 ms per rate-limit window (`run:<id>` or `agent:<id>`): the sliding
 -- minute of `rate_limits`, shared by every gateway, in at most 601 rows a window however busy
 -- it is (a row per call would make every admission count a minute of calls). `first_at` is

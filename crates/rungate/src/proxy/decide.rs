@@ -13,7 +13,7 @@ use crate::policy::{self, Denial, PolicyVersion, RateRefusal, RateWindow};
 use crate::providers::pricing::Price;
 use crate::providers::{Provider, tokenizer};
 use crate::run::RunId;
-use crate::store::{RateCheck, Reservation, Reserved};
+use crate::store::{HourlyCheck, RateCheck, Reservation, Reserved};
 use rungate_wire::RequestFacts;
 
 /// Checks the tools a non-streaming answer proposes against `blocked_tools` and `tool_limits`.
@@ -220,16 +220,7 @@ pub async fn admit(
             let spent = hour.spent(now_ms);
             let estimate = budget::projected_cost(price, input_tokens, facts.max_output_tokens);
             if spent.saturating_add(estimate) > limit {
-                return Err(block(
-                    &run.id,
-                    policy,
-                    BlockCode::HourlyCostExceeded,
-                    "Agent hourly cost limit reached.".to_owned(),
-                    json!({"cost_usd": spent.as_usd(), "agent_hourly_limit_usd": limit.as_usd(), "estimated_cost_usd": estimate.as_usd()}),
-                    json!({"rule": "agent_hourly_limit_usd", "agent_spend_last_hour_usd": spent.to_header(),
-                           "estimated_cost_usd": estimate.to_header(), "limit_usd": limit.to_header(),
-                           "how_to_recover": "wait for earlier spend to leave the one-hour window, or raise the limit"}),
-                ));
+                return Err(hourly_block(run, policy, spent, limit, estimate));
             }
         }
     }
@@ -240,7 +231,22 @@ pub async fn admit(
     };
     if let Some(shared) = shared {
         let rates = shared_rate_checks(run, agent, rate_tokens);
-        return admit_shared(shared, run, rates, provider, facts, body, estimate, now_ms).await;
+        let hourly = run
+            .policy
+            .as_deref()
+            .and_then(agent_hourly_limit)
+            .map(|limit| HourlyCheck {
+                agent_id: agent.agent_id.to_owned(),
+                limit,
+                estimate: budget::projected_cost(price, input_tokens, facts.max_output_tokens),
+            });
+        let asked = Asked {
+            rates,
+            hourly,
+            estimate,
+            now_ms,
+        };
+        return admit_shared(shared, run, asked, provider, facts, body).await;
     }
     let caps = run.caps();
     let refused = match run.books.admit(&caps, &estimate) {
@@ -266,6 +272,26 @@ pub async fn admit(
     })
 }
 
+/// The 402 of `agent_hourly_limit_usd`.
+fn hourly_block(
+    run: &LiveRun,
+    policy: &PolicyVersion,
+    spent: UsdNanos,
+    limit: UsdNanos,
+    estimate: UsdNanos,
+) -> ApiError {
+    block(
+        &run.id,
+        policy,
+        BlockCode::HourlyCostExceeded,
+        "Agent hourly cost limit reached.".to_owned(),
+        json!({"cost_usd": spent.as_usd(), "agent_hourly_limit_usd": limit.as_usd(), "estimated_cost_usd": estimate.as_usd()}),
+        json!({"rule": "agent_hourly_limit_usd", "agent_spend_last_hour_usd": spent.to_header(),
+               "estimated_cost_usd": estimate.to_header(), "limit_usd": limit.to_header(),
+               "how_to_recover": "wait for earlier spend to leave the one-hour window, or raise the limit"}),
+    )
+}
+
 /// The real input tokens of a call refused near the cap, where the model's tokenizer is known
 /// and counts fewer than the estimate.
 fn exact_input(
@@ -281,6 +307,14 @@ fn exact_input(
         }
         _ => None,
     }
+}
+
+/// What a call asks of the shared books.
+struct Asked {
+    rates: Vec<RateCheck>,
+    hourly: Option<HourlyCheck>,
+    estimate: CallEstimate,
+    now_ms: i64,
 }
 
 /// The run's and the agent's `rate_limits` windows, as keys of the shared books.
@@ -311,19 +345,23 @@ fn shared_rate_checks(run: &LiveRun, agent: &AgentWindows<'_>, tokens: u64) -> V
 /// Admission in the shared books: judged under the run's row lock (see
 /// `store::postgres::writer`), retried once with the exact input count when the estimate is
 /// what refused it.
-#[allow(clippy::too_many_arguments)]
 async fn admit_shared(
     shared: &SharedBooks,
     run: &LiveRun,
-    rates: Vec<RateCheck>,
+    asked: Asked,
     provider: Provider,
     facts: &RequestFacts,
     body: &[u8],
-    estimate: CallEstimate,
-    now_ms: i64,
 ) -> Result<Hold, ApiError> {
+    let Asked {
+        rates,
+        hourly,
+        estimate,
+        now_ms,
+    } = asked;
     let caps = run.caps();
-    if caps.usd.is_none() && caps.tokens.is_none() && caps.max_steps.is_none() && rates.is_empty() {
+    let nothing_to_hold = caps.usd.is_none() && caps.tokens.is_none() && caps.max_steps.is_none();
+    if nothing_to_hold && rates.is_empty() && hourly.is_none() {
         // Nothing to reserve: one read tells whether another gateway closed the run, and the
         // local books (which refuse nothing without caps) hold the call.
         if let Some(refused) = shared.store.refusal(&run.id).await? {
@@ -342,6 +380,7 @@ async fn admit_shared(
         caps,
         call: estimate,
         rates,
+        hourly,
         now_ms,
         expires_at_ms: shared.expiry(now_ms),
     };
@@ -358,7 +397,7 @@ async fn admit_shared(
                 .store
                 .reserve(Reservation {
                     call: exact,
-                    ..reservation
+                    ..reservation.clone()
                 })
                 .await?;
         }
@@ -377,6 +416,12 @@ async fn admit_shared(
         Reserved::RateLimited { scope, refusal } => Err(match &run.policy {
             Some(policy) => rate_limited(run, policy, scope, refusal),
             None => ApiError::Internal("a run without a policy has no rate limits".into()),
+        }),
+        Reserved::HourlyExceeded { spent } => Err(match (&run.policy, &reservation.hourly) {
+            (Some(policy), Some(hourly)) => {
+                hourly_block(run, policy, spent, hourly.limit, hourly.estimate)
+            }
+            _ => ApiError::Internal("an hourly refusal without an hourly limit".into()),
         }),
         Reserved::Closed(refused) => Err(super::resolve::refusal(&run.id, refused)),
     }

@@ -130,7 +130,9 @@ pub async fn handle(gw: &Arc<Gateway>, call: ProxyCall) -> Result<ProxyReply, Pr
         .as_ref()
         .is_some_and(|p| p.document.rate_limits.is_some());
     let agent_rate = rated.then(|| gw.runs.agent_rate(&call.agent.id));
-    let hour = match run.policy.as_deref().and_then(decide::agent_hourly_limit) {
+    // With shared books the hour is read from the database with the admission.
+    let hourly = run.policy.as_deref().and_then(decide::agent_hourly_limit);
+    let hour = match hourly.filter(|_| gw.shared.is_none()) {
         Some(_) => Some(
             agent_hour(gw, &call.agent.id)
                 .await

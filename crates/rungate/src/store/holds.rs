@@ -9,6 +9,7 @@ use async_trait::async_trait;
 
 use super::StoreResult;
 use crate::budget::{Admission, CallEstimate, Caps, Refusal};
+use crate::money::UsdNanos;
 use crate::policy::{RateLimits, RateRefusal};
 use crate::run::{JoinRefusal, RunId};
 
@@ -22,6 +23,15 @@ pub struct RateCheck {
     pub tokens: u64,
 }
 
+/// The agent's sliding-hour USD cap the call must fit.
+#[derive(Clone, Debug)]
+pub struct HourlyCheck {
+    pub agent_id: String,
+    pub limit: UsdNanos,
+    /// What the call may cost (its projected cost).
+    pub estimate: UsdNanos,
+}
+
 /// One call asking for a hold.
 #[derive(Clone, Debug)]
 pub struct Reservation {
@@ -32,6 +42,7 @@ pub struct Reservation {
     pub caps: Caps,
     pub call: CallEstimate,
     pub rates: Vec<RateCheck>,
+    pub hourly: Option<HourlyCheck>,
     pub now_ms: i64,
     /// When the hold lapses unless its gateway renews it.
     pub expires_at_ms: i64,
@@ -45,6 +56,10 @@ pub enum Reserved {
     RateLimited {
         scope: &'static str,
         refusal: RateRefusal,
+    },
+    /// The agent's steps of the last hour, with this call, would pass its hourly cap.
+    HourlyExceeded {
+        spent: UsdNanos,
     },
     /// The run is no longer running (closed or stopped, perhaps on another gateway).
     Closed(JoinRefusal),

@@ -23,7 +23,7 @@ pub use admin_tokens::{AdminToken, AdminTokenStore, Scope};
 pub use agents::{Agent, AgentStatus, AgentStore};
 pub use analytics::{AnalyticsStore, FactFilter, RetentionCounts};
 pub use gates::{GateFilter, GateStore};
-pub use holds::{ExpiredHolds, HoldStore, RateCheck, Reservation, Reserved};
+pub use holds::{ExpiredHolds, HoldStore, HourlyCheck, RateCheck, Reservation, Reserved};
 pub use keys::{KeyStatus, ProviderKeyRecord, ProviderKeyStore};
 pub use policies::PolicyStore;
 pub use runs::{AgentTotals, Crossing, RunFilter, RunStore, StepRecord};

@@ -246,6 +246,38 @@ async fn three_gateways_keep_promises(schema: &Schema) -> TestResult {
     assert_eq!(tally(&statuses, 429), 240);
     books(&http, urls[0], "scale-rate").await?;
 
+    // An agent's hourly cap spans its runs and the gateways: two calls spend ~$0.022, one on the
+    // third gateway and one on the first; a third call's $0.0125 estimate would pass $0.03, and
+    // the third gateway, which saw only its own $0.011, must know it.
+    let hourly = agent(
+        &http,
+        urls[0],
+        &key,
+        "hourly",
+        json!({"budget": {"agent_hourly_limit_usd": 0.03}}),
+    )
+    .await?;
+    for (i, url) in [urls[2], urls[0], urls[2]].iter().enumerate() {
+        let reply = http
+            .post(format!("{url}/v1/chat/completions"))
+            .bearer_auth(&hourly)
+            .header("x-rungate-run-id", format!("scale-hour-{i}"))
+            .json(&costly(0))
+            .send()
+            .await?;
+        let status = reply.status().as_u16();
+        let body: Value = reply.json().await?;
+        if i < 2 {
+            assert_eq!(status, 200, "{body}");
+        } else {
+            assert_eq!(
+                (status, &body["error"]["code"]),
+                (402, &json!("hourly_cost_exceeded")),
+                "{body}"
+            );
+        }
+    }
+
     // Approved on one gateway, retried on all three at once: one retry goes through.
     let gated = agent(
         &http,

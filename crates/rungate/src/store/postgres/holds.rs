@@ -77,6 +77,10 @@ impl HoldStore for PgStore {
     }
 
     async fn expire_holds(&self, now_ms: i64) -> StoreResult<Vec<ExpiredHolds>> {
+        sqlx::query("DELETE FROM agent_spend_minutes WHERE minute < $1")
+            .bind(super::writer::oldest_minute(now_ms))
+            .execute(&self.pool)
+            .await?;
         sqlx::query("DELETE FROM rate_buckets WHERE bucket < $1")
             .bind(super::writer::oldest_bucket(now_ms))
             .execute(&self.pool)

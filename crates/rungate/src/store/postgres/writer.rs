@@ -215,6 +215,8 @@ struct Writes {
     ho_expires: Vec<i64>,
     // rate buckets, summed per (window, bucket)
     buckets: BTreeMap<(String, i64), (i64, i64, i64)>,
+    // what steps cost, summed per (agent, minute)
+    agent_minutes: BTreeMap<(String, i64), i64>,
 }
 
 /// Per run: what the steps add and what the new holds reserve.
@@ -235,6 +237,7 @@ async fn write(pool: &PgPool, group: &[Job]) -> StoreResult<Written> {
     let mut tx = pool.begin().await?;
     let mut books = lock_runs(&mut tx, group).await?;
     let mut windows = read_windows(&mut tx, group).await?;
+    let mut hours = read_hours(&mut tx, group).await?;
     let mut writes = Writes::default();
     let mut deltas: BTreeMap<String, RunDelta> = BTreeMap::new();
     let mut answers = Vec::with_capacity(group.len());
@@ -242,11 +245,19 @@ async fn write(pool: &PgPool, group: &[Job]) -> StoreResult<Written> {
         let answer = match books.get_mut(job.run_id()) {
             None => Answer::Failed(StoreError::NotFound),
             Some(run) => match job {
-                Job::Reserve(r, _) => {
-                    Answer::Reserved(admit(r, run, &mut windows, &mut writes, &mut deltas))
-                }
+                Job::Reserve(r, _) => Answer::Reserved(admit(
+                    r,
+                    run,
+                    &mut windows,
+                    &hours,
+                    &mut writes,
+                    &mut deltas,
+                )),
                 Job::Step(s, _) => {
                     settle(s, run, &mut writes, &mut deltas);
+                    if let Some(spent) = hours.get_mut(&s.step.agent_id) {
+                        *spent = spent.saturating_add(s.step.cost);
+                    }
                     Answer::Recorded(s.step.run_id.0.clone())
                 }
             },
@@ -376,6 +387,53 @@ async fn read_windows(
     Ok(windows)
 }
 
+const MINUTE_MS: i64 = 60_000;
+const HOUR_MS: i64 = 3_600_000;
+
+/// What the agents whose hourly cap the group's admissions check spent in the last hour,
+/// counting the oldest minute whole (a cap may refuse up to a minute early, never late).
+async fn read_hours(
+    tx: &mut Transaction<'_, Postgres>,
+    group: &[Job],
+) -> StoreResult<HashMap<String, UsdNanos>> {
+    let mut agents: Vec<&str> = Vec::new();
+    let mut now_ms = i64::MAX;
+    for job in group {
+        if let Job::Reserve(r, _) = job {
+            if let Some(hourly) = &r.hourly {
+                agents.push(&hourly.agent_id);
+                now_ms = now_ms.min(r.now_ms);
+            }
+        }
+    }
+    if agents.is_empty() {
+        return Ok(HashMap::new());
+    }
+    agents.sort_unstable();
+    agents.dedup();
+    let rows = sqlx::query(
+        "SELECT agent_id, CAST(SUM(cost_nanos) AS BIGINT) FROM agent_spend_minutes \
+         WHERE agent_id = ANY($1) AND minute >= $2 GROUP BY agent_id",
+    )
+    .bind(&agents)
+    .bind(oldest_minute(now_ms))
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut hours: HashMap<String, UsdNanos> = agents
+        .iter()
+        .map(|a| ((*a).to_owned(), UsdNanos::ZERO))
+        .collect();
+    for row in &rows {
+        hours.insert(row.try_get(0)?, UsdNanos(row.try_get(1)?));
+    }
+    Ok(hours)
+}
+
+/// The oldest minute still (partly) inside the hour at `now_ms`.
+pub(super) fn oldest_minute(now_ms: i64) -> i64 {
+    (now_ms - HOUR_MS).div_euclid(MINUTE_MS)
+}
+
 /// The oldest bucket still (partly) inside the window at `now_ms`.
 pub(super) fn oldest_bucket(now_ms: i64) -> i64 {
     (now_ms - RATE_WINDOW_MS).div_euclid(BUCKET_MS)
@@ -386,11 +444,18 @@ fn admit(
     r: &Reservation,
     run: &mut Books,
     windows: &mut HashMap<String, Window>,
+    hours: &HashMap<String, UsdNanos>,
     writes: &mut Writes,
     deltas: &mut BTreeMap<String, RunDelta>,
 ) -> Reserved {
     if let Some(refused) = &run.open {
         return Reserved::Closed(refused.clone());
+    }
+    if let Some(hourly) = &r.hourly {
+        let spent = hours.get(&hourly.agent_id).copied().unwrap_or_default();
+        if spent.saturating_add(hourly.estimate) > hourly.limit {
+            return Reserved::HourlyExceeded { spent };
+        }
     }
     for check in &r.rates {
         let (calls, used, oldest) = windows.get(&check.key).copied().unwrap_or((0, 0, r.now_ms));
@@ -507,6 +572,12 @@ fn settle(
         .st_response
         .push(s.response.as_ref().map(|v| v.to_string()));
     writes.st_at.push(s.created_at_ms);
+    if s.cost > UsdNanos::ZERO {
+        *writes
+            .agent_minutes
+            .entry((s.agent_id.clone(), s.created_at_ms.div_euclid(MINUTE_MS)))
+            .or_insert(0) += s.cost.0;
+    }
     for entry in &record.ledger {
         writes.le_run.push(run_id.clone());
         writes.le_step.push(entry.step_id.clone());
@@ -548,6 +619,9 @@ const BUCKETS: &str = "rated AS (INSERT INTO rate_buckets (window_key, bucket, c
     SELECT * FROM UNNEST($39::text[], $40::bigint[], $41::bigint[], $42::bigint[], $43::bigint[]) \
     ON CONFLICT (window_key, bucket) DO UPDATE SET calls = rate_buckets.calls + EXCLUDED.calls, \
         tokens = rate_buckets.tokens + EXCLUDED.tokens, first_at = LEAST(rate_buckets.first_at, EXCLUDED.first_at))";
+const AGENT_MINUTES: &str = "spent AS (INSERT INTO agent_spend_minutes (agent_id, minute, cost_nanos) \
+    SELECT * FROM UNNEST($55::text[], $56::bigint[], $57::bigint[]) \
+    ON CONFLICT (agent_id, minute) DO UPDATE SET cost_nanos = agent_spend_minutes.cost_nanos + EXCLUDED.cost_nanos)";
 const DELTA: &str = "delta AS (SELECT * FROM UNNEST($45::text[], $46::bigint[], $47::bigint[], $48::bigint[], $49::bigint[], $50::bigint[], $51::bigint[], $52::bigint[], $53::bigint[], $54::text[]) \
     AS d(id, input, output, steps, last_activity, reserved, reserved_tokens, in_flight, audit_seq, audit_head))";
 
@@ -561,6 +635,7 @@ fn apply_sql(w: &Writes) -> String {
         (!w.gone_run.is_empty(), SETTLED_HOLDS),
         (!w.ho_run.is_empty(), NEW_HOLDS),
         (!w.buckets.is_empty(), BUCKETS),
+        (!w.agent_minutes.is_empty(), AGENT_MINUTES),
     ];
     for (here, part) in present {
         if here {
@@ -626,6 +701,14 @@ async fn apply(
     let mut bucket_calls = Vec::with_capacity(w.buckets.len());
     let mut bucket_tokens = Vec::with_capacity(w.buckets.len());
     let mut bucket_first = Vec::with_capacity(w.buckets.len());
+    let mut minute_agents = Vec::with_capacity(w.agent_minutes.len());
+    let mut minutes = Vec::with_capacity(w.agent_minutes.len());
+    let mut minute_costs = Vec::with_capacity(w.agent_minutes.len());
+    for ((agent, minute), cost) in &w.agent_minutes {
+        minute_agents.push(agent.as_str());
+        minutes.push(*minute);
+        minute_costs.push(*cost);
+    }
     for ((key, bucket), (calls, tokens, first)) in &w.buckets {
         bucket_keys.push(key.as_str());
         bucket_ids.push(*bucket);
@@ -689,6 +772,9 @@ async fn apply(
         .bind(pick(|d| d.in_flight))
         .bind(&seqs)
         .bind(&heads)
+        .bind(&minute_agents)
+        .bind(&minutes)
+        .bind(&minute_costs)
         .fetch_all(&mut **tx)
         .await
         .map_err(|e| crate::store::sql::conflict_or(e, "this step is already recorded"))?;
