@@ -26,7 +26,7 @@ pub use gates::{GateFilter, GateStore};
 pub use holds::{ExpiredHolds, HoldStore, HourlyCheck, RateCheck, Reservation, Reserved};
 pub use keys::{KeyStatus, ProviderKeyRecord, ProviderKeyStore};
 pub use policies::PolicyStore;
-pub use runs::{AgentTotals, Crossing, RunFilter, RunStore, StepRecord};
+pub use runs::{AgentTotals, Crossing, RunFilter, RunReads, RunStore, StepRecord};
 pub use webhooks::{Attempt, Delivery, DeliveryFilter, WebhookRecord, WebhookStore};
 
 /// Why the store failed. Conflicts and missing rows are distinguished because the API maps

@@ -73,29 +73,13 @@ impl Crossing {
     }
 }
 
+/// What is read about runs: the same SQL on every backend (`store::sql::runs`).
 #[async_trait]
-pub trait RunStore: Send + Sync {
-    /// Inserts a new run with its `run.started` event; `Conflict` when the id exists.
-    async fn create_run(&self, run: &Run, event: AuditEvent) -> StoreResult<()>;
+pub trait RunReads: Send + Sync {
     async fn get_run(&self, id: &RunId) -> StoreResult<Run>;
     async fn list_runs(&self, filter: &RunFilter, page: Page) -> StoreResult<(Vec<Run>, u64)>;
-    /// Appends a step, its ledger entries and audit events, and updates the run's totals,
-    /// in one transaction. Returns the run's totals as committed.
-    async fn record_step(&self, record: &StepRecord) -> StoreResult<RunTotals>;
-    /// Moves a running run to `status`. Returns the run and whether this call closed it
-    /// (false when it was already closed: closing is idempotent).
-    async fn close_run(
-        &self,
-        id: &RunId,
-        status: RunStatus,
-        reason: &str,
-        metadata: Option<&serde_json::Value>,
-        event: AuditEvent,
-    ) -> StoreResult<(Run, bool)>;
     /// How many `tool_call` steps named `tool` the run has recorded.
     async fn tool_steps(&self, id: &RunId, tool: &str) -> StoreResult<u64>;
-    /// Appends events to a run's audit chain (refusals, alerts, policy drift).
-    async fn append_events(&self, id: &RunId, events: Vec<AuditEvent>) -> StoreResult<()>;
     /// Running runs whose last activity is older than their idle window.
     async fn idle_runs(&self, now_ms: i64, default_idle_ms: i64) -> StoreResult<Vec<RunId>>;
     async fn steps(&self, id: &RunId, page: Page, ascending: bool)
@@ -112,6 +96,28 @@ pub trait RunStore: Send + Sync {
     ) -> StoreResult<crate::money::UsdNanos>;
     /// Totals per agent over the runs it started.
     async fn agent_totals(&self) -> StoreResult<Vec<AgentTotals>>;
+}
+
+/// Changes to runs; every mutating method is one transaction with its audit events.
+#[async_trait]
+pub trait RunStore: RunReads {
+    /// Inserts a new run with its `run.started` event; `Conflict` when the id exists.
+    async fn create_run(&self, run: &Run, event: AuditEvent) -> StoreResult<()>;
+    /// Appends a step, its ledger entries and audit events, and updates the run's totals,
+    /// in one transaction. Returns the run's totals as committed.
+    async fn record_step(&self, record: &StepRecord) -> StoreResult<RunTotals>;
+    /// Moves a running run to `status`. Returns the run and whether this call closed it
+    /// (false when it was already closed: closing is idempotent).
+    async fn close_run(
+        &self,
+        id: &RunId,
+        status: RunStatus,
+        reason: &str,
+        metadata: Option<&serde_json::Value>,
+        event: AuditEvent,
+    ) -> StoreResult<(Run, bool)>;
+    /// Appends events to a run's audit chain (refusals, alerts, policy drift).
+    async fn append_events(&self, id: &RunId, events: Vec<AuditEvent>) -> StoreResult<()>;
 }
 
 pub(super) fn run_from_row(row: &impl Columns) -> StoreResult<Run> {

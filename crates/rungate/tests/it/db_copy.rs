@@ -14,7 +14,7 @@ use serde_json::json;
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 
-use rungate::store::RunStore as _;
+use rungate::store::RunReads as _;
 
 use crate::harness::{self, TestResult, user};
 

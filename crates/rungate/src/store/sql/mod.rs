@@ -6,6 +6,7 @@ pub(super) mod admin_tokens;
 pub(super) mod agents;
 pub(super) mod keys;
 pub(super) mod policies;
+pub(super) mod runs;
 pub(super) mod webhooks;
 
 use sqlx::postgres::PgRow;

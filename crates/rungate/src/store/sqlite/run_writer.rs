@@ -414,7 +414,7 @@ mod tests {
     use crate::money::UsdNanos;
     use crate::run::{Run, RunId, RunStatus, Step, StepId, StepKind, StepStatus};
     use crate::store::sqlite::SqliteStore;
-    use crate::store::{RunStore, StepRecord, StoreError};
+    use crate::store::{RunReads, RunStore, StepRecord, StoreError};
 
     fn run(id: &str) -> Run {
         Run {
