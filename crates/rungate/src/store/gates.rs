@@ -17,8 +17,17 @@ pub struct GateFilter {
     pub status: Option<GateStatus>,
 }
 
+/// What is read about gates: the same SQL on every backend (`store::sql::gates`).
 #[async_trait]
-pub trait GateStore: Send + Sync {
+pub trait GateReads: Send + Sync {
+    async fn get_gate(&self, id: &GateId) -> StoreResult<Gate>;
+    /// A run's gates, oldest first.
+    async fn run_gates(&self, run_id: &str) -> StoreResult<Vec<Gate>>;
+    async fn list_gates(&self, filter: &GateFilter, page: Page) -> StoreResult<(Vec<Gate>, u64)>;
+}
+
+#[async_trait]
+pub trait GateStore: GateReads {
     /// Opens `gates` (one request's group) with their `approval.pending` events — unless the run
     /// already has open gates for the same request, which are returned instead, so concurrent
     /// identical calls share one request for approval.
@@ -47,10 +56,6 @@ pub trait GateStore: Send + Sync {
     ) -> StoreResult<bool>;
     /// Records pending gates whose time ran out as `expired`, each with its event; returns them.
     async fn expire_gates(&self, now_ms: i64) -> StoreResult<Vec<Gate>>;
-    async fn get_gate(&self, id: &GateId) -> StoreResult<Gate>;
-    /// A run's gates, oldest first.
-    async fn run_gates(&self, run_id: &str) -> StoreResult<Vec<Gate>>;
-    async fn list_gates(&self, filter: &GateFilter, page: Page) -> StoreResult<(Vec<Gate>, u64)>;
 }
 
 pub(super) const GATE_COLUMNS: &str = "id, run_id, agent_id, trigger, rule, tool, args, approver_channel, fingerprint, status, created_at, expires_at, decided_at, decided_by, reason, consumed_at, held_status, held_content_type, held_body, held_step_id";

@@ -22,7 +22,7 @@ use std::sync::Arc;
 pub use admin_tokens::{AdminToken, AdminTokenStore, Scope};
 pub use agents::{Agent, AgentStatus, AgentStore};
 pub use analytics::{AnalyticsStore, FactFilter, RetentionCounts};
-pub use gates::{GateFilter, GateStore};
+pub use gates::{GateFilter, GateReads, GateStore};
 pub use holds::{ExpiredHolds, HoldStore, HourlyCheck, RateCheck, Reservation, Reserved};
 pub use keys::{KeyStatus, ProviderKeyRecord, ProviderKeyStore};
 pub use policies::PolicyStore;

@@ -10,8 +10,7 @@ use super::{PgStore, audit};
 use crate::audit::AuditEvent;
 use crate::gate::{Decision, Gate, GateId, GateStatus};
 use crate::store::gates::{GATE_COLUMNS, gate_from_row, undecidable};
-use crate::store::sql::{page_binds, to_u64};
-use crate::store::{GateFilter, GateStore, Page, StoreError, StoreResult};
+use crate::store::{GateReads, GateStore, StoreResult};
 
 impl PgStore {
     async fn gates_by_ids(&self, ids: &[String]) -> StoreResult<Vec<Gate>> {
@@ -26,6 +25,8 @@ impl PgStore {
         .collect()
     }
 }
+
+crate::store::sql::gates::gate_reads!(PgStore);
 
 #[async_trait]
 impl GateStore for PgStore {
@@ -194,53 +195,5 @@ impl GateStore for PgStore {
             tx.commit().await?;
         }
         self.gates_by_ids(&expired).await
-    }
-
-    async fn get_gate(&self, id: &GateId) -> StoreResult<Gate> {
-        let row = sqlx::query(&format!("SELECT {GATE_COLUMNS} FROM gates WHERE id = $1"))
-            .bind(&id.0)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref()
-            .map(gate_from_row)
-            .transpose()?
-            .ok_or(StoreError::NotFound)
-    }
-
-    async fn run_gates(&self, run_id: &str) -> StoreResult<Vec<Gate>> {
-        sqlx::query(&format!(
-            "SELECT {GATE_COLUMNS} FROM gates WHERE run_id = $1 ORDER BY created_at, id"
-        ))
-        .bind(run_id)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(gate_from_row)
-        .collect()
-    }
-
-    async fn list_gates(&self, f: &GateFilter, page: Page) -> StoreResult<(Vec<Gate>, u64)> {
-        let filter = "($1::text IS NULL OR agent_id = $1) AND ($2::text IS NULL OR run_id = $2) AND ($3::text IS NULL OR status = $3)";
-        let (limit, offset) = page_binds(page);
-        let status = f.status.map(GateStatus::as_str);
-        let rows = sqlx::query(&format!(
-            "SELECT {GATE_COLUMNS} FROM gates WHERE {filter} ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5"
-        ))
-        .bind(&f.agent_id)
-        .bind(&f.run_id)
-        .bind(status)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&self.pool)
-        .await?;
-        let total: i64 = sqlx::query(&format!("SELECT COUNT(*) FROM gates WHERE {filter}"))
-            .bind(&f.agent_id)
-            .bind(&f.run_id)
-            .bind(status)
-            .fetch_one(&self.pool)
-            .await?
-            .try_get(0)?;
-        let gates = rows.iter().map(gate_from_row).collect::<StoreResult<_>>()?;
-        Ok((gates, to_u64(total)))
     }
 }

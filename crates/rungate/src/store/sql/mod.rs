@@ -4,6 +4,7 @@
 
 pub(super) mod admin_tokens;
 pub(super) mod agents;
+pub(super) mod gates;
 pub(super) mod keys;
 pub(super) mod policies;
 pub(super) mod runs;

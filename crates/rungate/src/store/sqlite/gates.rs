@@ -2,14 +2,13 @@
 //! reads through the pool.
 
 use async_trait::async_trait;
-use sqlx::Row;
 
+use super::SqliteStore;
 use super::gate_writes::{GateChange, GateOutcome};
-use super::{SqliteStore, page_binds, to_u64};
 use crate::audit::AuditEvent;
-use crate::gate::{Decision, Gate, GateId, GateStatus};
-use crate::store::gates::{GATE_COLUMNS, gate_from_row, undecidable};
-use crate::store::{GateFilter, GateStore, Page, StoreError, StoreResult};
+use crate::gate::{Decision, Gate, GateId};
+use crate::store::gates::undecidable;
+use crate::store::{GateReads, GateStore, StoreError, StoreResult};
 
 impl SqliteStore {
     async fn gates_by_ids(&self, ids: &[GateId]) -> StoreResult<Vec<Gate>> {
@@ -34,6 +33,8 @@ fn changed(outcome: GateOutcome) -> StoreResult<bool> {
         GateOutcome::Ids(_) => Err(StoreError::Engine("gate writer answered ids".into())),
     }
 }
+
+crate::store::sql::gates::gate_reads!(SqliteStore);
 
 #[async_trait]
 impl GateStore for SqliteStore {
@@ -91,50 +92,5 @@ impl GateStore for SqliteStore {
             .change_gates(GateChange::Expire { now_ms })
             .await?)?;
         self.gates_by_ids(&expired).await
-    }
-
-    async fn get_gate(&self, id: &GateId) -> StoreResult<Gate> {
-        let sql = format!("SELECT {GATE_COLUMNS} FROM gates WHERE id = ?");
-        let row = sqlx::query(&sql)
-            .bind(&id.0)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref()
-            .map(gate_from_row)
-            .transpose()?
-            .ok_or(StoreError::NotFound)
-    }
-
-    async fn run_gates(&self, run_id: &str) -> StoreResult<Vec<Gate>> {
-        let sql =
-            format!("SELECT {GATE_COLUMNS} FROM gates WHERE run_id = ? ORDER BY created_at, id");
-        let rows = sqlx::query(&sql).bind(run_id).fetch_all(&self.pool).await?;
-        rows.iter().map(gate_from_row).collect()
-    }
-
-    async fn list_gates(&self, f: &GateFilter, page: Page) -> StoreResult<(Vec<Gate>, u64)> {
-        let filter = "(?1 IS NULL OR agent_id = ?1) AND (?2 IS NULL OR run_id = ?2) AND (?3 IS NULL OR status = ?3)";
-        let (limit, offset) = page_binds(page);
-        let status = f.status.map(GateStatus::as_str);
-        let sql = format!(
-            "SELECT {GATE_COLUMNS} FROM gates WHERE {filter} ORDER BY created_at DESC, id DESC LIMIT ?4 OFFSET ?5"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(&f.agent_id)
-            .bind(&f.run_id)
-            .bind(status)
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(&self.pool)
-            .await?;
-        let total: i64 = sqlx::query(&format!("SELECT COUNT(*) FROM gates WHERE {filter}"))
-            .bind(&f.agent_id)
-            .bind(&f.run_id)
-            .bind(status)
-            .fetch_one(&self.pool)
-            .await?
-            .try_get(0)?;
-        let gates = rows.iter().map(gate_from_row).collect::<StoreResult<_>>()?;
-        Ok((gates, to_u64(total)))
     }
 }
