@@ -201,6 +201,15 @@ CREATE TABLE run_holds (
 CREATE INDEX run_holds_by_gateway ON run_holds (gateway_id);
 CREATE INDEX run_holds_by_expiry ON run_holds (expires_at);
 
+-- Tool calls the model proposed in a run, per tool: they count toward `tool_limits` with the
+-- reported tool steps, whichever gateway saw the answer.
+CREATE TABLE run_tool_proposals (
+    run_id TEXT NOT NULL,
+    tool TEXT NOT NULL,
+    proposals BIGINT NOT NULL,
+    PRIMARY KEY (run_id, tool)
+);
+
 -- What each agent's steps cost per minute: the sliding hour of `agent_hourly_limit_usd`,
 -- shared by every gateway, in at most 61 rows an agent.
 CREATE TABLE agent_spend_minutes (

@@ -222,10 +222,7 @@ async fn check_reported_tool(gw: &Gateway, run: &Run, tool: &str) -> Result<(), 
         ));
     }
     if let Some(limit) = decide::tool_limit(&policy, tool) {
-        let proposed = gw
-            .runs
-            .get(&run.id)
-            .map_or(0, |live| live.proposals_of(tool));
+        let proposed = crate::proxy::shared::proposals_of(gw, &run.id, tool).await?;
         let used = gw.stores.runs.tool_steps(&run.id, tool).await? + proposed;
         if used >= limit {
             return Err(decide::tool_limit_reached(

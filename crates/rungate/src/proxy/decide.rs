@@ -45,7 +45,7 @@ pub async fn check_proposals(
         };
         let count = proposed.iter().filter(|t| *t == tool).count() as u64;
         let reported = gw.stores.runs.tool_steps(&run.id, tool).await?;
-        let before = run.record_proposals(tool, count);
+        let before = super::shared::record_proposals(gw, run, tool, count).await?;
         if reported + before + count > limit {
             return Err(tool_limit_reached(
                 &run.id,

@@ -44,6 +44,28 @@ impl SharedBooks {
     }
 }
 
+/// Counts proposals of `tool` in `run` where the run's books are (the database when shared);
+/// returns how many there were before.
+pub async fn record_proposals(
+    gw: &Gateway,
+    run: &crate::proxy::live::LiveRun,
+    tool: &str,
+    count: u64,
+) -> crate::store::StoreResult<u64> {
+    match &gw.shared {
+        Some(shared) => shared.store.record_proposals(&run.id, tool, count).await,
+        None => Ok(run.record_proposals(tool, count)),
+    }
+}
+
+/// Proposals of `tool` counted in the run `id`.
+pub async fn proposals_of(gw: &Gateway, id: &RunId, tool: &str) -> crate::store::StoreResult<u64> {
+    match &gw.shared {
+        Some(shared) => shared.store.proposals(id, tool).await,
+        None => Ok(gw.runs.get(id).map_or(0, |live| live.proposals_of(tool))),
+    }
+}
+
 /// Releases an unsettled hold in a tracked task, so a graceful stop waits for it.
 struct StoreRelease {
     store: Arc<dyn HoldStore>,

@@ -100,7 +100,9 @@ async fn pump(
     }
     // Streamed proposals already reached the client; they still count toward `tool_limits`.
     for tool in tap.proposed_tools() {
-        draft.run.record_proposals(tool, 1);
+        if let Err(err) = crate::proxy::shared::record_proposals(&gw, &draft.run, tool, 1).await {
+            tracing::warn!(run_id = %draft.run.id, error = %err, "could not count a streamed tool proposal");
+        }
     }
     let usage = tap.usage().unwrap_or_default();
     let (run_id, step_id, provider, model) = (

@@ -79,6 +79,10 @@ pub trait HoldStore: Send + Sync {
     /// Why the run accepts no more calls, if it does not (closed or stopped, perhaps by
     /// another gateway): the one check a call with nothing to reserve needs.
     async fn refusal(&self, run_id: &RunId) -> StoreResult<Option<JoinRefusal>>;
+    /// Counts `count` proposals of `tool` in the run; returns how many there were before.
+    async fn record_proposals(&self, run_id: &RunId, tool: &str, count: u64) -> StoreResult<u64>;
+    /// Proposals of `tool` counted in the run.
+    async fn proposals(&self, run_id: &RunId, tool: &str) -> StoreResult<u64>;
     /// Gives a hold back (its call ended without a step); a hold already gone is no error.
     async fn release(&self, run_id: &RunId, hold_id: &str) -> StoreResult<()>;
     /// Extends the live holds of `gateway_id` to `expires_at_ms`; returns how many.

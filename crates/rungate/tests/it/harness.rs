@@ -278,6 +278,37 @@ impl Harness {
         }
     }
 
+    /// Everything the gateway stored, as bytes to search for secrets: the SQLite file and its
+    /// WAL, or every row of the test's PostgreSQL schema.
+    pub async fn stored_bytes(&self) -> TestResult<Vec<Vec<u8>>> {
+        let marker = self.dir.path().join("pg-schema");
+        let Ok(schema) = std::fs::read_to_string(&marker) else {
+            let db = std::fs::read(self.dir.path().join("rungate.db"))?;
+            let wal = std::fs::read(self.dir.path().join("rungate.db-wal")).unwrap_or_default();
+            return Ok(vec![db, wal]);
+        };
+        let url = std::env::var("RUNGATE_TEST_PG_URL")
+            .unwrap_or_else(|_| crate::pg::DEFAULT_URL.to_owned());
+        let pool = sqlx::PgPool::connect(&url).await?;
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1",
+        )
+        .bind(&schema)
+        .fetch_all(&pool)
+        .await?;
+        let mut rows = Vec::new();
+        for table in tables {
+            let text: Vec<String> = sqlx::query_scalar(&format!(
+                "SELECT row_to_json(t)::text FROM {schema}.{table} t"
+            ))
+            .fetch_all(&pool)
+            .await?;
+            rows.extend(text.into_iter().map(String::into_bytes));
+        }
+        pool.close().await;
+        Ok(rows)
+    }
+
     pub async fn run(&self, run_id: &str) -> TestResult<Value> {
         Ok(self.admin_get(&format!("/api/runs/{run_id}")).await?["data"].clone())
     }

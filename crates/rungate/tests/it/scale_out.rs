@@ -278,6 +278,36 @@ async fn three_gateways_keep_promises(schema: &Schema) -> TestResult {
         }
     }
 
+    // A tool the model may propose once per run: proposed through one gateway, the next
+    // proposal through another is over the limit.
+    let limited = agent(
+        &http,
+        urls[1],
+        &key,
+        "limited",
+        json!({"tool_limits": {"get_weather": 1}}),
+    )
+    .await?;
+    let proposing = json!({"model": "gpt-4o-mini", "messages": user("weather?"),
+        "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}],
+        "mock": {"tool_call": {"name": "get_weather", "arguments": {}}}});
+    let mut statuses = Vec::new();
+    for url in [urls[0], urls[1]] {
+        let reply = http
+            .post(format!("{url}/v1/chat/completions"))
+            .bearer_auth(&limited)
+            .header("x-rungate-run-id", "scale-tools")
+            .json(&proposing)
+            .send()
+            .await?;
+        statuses.push(reply.status().as_u16());
+    }
+    assert_eq!(
+        statuses,
+        [200, 403],
+        "one proposal of get_weather per run, across gateways"
+    );
+
     // Approved on one gateway, retried on all three at once: one retry goes through.
     let gated = agent(
         &http,

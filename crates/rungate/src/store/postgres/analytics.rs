@@ -76,6 +76,7 @@ impl AnalyticsStore for PgStore {
         // Holds left by a gateway that died mid-call: they reference the run, and an ended run
         // admits nothing, so they go with it (not counted: they are not history).
         delete(&mut tx, "run_holds", "run_id", &ids).await?;
+        delete(&mut tx, "run_tool_proposals", "run_id", &ids).await?;
         let runs = delete(&mut tx, "runs", "id", &ids).await?;
         tx.commit().await?;
         Ok(RetentionCounts {

@@ -9,7 +9,7 @@ use sqlx::Row;
 
 use super::{PgStore, audit};
 use crate::run::{JoinRefusal, RunId, RunStatus};
-use crate::store::sql::to_u64;
+use crate::store::sql::{to_i64, to_u64};
 use crate::store::{ExpiredHolds, HoldStore, Reservation, Reserved, StoreError, StoreResult};
 
 /// Why a run (its `status` and `ended_reason` columns) accepts no more calls, if it does not.
@@ -40,6 +40,35 @@ impl HoldStore for PgStore {
             .await?
             .ok_or(StoreError::NotFound)?;
         closed(&row)
+    }
+
+    async fn record_proposals(&self, run_id: &RunId, tool: &str, count: u64) -> StoreResult<u64> {
+        let count = to_i64(count);
+        let before: i64 = sqlx::query(
+            "INSERT INTO run_tool_proposals (run_id, tool, proposals) VALUES ($1, $2, $3) \
+             ON CONFLICT (run_id, tool) DO UPDATE SET proposals = run_tool_proposals.proposals + EXCLUDED.proposals \
+             RETURNING proposals - $3",
+        )
+        .bind(&run_id.0)
+        .bind(tool)
+        .bind(count)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get(0)?;
+        Ok(to_u64(before))
+    }
+
+    async fn proposals(&self, run_id: &RunId, tool: &str) -> StoreResult<u64> {
+        let row =
+            sqlx::query("SELECT proposals FROM run_tool_proposals WHERE run_id = $1 AND tool = $2")
+                .bind(&run_id.0)
+                .bind(tool)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(match row {
+            Some(row) => to_u64(row.try_get(0)?),
+            None => 0,
+        })
     }
 
     async fn release(&self, run_id: &RunId, hold_id: &str) -> StoreResult<()> {
