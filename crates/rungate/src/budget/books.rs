@@ -6,7 +6,7 @@
 //! The judgement itself ([`judge`]) is a pure function of a [`Snapshot`], so the two places a
 //! run's books can live share it: here, in memory, when one gateway owns the run (SQLite), and
 //! in the run's database row, under its row lock, when several gateways share it (PostgreSQL,
-//! see `store::postgres::holds`).
+//! see `store::postgres::writer`).
 //!
 //! In-memory holds are written to the ledger (reservation, then settlement and release) in the
 //! same transaction as the step that settles them. A gateway that dies takes its holds with it,

@@ -56,7 +56,7 @@ impl RateWindow {
 
 /// Judges a call of `tokens` at `now_ms` against a window holding `calls` admitted calls with
 /// `used` tokens, the oldest admitted at `oldest_ms`. Shared by the in-memory window and the
-/// database's (`store::postgres::holds`), so one gateway and several refuse alike.
+/// database's (`store::postgres::writer`), so one gateway and several refuse alike.
 pub fn judge(
     limits: &RateLimits,
     calls: u64,

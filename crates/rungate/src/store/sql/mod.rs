@@ -1,6 +1,9 @@
-//! What the two SQL backends share. Reading a column the same way from either backend, so each table has one row mapper (in
-//! its domain's store module) that SQLite and PostgreSQL rows both go through. The schemas
-//! keep the same columns with types both drivers decode alike: BIGINT/INTEGER, TEXT, bytes.
+//! What the two SQL backends share. Both schemas keep the same columns, with types both drivers
+//! decode alike (BIGINT/INTEGER, TEXT, bytes), so each table has one row mapper (in its
+//! domain's store module) that SQLite and PostgreSQL rows both go through ([`Columns`]). The
+//! submodules are the store implementations written once in portable SQL, each a macro that
+//! a backend expands for its store; only what differs by design (SQLite's single writer,
+//! PostgreSQL's row locks) is written per backend.
 
 pub(super) mod admin_tokens;
 pub(super) mod agents;
