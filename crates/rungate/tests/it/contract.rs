@@ -94,6 +94,33 @@ async fn contract(stores: Stores) -> TestResult {
     a_gate_is_decided_once_and_consumed_once(&stores).await?;
     a_due_delivery_is_leased_to_one_worker(&stores).await?;
     concurrent_steps_add_up_and_a_bad_one_fails_alone(&stores).await?;
+    settling_the_same_step_twice_charges_once(&stores).await?;
+    Ok(())
+}
+
+/// A retried settlement (a new step row, the same ledger key) adds nothing to the spend.
+async fn settling_the_same_step_twice_charges_once(stores: &Stores) -> TestResult {
+    stores
+        .runs
+        .create_run(&run("replayed"), event("run.started"))
+        .await?;
+    let mut record = step("replayed", 50);
+    stores.runs.record_step(&record).await?;
+    let ledger_key = record.ledger[0].step_id.clone();
+    record.step.id = StepId::generate();
+    record.ledger[0].step_id = ledger_key;
+    let totals = stores.runs.record_step(&record).await?;
+    assert_eq!(totals.spend, UsdNanos(50));
+    let id = RunId("replayed".into());
+    assert_eq!(stores.runs.get_run(&id).await?.spend, UsdNanos(50));
+    let ledger: i64 = stores
+        .runs
+        .ledger(&id)
+        .await?
+        .iter()
+        .map(|e| e.amount.0)
+        .sum();
+    assert_eq!(ledger, 50, "one settlement in the ledger");
     Ok(())
 }
 
