@@ -3,7 +3,9 @@
 # (real SQLite, real PostgreSQL, the Rust mock provider on loopback), the integration suite a
 # second time with every gateway on PostgreSQL, then the official openai / anthropic SDKs and
 # the rungate SDK against a real `rungate` process (sdk-tests/run.sh installs them into a
-# local venv on first use).
+# local venv on first use), and the dashboard in headless Chromium (sdk-tests/js, playwright-core).
+# The dashboard is rebuilt first (scripts/dashboard.sh), so the binary embeds what dashboard/src
+# builds to; under CI=true a committed dashboard/dist that differs from that fails the run.
 #
 # PostgreSQL is RUNGATE_TEST_PG_URL (default: the local server, trust auth, database `test`).
 # Without one the PostgreSQL tests say they were skipped; with CI=true they never skip.
@@ -28,6 +30,11 @@ drop_test_schemas() {
         | psql -q "$RUNGATE_TEST_PG_URL" >/dev/null || true
 }
 
+if [[ "${CI:-}" == "true" ]]; then
+    bash scripts/dashboard.sh --check
+else
+    bash scripts/dashboard.sh
+fi
 cargo build --workspace --bins
 cargo test --workspace
 if [[ "${CI:-}" == "true" ]] || postgres_reachable; then

@@ -24,6 +24,30 @@ impl UsdNanos {
         Some(UsdNanos((usd * NANOS_PER_USD as f64).round() as i64))
     }
 
+    /// Parses a decimal dollar amount as an operator types it (`"0.5"`, `"12"`, `"1.000000001"`)
+    /// exactly, without a detour through `f64`. Signs, exponents, more than nine decimals (finer
+    /// than a nano-dollar) and amounts above `from_usd`'s range are refused.
+    pub fn parse_usd(text: &str) -> Option<UsdNanos> {
+        let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+        let digits = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
+        if (whole.is_empty() && fraction.is_empty())
+            || !digits(whole)
+            || !digits(fraction)
+            || fraction.len() > 9
+            || whole.len() > 10
+        {
+            return None;
+        }
+        let whole: i64 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().ok()?
+        };
+        let fraction: i64 = format!("{fraction:0<9}").parse().ok()?;
+        let nanos = whole.checked_mul(NANOS_PER_USD)?.checked_add(fraction)?;
+        (nanos <= 1_000_000_000 * NANOS_PER_USD).then_some(UsdNanos(nanos))
+    }
+
     pub fn as_usd(self) -> f64 {
         self.0 as f64 / NANOS_PER_USD as f64
     }
@@ -72,6 +96,39 @@ mod tests {
             gpt4o_mini_input
         );
         assert_eq!(UsdNanos::for_tokens(1, UsdNanos(1)), UsdNanos(1));
+    }
+
+    #[test]
+    fn typed_dollar_amounts_parse_exactly_or_not_at_all() {
+        let check = |text: &str, expected: Option<i64>| {
+            assert_eq!(
+                UsdNanos::parse_usd(text),
+                expected.map(UsdNanos),
+                "{text:?}"
+            );
+        };
+        check("0.5", Some(500_000_000));
+        check("12", Some(12_000_000_000));
+        check(".25", Some(250_000_000));
+        check("3.", Some(3_000_000_000));
+        check("0.000000001", Some(1));
+        check("1000000000", Some(1_000_000_000 * NANOS_PER_USD));
+        for bad in [
+            "",
+            ".",
+            "-1",
+            "+1",
+            "1e3",
+            "abc",
+            "0.5usd",
+            " 1",
+            "1,5",
+            "0.0000000001",
+            "1000000001",
+            "99999999999",
+        ] {
+            check(bad, None);
+        }
     }
 
     #[test]

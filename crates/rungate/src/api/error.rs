@@ -119,6 +119,12 @@ pub enum ApiError {
     AdminUnauthorized,
     #[error("Insufficient scope. Required: {required}")]
     Forbidden { required: &'static str },
+    /// A cookie-authenticated request that changes state, or a dashboard login, without
+    /// `x-rungate-dashboard: 1` (see `api::auth`).
+    #[error(
+        "Requests authenticated by the dashboard session cookie must send the header `x-rungate-dashboard: 1` to change anything (a cross-site form cannot set it)"
+    )]
+    CsrfHeaderMissing,
     #[error("{}", .0.message)]
     Blocked(Box<Block>),
     #[error("{what} not found")]
@@ -170,6 +176,9 @@ impl ApiError {
                 (StatusCode::UNAUTHORIZED, "invalid_api_key", "unauthorized")
             }
             ApiError::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden", "forbidden"),
+            ApiError::CsrfHeaderMissing => {
+                (StatusCode::FORBIDDEN, "csrf_header_missing", "forbidden")
+            }
             ApiError::Blocked(block) => {
                 let (status, kind) = block.code.status_and_type();
                 (status, block.code.as_str(), kind)
@@ -310,6 +319,7 @@ mod tests {
         check(ApiError::invalid("x"), 400, "invalid_request");
         check(ApiError::Unauthorized, 401, "invalid_api_key");
         check(ApiError::Forbidden { required: "write" }, 403, "forbidden");
+        check(ApiError::CsrfHeaderMissing, 403, "csrf_header_missing");
         check(ApiError::not_found("run"), 404, "not_found");
         check(
             ApiError::PayloadTooLarge { limit: 1 },

@@ -1,5 +1,5 @@
 //! The HTTP surface (axum), all on one listener: the proxy under `/v1/*`, the admin API under
-//! `/api/*`, `/health`, `/metrics` and `/openapi.json`. This is the only module that knows
+//! `/api/*`, `/health`, `/metrics`, `/openapi.json` and the dashboard under `/`. This is the only module that knows
 //! status codes and error JSON; handlers translate HTTP into calls on the proxy, the store and
 //! the domain, and back.
 
@@ -7,6 +7,7 @@ pub mod admin;
 pub mod anthropic;
 pub mod auth;
 pub mod call;
+pub mod dashboard;
 pub mod error;
 pub mod openai;
 pub mod render;
@@ -98,8 +99,13 @@ async fn openapi() -> Response {
     Json(ApiDoc::openapi()).into_response()
 }
 
-async fn not_found(uri: http::Uri) -> ApiError {
-    ApiError::not_found(format!("route {}", uri.path()))
+/// What no route took: the dashboard's pages and assets for a `GET`, a JSON 404 otherwise.
+async fn not_found(method: http::Method, uri: http::Uri) -> Response {
+    let page = match method {
+        http::Method::GET | http::Method::HEAD => dashboard::serve(uri.path()),
+        _ => None,
+    };
+    page.unwrap_or_else(|| ApiError::not_found(format!("route {}", uri.path())).into_response())
 }
 
 async fn method_not_allowed() -> Response {

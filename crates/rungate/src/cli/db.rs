@@ -36,6 +36,8 @@ use crate::store::postgres::{PgStore, PgTarget};
 use crate::store::sqlite::SqliteStore;
 
 /// Every table `db copy` moves, parents before children so no foreign key is ever dangling.
+/// `dashboard_sessions` is left behind on purpose: sessions are short-lived logins, not data,
+/// and an operator moving to PostgreSQL simply logs in to the dashboard again.
 pub const TABLES: &[&str] = &[
     "provider_keys",
     "policies",
@@ -53,7 +55,7 @@ pub const TABLES: &[&str] = &[
 
 /// The SQLite schema version this build writes: one per file in `migrations/sqlite` (a test
 /// below keeps the two in step).
-const SQLITE_SCHEMA_VERSION: i64 = 5;
+const SQLITE_SCHEMA_VERSION: i64 = 6;
 
 /// Rows per INSERT statement, lowered for wide tables so a statement stays within PostgreSQL's
 /// 65 535 bind parameters.

@@ -232,7 +232,11 @@ async fn start(config_path: Option<PathBuf>) -> anyhow::Result<()> {
         tracing::warn!(path = %file.display(), "created an admin token with every scope; the CLI reads it from this file");
     }
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    tracing::info!(addr = %listener.local_addr()?, "rungate listening");
+    let local = listener.local_addr()?;
+    tracing::info!(addr = %local, "rungate listening");
+    if crate::api::dashboard::built() {
+        tracing::info!(url = %format!("http://{local}/"), "dashboard: sign in with the admin token or RUNGATE_DASHBOARD_PASSWORD");
+    }
     crate::app::serve(gw, listener, shutdown_signal()).await?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Everything that handles secret material, kept in one place so it can be reviewed as a unit:
-//! [`Secret`] (prints `*****`), agent/admin token generation and hashing (only SHA-256 digests
-//! are stored), and [`MasterKey`] (AES-256-GCM for provider keys at rest).
+//! [`Secret`] (prints `*****`), generating and hashing agent tokens, admin tokens and dashboard
+//! session secrets (only SHA-256 digests are stored), and [`MasterKey`] (AES-256-GCM for
+//! provider keys at rest).
 
 mod master_key;
 mod secret;

@@ -1,4 +1,5 @@
-//! Bearer tokens for agents (`rg_agt_…`, legacy `rg_sk_…`) and admins (`rg_adm_…`).
+//! Bearer tokens for agents (`rg_agt_…`, legacy `rg_sk_…`) and admins (`rg_adm_…`), and the
+//! secrets of dashboard sessions (`rg_ses_…`, carried in a cookie).
 //! A token is shown once at creation; the store only ever sees its SHA-256 digest, so a leaked
 //! database does not leak working credentials. SHA-256 (not a slow KDF) is right here: tokens
 //! carry 190+ bits of randomness, and the digest is computed on every proxied call.
@@ -11,6 +12,8 @@ use sha2::{Digest, Sha256};
 pub enum TokenKind {
     Agent,
     Admin,
+    /// A dashboard session's cookie value.
+    Session,
     /// A webhook signing secret (kept encrypted, not hashed: it must sign).
     WebhookSecret,
 }
@@ -20,6 +23,7 @@ impl TokenKind {
         match self {
             TokenKind::Agent => "rg_agt_",
             TokenKind::Admin => "rg_adm_",
+            TokenKind::Session => "rg_ses_",
             TokenKind::WebhookSecret => "whsec_",
         }
     }
@@ -67,6 +71,7 @@ mod tests {
         assert_eq!(hash_token(&a), hash_token(&a));
         assert_ne!(hash_token(&a), hash_token(&b));
         assert!(generate_token(TokenKind::Admin).starts_with("rg_adm_"));
+        assert_eq!(generate_token(TokenKind::Session).len(), 7 + 43);
         assert_eq!(mask_suffix("sk-abcdef1234"), "...1234");
     }
 }

@@ -57,15 +57,22 @@ pub trait AdminTokenStore: Send + Sync {
     async fn count_admin_tokens(&self) -> StoreResult<u64>;
 }
 
+/// Scopes as stored: a JSON array of their names (admin tokens and dashboard sessions alike).
+pub(super) fn scopes_to_column(scopes: &[Scope]) -> String {
+    serde_json::to_string(scopes).unwrap_or_else(|_| "[]".into())
+}
+
+pub(super) fn scopes_from_column(text: &str) -> StoreResult<Vec<Scope>> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("scopes: {e}")))
+}
+
 pub(super) fn token_from_row(row: &impl Columns) -> StoreResult<AdminToken> {
-    let scopes: String = row.col("scopes")?;
     Ok(AdminToken {
         id: row.col("id")?,
         name: row.col("name")?,
         token_hash: TokenHash(row.col("token_hash")?),
         token_prefix: row.col("token_prefix")?,
-        scopes: serde_json::from_str::<Vec<Scope>>(&scopes)
-            .map_err(|e| StoreError::Corrupt(format!("scopes: {e}")))?,
+        scopes: scopes_from_column(&row.col::<String>("scopes")?)?,
         revoked: row.col::<i64>("revoked")? != 0,
         created_at_ms: row.col("created_at")?,
         revoked_at_ms: row.col("revoked_at")?,

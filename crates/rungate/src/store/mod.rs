@@ -13,6 +13,7 @@ mod keys;
 mod policies;
 pub mod postgres;
 mod runs;
+mod sessions;
 mod sql;
 pub mod sqlite;
 mod webhooks;
@@ -27,6 +28,7 @@ pub use holds::{ExpiredHolds, HoldStore, HourlyCheck, RateCheck, Reservation, Re
 pub use keys::{KeyStatus, ProviderKeyRecord, ProviderKeyStore};
 pub use policies::PolicyStore;
 pub use runs::{AgentTotals, Crossing, RunFilter, RunReads, RunStore, StepRecord};
+pub use sessions::{DashboardSession, SessionStore};
 pub use webhooks::{Attempt, Delivery, DeliveryFilter, WebhookRecord, WebhookStore};
 
 /// Why the store failed. Conflicts and missing rows are distinguished because the API maps
@@ -74,6 +76,7 @@ pub struct Stores {
     pub gates: Arc<dyn GateStore>,
     pub webhooks: Arc<dyn WebhookStore>,
     pub analytics: Arc<dyn AnalyticsStore>,
+    pub sessions: Arc<dyn SessionStore>,
 }
 
 impl Stores {
@@ -87,6 +90,7 @@ impl Stores {
             + GateStore
             + WebhookStore
             + AnalyticsStore
+            + SessionStore
             + 'static,
     {
         Stores {
@@ -97,7 +101,8 @@ impl Stores {
             admin_tokens: backend.clone(),
             gates: backend.clone(),
             webhooks: backend.clone(),
-            analytics: backend,
+            analytics: backend.clone(),
+            sessions: backend,
         }
     }
 }

@@ -17,6 +17,9 @@ pub struct RunFilter {
     pub status: Option<RunStatus>,
     pub since_ms: Option<i64>,
     pub until_ms: Option<i64>,
+    /// Runs that spent at least / at most this much (both bounds inclusive).
+    pub min_spend: Option<UsdNanos>,
+    pub max_spend: Option<UsdNanos>,
     /// `started_at` (default), `spend`, `last_activity_at`.
     pub sort: Option<String>,
     pub ascending: bool,

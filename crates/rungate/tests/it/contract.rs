@@ -2,7 +2,8 @@
 //! against `Stores` alone so that the same suite runs on each backend (SQLite and PostgreSQL). The
 //! concurrency-sensitive ones are what several gateways on one database will lean on: a consumed
 //! approval is consumed once, a decision is taken once, identical requests share one gate, a
-//! webhook delivery is leased to one worker, names are unique.
+//! webhook delivery is leased to one worker, names are unique. And a dashboard session is only
+//! ever found while it is live.
 
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use rungate::gate::{Decision, Gate, GateId, GateStatus, Trigger};
 use rungate::money::UsdNanos;
 use rungate::run::{Run, RunId, RunStatus, Step, StepId, StepKind, StepStatus};
 use rungate::security::TokenHash;
-use rungate::store::{Agent, AgentStatus, StepRecord, StoreError, Stores};
+use rungate::store::{Agent, AgentStatus, DashboardSession, Scope, StepRecord, StoreError, Stores};
 use serde_json::json;
 
 use crate::harness::TestResult;
@@ -95,6 +96,86 @@ async fn contract(stores: Stores) -> TestResult {
     a_due_delivery_is_leased_to_one_worker(&stores).await?;
     concurrent_steps_add_up_and_a_bad_one_fails_alone(&stores).await?;
     settling_the_same_step_twice_charges_once(&stores).await?;
+    a_session_is_found_only_until_it_expires_or_is_revoked(&stores).await?;
+    Ok(())
+}
+
+fn session(secret: &str, expires_at_ms: i64) -> DashboardSession {
+    DashboardSession {
+        id: format!("ses_{secret}"),
+        token_hash: TokenHash(format!("hash-of-{secret}")),
+        actor: "admin:adm_contract".into(),
+        admin_token_id: Some("adm_contract".into()),
+        password_check: None,
+        scopes: vec![Scope::Read, Scope::Approve],
+        created_at_ms: 1,
+        expires_at_ms,
+        revoked_at_ms: None,
+    }
+}
+
+async fn a_session_is_found_only_until_it_expires_or_is_revoked(stores: &Stores) -> TestResult {
+    let now = rungate::run::now_ms();
+    let live = session("live", now + 60_000);
+    let kept = session("kept", now + 60_000);
+    let stale = session("stale", now - 1);
+    for s in [&live, &kept, &stale] {
+        stores.sessions.create_session(s).await?;
+    }
+    let twin = stores
+        .sessions
+        .create_session(&DashboardSession {
+            id: "ses_twin".into(),
+            ..live.clone()
+        })
+        .await;
+    assert!(matches!(twin, Err(StoreError::Conflict(_))), "{twin:?}");
+
+    let found = stores
+        .sessions
+        .session_by_hash(&live.token_hash, now)
+        .await?;
+    assert_eq!(found.as_ref(), Some(&live), "every field round-trips");
+    let at_expiry = stores
+        .sessions
+        .session_by_hash(&live.token_hash, live.expires_at_ms)
+        .await?;
+    assert_eq!(at_expiry, None, "a session is over at its expiry");
+    assert_eq!(
+        stores
+            .sessions
+            .session_by_hash(&stale.token_hash, now)
+            .await?,
+        None
+    );
+
+    assert!(
+        stores
+            .sessions
+            .revoke_session(&live.token_hash, now)
+            .await?
+    );
+    assert!(
+        !stores
+            .sessions
+            .revoke_session(&live.token_hash, now)
+            .await?
+    );
+    assert_eq!(
+        stores
+            .sessions
+            .session_by_hash(&live.token_hash, now)
+            .await?,
+        None
+    );
+    assert_eq!(stores.sessions.delete_ended_sessions(now).await?, 2);
+    assert_eq!(
+        stores
+            .sessions
+            .session_by_hash(&kept.token_hash, now)
+            .await?,
+        Some(kept)
+    );
     Ok(())
 }
 

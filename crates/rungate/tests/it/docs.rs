@@ -2,8 +2,9 @@
 
 use std::path::Path;
 
-const ROOTS: [&str; 7] = [
+const ROOTS: [&str; 8] = [
     "crates/",
+    "dashboard/",
     "bench/",
     "sdk-tests/",
     "scripts/",

@@ -7,7 +7,7 @@ use crate::harness::{self, Harness, Reply, TestResult, user};
 
 const MODELS: &[&str] = &["gpt-4o-mini", "gpt-4o"];
 
-async fn gated_agent(h: &Harness, name: &str, rules: Value) -> TestResult<String> {
+pub(crate) async fn gated_agent(h: &Harness, name: &str, rules: Value) -> TestResult<String> {
     let mut policy = rules;
     policy["name"] = json!(format!("{name}-policy"));
     policy["allowed_models"] = json!(MODELS);
@@ -18,7 +18,7 @@ async fn gated_agent(h: &Harness, name: &str, rules: Value) -> TestResult<String
     Ok(token)
 }
 
-fn declaring(tool: &str, text: &str) -> Value {
+pub(crate) fn declaring(tool: &str, text: &str) -> Value {
     json!({"model": "gpt-4o-mini", "messages": user(text),
            "tools": [{"type": "function", "function": {"name": tool, "parameters": {"type": "object"}}}]})
 }
@@ -30,7 +30,7 @@ fn proposing(tool: &str, args: Value) -> Value {
            "mock": {"tool_call": {"name": tool, "arguments": args}}})
 }
 
-fn gate_id(reply: &Reply) -> String {
+pub(crate) fn gate_id(reply: &Reply) -> String {
     reply.json()["approval_requests"][0]["id"]
         .as_str()
         .unwrap_or_default()
@@ -46,7 +46,7 @@ async fn decide(h: &Harness, id: &str, verb: &str, reason: Option<&str>) -> Test
     )
 }
 
-async fn audit_kinds(h: &Harness, run_id: &str) -> TestResult<Vec<(String, String)>> {
+pub(crate) async fn audit_kinds(h: &Harness, run_id: &str) -> TestResult<Vec<(String, String)>> {
     let audit = h.admin_get(&format!("/api/runs/{run_id}/audit")).await?;
     Ok(audit["data"]
         .as_array()

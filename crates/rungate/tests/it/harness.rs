@@ -112,11 +112,21 @@ pub async fn boot(
     dir: tempfile::TempDir,
     extra_yaml: &str,
 ) -> TestResult<Harness> {
+    boot_with_env(mock, dir, extra_yaml, &[]).await
+}
+
+/// `boot` with `RUNGATE_*` environment overrides (which win over the file, as in production).
+pub async fn boot_with_env(
+    mock: MockUpstream,
+    dir: tempfile::TempDir,
+    extra_yaml: &str,
+    env: &[(String, String)],
+) -> TestResult<Harness> {
     let yaml = format!(
         "{}demo_provider: off\ndashboard_password: {ADMIN_PASSWORD}\nlog_level: warn\n{extra_yaml}",
         storage_yaml(dir.path())?
     );
-    let config = rungate::config::Config::from_yaml(&yaml, &[])?;
+    let config = rungate::config::Config::from_yaml(&yaml, env)?;
     let gw = rungate::app::build(config).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);

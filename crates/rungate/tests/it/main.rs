@@ -10,6 +10,8 @@ mod budget;
 mod cli;
 mod contract;
 mod crash;
+mod dashboard_assets;
+mod dashboard_session;
 mod db_copy;
 mod docs;
 mod errors;

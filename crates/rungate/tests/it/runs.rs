@@ -326,3 +326,68 @@ async fn a_policys_idle_timeout_is_pinned_with_the_run() -> TestResult {
     })
     .await
 }
+
+#[tokio::test]
+async fn runs_can_be_listed_by_what_they_spent_and_a_bad_amount_is_a_400() -> TestResult {
+    let h = harness::start().await?;
+    let (_, token) = h.agent("spender").await?;
+    // gpt-4o input is $2.50 per million tokens: $0.0025, $0.50 and $1.00.
+    for (run, input_tokens) in [("cheap", 1_000), ("even", 200_000), ("dear", 400_000)] {
+        let call = json!({"model": "gpt-4o", "messages": user("hi"),
+                          "mock": {"usage": {"input_tokens": input_tokens, "output_tokens": 0}}});
+        let reply = h.chat(&token, call, &[("x-rungate-run-id", run)]).await?;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+    assert_eq!(h.run("even").await?["total_cost_usd"], 0.5);
+    let listed = |query: &'static str| {
+        let h = &h;
+        async move {
+            let body = h.admin_get(&format!("/api/runs?{query}")).await?;
+            let mut ids: Vec<String> = body["data"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|run| run["id"].as_str().map(str::to_owned))
+                .collect();
+            ids.sort();
+            assert_eq!(body["total"], ids.len(), "{query}: {body}");
+            TestResult::Ok(ids)
+        }
+    };
+    assert_eq!(listed("min_spend_usd=0.5").await?, ["dear", "even"]);
+    assert_eq!(listed("max_spend_usd=0.5").await?, ["cheap", "even"]);
+    assert_eq!(
+        listed("min_spend_usd=0.5&max_spend_usd=0.50").await?,
+        ["even"]
+    );
+    assert_eq!(
+        listed("min_spend_usd=0.01&max_spend_usd=0.4").await?,
+        [] as [&str; 0]
+    );
+    assert_eq!(listed("max_spend_usd=").await?, ["cheap", "dear", "even"]);
+
+    for (query, field) in [
+        ("min_spend_usd=abc", "min_spend_usd"),
+        ("max_spend_usd=-1", "max_spend_usd"),
+        ("min_spend_usd=1e3", "min_spend_usd"),
+    ] {
+        let refused = h
+            .http
+            .get(format!("{}/api/runs?{query}", h.url))
+            .bearer_auth(harness::ADMIN_PASSWORD)
+            .send()
+            .await?;
+        assert_eq!(refused.status(), 400, "{query}");
+        let body: serde_json::Value = refused.json().await?;
+        assert_eq!(body["error"]["code"], "invalid_request");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(field),
+            "{query}: {body}"
+        );
+    }
+    Ok(())
+}

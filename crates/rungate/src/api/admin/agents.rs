@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use http::HeaderMap;
+use http::request::Parts;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -131,10 +131,10 @@ fn new_agent() -> (Agent, String) {
 #[utoipa::path(get, path = "/agents", tag = "admin", responses((status = 200, description = "list")))]
 pub async fn list_agents(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Params(f): Params<AgentFilter>,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Read).await?;
+    authorize_admin(&gw, &parts, Scope::Read).await?;
     let status = f.status.as_deref().and_then(AgentStatus::parse);
     let (agents, total) = gw
         .stores
@@ -147,10 +147,10 @@ pub async fn list_agents(
 #[utoipa::path(post, path = "/agents", tag = "admin", responses((status = 201, description = "created; `api_key` is shown only here")))]
 pub async fn create_agent(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Write).await?;
+    authorize_admin(&gw, &parts, Scope::Write).await?;
     let (mut agent, token) = new_agent();
     apply(&gw, &mut agent, parse_body(&body)?).await?;
     gw.stores.agents.create_agent(&agent).await?;
@@ -161,10 +161,10 @@ pub async fn create_agent(
 #[utoipa::path(get, path = "/agents/{id}", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "item")))]
 pub async fn get_agent(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Read).await?;
+    authorize_admin(&gw, &parts, Scope::Read).await?;
     let agent = gw
         .stores
         .agents
@@ -177,11 +177,11 @@ pub async fn get_agent(
 #[utoipa::path(put, path = "/agents/{id}", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "item")))]
 pub async fn update_agent(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Write).await?;
+    authorize_admin(&gw, &parts, Scope::Write).await?;
     let mut agent = gw
         .stores
         .agents
@@ -197,10 +197,10 @@ pub async fn update_agent(
 #[utoipa::path(post, path = "/agents/{id}/rotate-key", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "the new `api_key`, shown only here")))]
 pub async fn rotate_agent_key(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Write).await?;
+    authorize_admin(&gw, &parts, Scope::Write).await?;
     let mut agent = gw
         .stores
         .agents
@@ -219,11 +219,11 @@ pub async fn rotate_agent_key(
 #[utoipa::path(put, path = "/agents/by-name/{name}", tag = "admin", params(("name" = String, Path)), responses((status = 200, description = "updated"), (status = 201, description = "created")))]
 pub async fn upsert_agent(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Write).await?;
+    authorize_admin(&gw, &parts, Scope::Write).await?;
     let mut body: AgentBody = parse_body(&body)?;
     body.name = Some(name.clone());
     match gw.stores.agents.agent_by_name(&name).await {
@@ -244,11 +244,8 @@ pub async fn upsert_agent(
 }
 
 #[utoipa::path(get, path = "/agents/stats/all", tag = "admin", responses((status = 200, description = "totals per agent")))]
-pub async fn agent_stats(
-    State(gw): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Read).await?;
+pub async fn agent_stats(State(gw): State<AppState>, parts: Parts) -> Result<Response, ApiError> {
+    authorize_admin(&gw, &parts, Scope::Read).await?;
     let totals = gw.stores.runs.agent_totals().await?;
     let items: Vec<Value> = totals
         .iter()

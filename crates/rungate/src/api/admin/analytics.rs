@@ -6,7 +6,7 @@
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use http::HeaderMap;
+use http::request::Parts;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -62,11 +62,11 @@ fn group_by(raw: Option<&str>, granularity: Option<&str>) -> Result<GroupBy, Api
     responses((status = 200, description = "costs | latency | errors | throughput | top, computed from steps")))]
 pub async fn get_figure(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Path(figure): Path<String>,
     Params(q): Params<AnalyticsQuery>,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Read).await?;
+    authorize_admin(&gw, &parts, Scope::Read).await?;
     let filter = FactFilter {
         agent_id: q.agent_id.clone(),
         provider: q.provider.clone(),
@@ -138,10 +138,10 @@ fn cutoff(days: u32) -> Result<i64, ApiError> {
 #[utoipa::path(get, path = "/analytics/cleanup-preview", tag = "admin", responses((status = 200, description = "what cleanup would delete")))]
 pub async fn cleanup_preview(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Params(q): Params<DaysQuery>,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Read).await?;
+    authorize_admin(&gw, &parts, Scope::Read).await?;
     let days = match q.days.as_deref() {
         None => 30,
         Some(raw) => raw
@@ -156,10 +156,10 @@ pub async fn cleanup_preview(
 #[utoipa::path(post, path = "/analytics/cleanup", tag = "admin", responses((status = 200, description = "what was deleted")))]
 pub async fn cleanup(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let admin = authorize_admin(&gw, &headers, Scope::Write).await?;
+    let admin = authorize_admin(&gw, &parts, Scope::Write).await?;
     let body: CleanupBody = parse_body(&body)?;
     let deleted = gw
         .stores

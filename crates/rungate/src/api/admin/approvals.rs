@@ -5,7 +5,7 @@
 
 use axum::extract::{Path, Request, State};
 use axum::response::Response;
-use http::HeaderMap;
+use http::request::Parts;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -74,10 +74,10 @@ async fn expire_due(gw: &Gateway) -> Result<(), ApiError> {
 #[utoipa::path(get, path = "/approval-requests", tag = "admin", responses((status = 200, description = "list")))]
 pub async fn list_gates(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Params(q): Params<GateQuery>,
 ) -> Result<Response, ApiError> {
-    authorize_admin_any(&gw, &headers, READERS).await?;
+    authorize_admin_any(&gw, &parts, READERS).await?;
     let status = match q.status.as_deref() {
         None | Some("") => None,
         Some(s) => Some(
@@ -101,9 +101,9 @@ pub async fn list_gates(
 pub async fn get_gate(
     State(gw): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    parts: Parts,
 ) -> Result<Response, ApiError> {
-    authorize_admin_any(&gw, &headers, READERS).await?;
+    authorize_admin_any(&gw, &parts, READERS).await?;
     expire_due(&gw).await?;
     let gate = gw
         .stores
@@ -141,7 +141,7 @@ async fn decide(
     status: GateStatus,
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
-    let Admin { actor } = authorize_admin_any(gw, &parts.headers, DECIDERS).await?;
+    let Admin { actor } = authorize_admin_any(gw, &parts, DECIDERS).await?;
     let bytes = read_body(body, &parts.headers, gw.config.max_body_bytes).await?;
     let body: DecisionBody = if bytes.iter().all(u8::is_ascii_whitespace) {
         DecisionBody::default()

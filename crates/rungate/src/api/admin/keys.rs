@@ -4,7 +4,7 @@
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use http::HeaderMap;
+use http::request::Parts;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -112,10 +112,10 @@ fn blank(id: String) -> ProviderKeyRecord {
 #[utoipa::path(get, path = "/provider-keys", tag = "admin", responses((status = 200, description = "list")))]
 pub async fn list_keys(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Params(f): Params<KeyFilter>,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Read).await?;
+    authorize_admin(&gw, &parts, Scope::Read).await?;
     let status = f.status.as_deref().and_then(KeyStatus::parse);
     let (keys, total) = gw
         .stores
@@ -128,10 +128,10 @@ pub async fn list_keys(
 #[utoipa::path(post, path = "/provider-keys", tag = "admin", responses((status = 201, description = "created")))]
 pub async fn create_key(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Write).await?;
+    authorize_admin(&gw, &parts, Scope::Write).await?;
     let mut key = blank(new_id("pk"));
     apply(&gw, &mut key, parse_body(&body)?)?;
     gw.stores.keys.create_key(&key).await?;
@@ -142,10 +142,10 @@ pub async fn create_key(
 #[utoipa::path(get, path = "/provider-keys/{id}", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "item")))]
 pub async fn get_key(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Read).await?;
+    authorize_admin(&gw, &parts, Scope::Read).await?;
     let key = gw
         .stores
         .keys
@@ -158,11 +158,11 @@ pub async fn get_key(
 #[utoipa::path(put, path = "/provider-keys/{id}", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "item")))]
 pub async fn update_key(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Write).await?;
+    authorize_admin(&gw, &parts, Scope::Write).await?;
     let mut key = gw
         .stores
         .keys
@@ -178,10 +178,10 @@ pub async fn update_key(
 #[utoipa::path(delete, path = "/provider-keys/{id}", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "deleted")))]
 pub async fn delete_key(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Write).await?;
+    authorize_admin(&gw, &parts, Scope::Write).await?;
     gw.stores
         .keys
         .delete_key(&id)
@@ -194,11 +194,11 @@ pub async fn delete_key(
 #[utoipa::path(put, path = "/provider-keys/by-name/{name}", tag = "admin", params(("name" = String, Path)), responses((status = 200, description = "item")))]
 pub async fn upsert_key(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Write).await?;
+    authorize_admin(&gw, &parts, Scope::Write).await?;
     let mut body: KeyBody = parse_body(&body)?;
     body.name = Some(name.clone());
     let response = match gw.stores.keys.key_by_name(&name).await {

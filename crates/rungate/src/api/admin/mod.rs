@@ -1,7 +1,8 @@
 //! The operator API under `/api/*` (SPEC §8): provider keys, policies, agents, admin tokens,
-//! runs and approval requests. Every handler first checks the admin credential and its scope (`read` for reads,
-//! `write` for changes); agent tokens never work here. Lists are `{"data":[...],"total":N}`,
-//! newest first, with `limit`/`offset`; items are `{"data":{...}}`; creates answer 201.
+//! runs and approval requests, and the dashboard's login session. Every handler first checks
+//! the admin credential and its scope (`read` for reads, `write` for changes); agent tokens
+//! never work here. Lists are `{"data":[...],"total":N}`, newest first, with `limit`/`offset`;
+//! items are `{"data":{...}}`; creates answer 201.
 
 mod agents;
 mod analytics;
@@ -9,6 +10,7 @@ mod approvals;
 mod keys;
 mod policies;
 mod runs;
+mod session;
 mod tokens;
 mod webhooks;
 
@@ -48,6 +50,9 @@ use crate::store::Page;
     agents::rotate_agent_key,
     agents::upsert_agent,
     agents::agent_stats,
+    session::create_session,
+    session::get_session,
+    session::end_session,
     tokens::list_tokens,
     tokens::create_token,
     tokens::get_token,
@@ -122,6 +127,12 @@ pub fn router() -> Router<AppState> {
         .route("/agents/{id}/rotate-key", post(agents::rotate_agent_key))
         .route("/agents/by-name/{name}", put(agents::upsert_agent))
         .route("/agents/stats/all", get(agents::agent_stats))
+        .route(
+            "/session",
+            get(session::get_session)
+                .post(session::create_session)
+                .delete(session::end_session),
+        )
         .route(
             "/admin-tokens",
             get(tokens::list_tokens).post(tokens::create_token),

@@ -4,7 +4,7 @@
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use http::HeaderMap;
+use http::request::Parts;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -88,10 +88,10 @@ async fn record_drift(
 #[utoipa::path(get, path = "/policies", tag = "admin", responses((status = 200, description = "list")))]
 pub async fn list_policies(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Params(f): Params<PolicyFilter>,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Read).await?;
+    authorize_admin(&gw, &parts, Scope::Read).await?;
     let (policies, total) = gw
         .stores
         .policies
@@ -103,10 +103,10 @@ pub async fn list_policies(
 #[utoipa::path(post, path = "/policies", tag = "admin", responses((status = 201, description = "created")))]
 pub async fn create_policy(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Write).await?;
+    authorize_admin(&gw, &parts, Scope::Write).await?;
     let (name, document) = document_from(&body, None)?;
     let name = name
         .filter(|n| !n.trim().is_empty())
@@ -122,10 +122,10 @@ pub async fn create_policy(
 #[utoipa::path(get, path = "/policies/{id}", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "latest version")))]
 pub async fn get_policy(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Read).await?;
+    authorize_admin(&gw, &parts, Scope::Read).await?;
     let policy = gw
         .stores
         .policies
@@ -138,11 +138,11 @@ pub async fn get_policy(
 #[utoipa::path(put, path = "/policies/{id}", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "the new version")))]
 pub async fn update_policy(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let admin = authorize_admin(&gw, &headers, Scope::Write).await?;
+    let admin = authorize_admin(&gw, &parts, Scope::Write).await?;
     let current = gw
         .stores
         .policies
@@ -162,10 +162,10 @@ pub async fn update_policy(
 #[utoipa::path(delete, path = "/policies/{id}", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "deleted")))]
 pub async fn delete_policy(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Write).await?;
+    authorize_admin(&gw, &parts, Scope::Write).await?;
     gw.stores
         .policies
         .delete_policy(&id)
@@ -177,11 +177,11 @@ pub async fn delete_policy(
 #[utoipa::path(put, path = "/policies/by-name/{name}", tag = "admin", params(("name" = String, Path)), responses((status = 200, description = "new version"), (status = 201, description = "created")))]
 pub async fn upsert_policy(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let admin = authorize_admin(&gw, &headers, Scope::Write).await?;
+    let admin = authorize_admin(&gw, &parts, Scope::Write).await?;
     match gw.stores.policies.policy_by_name(&name).await {
         Ok(current) => {
             let (_, document) = document_from(&body, Some(&current.document))?;
@@ -209,10 +209,10 @@ pub async fn upsert_policy(
 #[utoipa::path(get, path = "/policies/{id}/versions", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "every version, newest first")))]
 pub async fn list_versions(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Read).await?;
+    authorize_admin(&gw, &parts, Scope::Read).await?;
     let versions = gw
         .stores
         .policies
@@ -226,10 +226,10 @@ pub async fn list_versions(
 #[utoipa::path(get, path = "/policies/{id}/versions/{version}", tag = "admin", params(("id" = String, Path), ("version" = i64, Path)), responses((status = 200, description = "one version")))]
 pub async fn get_version(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Path((id, version)): Path<(String, i64)>,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Read).await?;
+    authorize_admin(&gw, &parts, Scope::Read).await?;
     let policy = gw
         .stores
         .policies

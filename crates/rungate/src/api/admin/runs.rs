@@ -3,7 +3,7 @@
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use http::HeaderMap;
+use http::request::Parts;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -13,6 +13,7 @@ use crate::api::error::ApiError;
 use crate::api::render;
 use crate::app::{AppState, Gateway};
 use crate::audit;
+use crate::money::UsdNanos;
 use crate::proxy::lifecycle;
 use crate::run::{self, Run, RunId, RunStatus};
 use crate::store::{RunFilter, Scope};
@@ -23,6 +24,8 @@ pub struct RunQuery {
     status: Option<String>,
     since: Option<String>,
     until: Option<String>,
+    min_spend_usd: Option<String>,
+    max_spend_usd: Option<String>,
     sort: Option<String>,
     order: Option<String>,
     #[serde(flatten)]
@@ -40,6 +43,19 @@ pub(super) fn parse_time(field: &str, raw: Option<&str>) -> Result<Option<i64>, 
     ))
 }
 
+/// A decimal dollar amount from the query (`"0.5"`; empty is no bound, as a cleared form field
+/// sends it); 400 naming `field` when it is not one.
+fn parse_usd(field: &str, raw: Option<&str>) -> Result<Option<UsdNanos>, ApiError> {
+    let Some(raw) = raw.filter(|raw| !raw.is_empty()) else {
+        return Ok(None);
+    };
+    UsdNanos::parse_usd(raw).map(Some).ok_or_else(|| {
+        ApiError::invalid(format!(
+            "{field}: {raw:?} is not a non-negative decimal USD amount such as \"0.5\""
+        ))
+    })
+}
+
 fn run_id(raw: &str) -> Result<RunId, ApiError> {
     RunId::parse(raw).ok_or_else(|| ApiError::not_found(format!("run {raw}")))
 }
@@ -55,10 +71,10 @@ async fn render_run(gw: &Gateway, run: &Run) -> serde_json::Value {
 #[utoipa::path(get, path = "/runs", tag = "admin", responses((status = 200, description = "list")))]
 pub async fn list_runs(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Params(q): Params<RunQuery>,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Read).await?;
+    authorize_admin(&gw, &parts, Scope::Read).await?;
     let status = match q.status.as_deref() {
         None | Some("") => None,
         Some(s) => Some(
@@ -71,6 +87,8 @@ pub async fn list_runs(
         status,
         since_ms: parse_time("since", q.since.as_deref())?,
         until_ms: parse_time("until", q.until.as_deref())?,
+        min_spend: parse_usd("min_spend_usd", q.min_spend_usd.as_deref())?,
+        max_spend: parse_usd("max_spend_usd", q.max_spend_usd.as_deref())?,
         sort: q.sort.clone(),
         ascending: q.order.as_deref() == Some("asc"),
     };
@@ -85,10 +103,10 @@ pub async fn list_runs(
 #[utoipa::path(get, path = "/runs/{id}", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "item")))]
 pub async fn get_run(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Read).await?;
+    authorize_admin(&gw, &parts, Scope::Read).await?;
     let run = gw
         .stores
         .runs
@@ -108,11 +126,11 @@ pub struct StepQuery {
 #[utoipa::path(get, path = "/runs/{id}/steps", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "steps, oldest first unless order=desc")))]
 pub async fn list_steps(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Path(id): Path<String>,
     Params(q): Params<StepQuery>,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Read).await?;
+    authorize_admin(&gw, &parts, Scope::Read).await?;
     let id = run_id(&id)?;
     gw.stores
         .runs
@@ -131,10 +149,10 @@ pub async fn list_steps(
 #[utoipa::path(get, path = "/runs/{id}/ledger", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "ledger entries and their sum")))]
 pub async fn get_ledger(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Read).await?;
+    authorize_admin(&gw, &parts, Scope::Read).await?;
     let id = run_id(&id)?;
     let run = gw
         .stores
@@ -162,10 +180,10 @@ pub async fn get_ledger(
 #[utoipa::path(post, path = "/runs/{id}/stop", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "the stopped run")))]
 pub async fn stop_run(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let admin = authorize_admin(&gw, &headers, Scope::Write).await?;
+    let admin = authorize_admin(&gw, &parts, Scope::Write).await?;
     let id = run_id(&id)?;
     let run = lifecycle::close_run(
         &gw,
@@ -183,11 +201,11 @@ pub async fn stop_run(
 #[utoipa::path(get, path = "/runs/{id}/audit", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "the run's hash-chained events")))]
 pub async fn get_audit(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Path(id): Path<String>,
     Params(paging): Params<Paging>,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Read).await?;
+    authorize_admin(&gw, &parts, Scope::Read).await?;
     let id = run_id(&id)?;
     gw.stores
         .runs
@@ -209,10 +227,10 @@ pub async fn get_audit(
 #[utoipa::path(get, path = "/runs/{id}/trace", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "the run as spans: run.init, llm.<model>, tool.<name>, gate.<rule>")))]
 pub async fn get_trace(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Read).await?;
+    authorize_admin(&gw, &parts, Scope::Read).await?;
     let run = run_id(&id)?;
     let spans = crate::trace::load(&gw.stores, &run)
         .await
@@ -236,10 +254,10 @@ pub async fn get_trace(
 #[utoipa::path(get, path = "/runs/{id}/audit/verify", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "whether the hash chain holds")))]
 pub async fn verify_audit(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Read).await?;
+    authorize_admin(&gw, &parts, Scope::Read).await?;
     let id = run_id(&id)?;
     gw.stores
         .runs

@@ -3,7 +3,7 @@
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use http::HeaderMap;
+use http::request::Parts;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -40,10 +40,10 @@ pub struct TokenFilter {
 #[utoipa::path(get, path = "/admin-tokens", tag = "admin", responses((status = 200, description = "list")))]
 pub async fn list_tokens(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Params(f): Params<TokenFilter>,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Write).await?;
+    authorize_admin(&gw, &parts, Scope::Write).await?;
     let revoked = match f.status.as_deref() {
         Some("revoked") => Some(true),
         Some("active") => Some(false),
@@ -60,10 +60,10 @@ pub async fn list_tokens(
 #[utoipa::path(post, path = "/admin-tokens", tag = "admin", responses((status = 201, description = "created; `token` is shown only here")))]
 pub async fn create_token(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Write).await?;
+    authorize_admin(&gw, &parts, Scope::Write).await?;
     let body: TokenBody = parse_body(&body)?;
     if body.name.trim().is_empty() || body.scopes.is_empty() {
         return Err(ApiError::invalid(
@@ -94,10 +94,10 @@ pub async fn create_token(
 #[utoipa::path(get, path = "/admin-tokens/{id}", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "item")))]
 pub async fn get_token(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Write).await?;
+    authorize_admin(&gw, &parts, Scope::Write).await?;
     let token = gw
         .stores
         .admin_tokens
@@ -110,10 +110,10 @@ pub async fn get_token(
 #[utoipa::path(post, path = "/admin-tokens/{id}/revoke", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "revoked")))]
 pub async fn revoke_token(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Write).await?;
+    authorize_admin(&gw, &parts, Scope::Write).await?;
     let token = gw
         .stores
         .admin_tokens

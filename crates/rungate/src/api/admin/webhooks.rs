@@ -5,7 +5,7 @@
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use http::HeaderMap;
+use http::request::Parts;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -122,10 +122,10 @@ async fn load(gw: &Gateway, id: &str) -> Result<WebhookRecord, ApiError> {
 #[utoipa::path(get, path = "/webhooks", tag = "admin", responses((status = 200, description = "list")))]
 pub async fn list_webhooks(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Params(f): Params<HookFilter>,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Read).await?;
+    authorize_admin(&gw, &parts, Scope::Read).await?;
     let status = match f.status.as_deref() {
         None | Some("") => None,
         Some(s) => Some(
@@ -144,10 +144,10 @@ pub async fn list_webhooks(
 #[utoipa::path(post, path = "/webhooks", tag = "admin", responses((status = 201, description = "created; `secret` is shown only here")))]
 pub async fn create_webhook(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Write).await?;
+    authorize_admin(&gw, &parts, Scope::Write).await?;
     let body: CreateBody = parse_body(&body)?;
     check(&body.name, &body.url, &body.events)?;
     let secret = body
@@ -175,21 +175,21 @@ pub async fn create_webhook(
 #[utoipa::path(get, path = "/webhooks/{id}", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "item")))]
 pub async fn get_webhook(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Read).await?;
+    authorize_admin(&gw, &parts, Scope::Read).await?;
     Ok(item(render(&load(&gw, &id).await?)))
 }
 
 #[utoipa::path(put, path = "/webhooks/{id}", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "updated")))]
 pub async fn update_webhook(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Write).await?;
+    authorize_admin(&gw, &parts, Scope::Write).await?;
     let body: UpdateBody = parse_body(&body)?;
     let mut hook = load(&gw, &id).await?;
     hook.name = body.name.unwrap_or(hook.name);
@@ -204,10 +204,10 @@ pub async fn update_webhook(
 #[utoipa::path(delete, path = "/webhooks/{id}", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "deleted; its pending deliveries are dead-lettered")))]
 pub async fn delete_webhook(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Write).await?;
+    authorize_admin(&gw, &parts, Scope::Write).await?;
     gw.stores
         .webhooks
         .delete_webhook(&id)
@@ -219,10 +219,10 @@ pub async fn delete_webhook(
 #[utoipa::path(post, path = "/webhooks/{id}/rotate-secret", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "the new `secret`, shown only here; the previous one signs too for 24 h")))]
 pub async fn rotate_secret(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Write).await?;
+    authorize_admin(&gw, &parts, Scope::Write).await?;
     let mut hook = load(&gw, &id).await?;
     let secret = generate_token(TokenKind::WebhookSecret);
     let now = now_ms();
@@ -240,28 +240,28 @@ pub async fn rotate_secret(
 #[utoipa::path(post, path = "/webhooks/{id}/enable", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "active")))]
 pub async fn enable_webhook(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    set_status(&gw, &headers, &id, WebhookStatus::Active).await
+    set_status(&gw, &parts, &id, WebhookStatus::Active).await
 }
 
 #[utoipa::path(post, path = "/webhooks/{id}/disable", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "disabled: no new deliveries")))]
 pub async fn disable_webhook(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    set_status(&gw, &headers, &id, WebhookStatus::Disabled).await
+    set_status(&gw, &parts, &id, WebhookStatus::Disabled).await
 }
 
 async fn set_status(
     gw: &Gateway,
-    headers: &HeaderMap,
+    parts: &Parts,
     id: &str,
     status: WebhookStatus,
 ) -> Result<Response, ApiError> {
-    authorize_admin(gw, headers, Scope::Write).await?;
+    authorize_admin(gw, parts, Scope::Write).await?;
     let mut hook = load(gw, id).await?;
     hook.status = status;
     hook.updated_at_ms = now_ms();
@@ -272,10 +272,10 @@ async fn set_status(
 #[utoipa::path(post, path = "/webhooks/{id}/test", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "a webhook.test event was queued")))]
 pub async fn test_webhook(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Write).await?;
+    authorize_admin(&gw, &parts, Scope::Write).await?;
     let hook = load(&gw, &id).await?;
     let data = json!({"webhook_id": hook.id, "message": "Test event from Rungate"});
     let queued = gw
@@ -289,11 +289,11 @@ pub async fn test_webhook(
 #[utoipa::path(get, path = "/webhooks/{id}/deliveries", tag = "admin", params(("id" = String, Path)), responses((status = 200, description = "the delivery log, newest first")))]
 pub async fn list_deliveries(
     State(gw): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Path(id): Path<String>,
     Params(q): Params<DeliveryQuery>,
 ) -> Result<Response, ApiError> {
-    authorize_admin(&gw, &headers, Scope::Read).await?;
+    authorize_admin(&gw, &parts, Scope::Read).await?;
     load(&gw, &id).await?;
     let status = match q.status.as_deref() {
         None | Some("") => None,

@@ -14,6 +14,7 @@ mod holds;
 mod keys;
 mod policies;
 mod runs;
+mod sessions;
 mod webhooks;
 mod writer;
 
@@ -24,10 +25,16 @@ use sqlx::{Executor, Row};
 
 use super::{StoreError, StoreResult};
 
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    include_str!("../../../migrations/postgres/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        include_str!("../../../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        include_str!("../../../migrations/postgres/0002_dashboard_sessions.sql"),
+    ),
+];
 
 /// Serialises `migrate` across gateways starting at once (an arbitrary, fixed key).
 const MIGRATION_LOCK: i64 = 0x0072_756e_6761_7465;

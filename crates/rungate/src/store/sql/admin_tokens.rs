@@ -11,7 +11,7 @@ macro_rules! admin_token_store {
             use sqlx::Row;
 
             use $crate::security::TokenHash;
-            use $crate::store::admin_tokens::token_from_row;
+            use $crate::store::admin_tokens::{scopes_to_column, token_from_row};
             use $crate::store::sql::{page_binds, to_u64};
             use $crate::store::{AdminToken, AdminTokenStore, Page, StoreError, StoreResult};
 
@@ -43,7 +43,7 @@ macro_rules! admin_token_store {
                         .bind(&t.name)
                         .bind(&t.token_hash.0)
                         .bind(&t.token_prefix)
-                        .bind(serde_json::to_string(&t.scopes).unwrap_or_else(|_| "[]".into()))
+                        .bind(scopes_to_column(&t.scopes))
                         .bind(i64::from(t.revoked))
                         .bind(t.created_at_ms)
                         .bind(t.revoked_at_ms)

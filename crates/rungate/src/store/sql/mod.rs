@@ -11,6 +11,7 @@ pub(super) mod gates;
 pub(super) mod keys;
 pub(super) mod policies;
 pub(super) mod runs;
+pub(super) mod sessions;
 pub(super) mod webhooks;
 
 use sqlx::postgres::PgRow;

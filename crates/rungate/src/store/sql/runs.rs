@@ -35,7 +35,7 @@ macro_rules! run_reads {
                 }
 
                 async fn list_runs(&self, f: &RunFilter, page: Page) -> StoreResult<(Vec<Run>, u64)> {
-                    let filter = "(CAST($1 AS TEXT) IS NULL OR agent_id = $1) AND (CAST($2 AS TEXT) IS NULL OR status = $2) AND (CAST($3 AS BIGINT) IS NULL OR started_at >= $3) AND (CAST($4 AS BIGINT) IS NULL OR started_at < $4)";
+                    let filter = "(CAST($1 AS TEXT) IS NULL OR agent_id = $1) AND (CAST($2 AS TEXT) IS NULL OR status = $2) AND (CAST($3 AS BIGINT) IS NULL OR started_at >= $3) AND (CAST($4 AS BIGINT) IS NULL OR started_at < $4) AND (CAST($5 AS BIGINT) IS NULL OR spend_nanos >= $5) AND (CAST($6 AS BIGINT) IS NULL OR spend_nanos <= $6)";
                     let column = match f.sort.as_deref() {
                         Some("spend") | Some("cost") => "spend_nanos",
                         Some("last_activity_at") => "last_activity_at",
@@ -44,13 +44,16 @@ macro_rules! run_reads {
                     let order = if f.ascending { "ASC" } else { "DESC" };
                     let (limit, offset) = page_binds(page);
                     let status = f.status.map(RunStatus::as_str);
+                    let (min_spend, max_spend) = (f.min_spend.map(|n| n.0), f.max_spend.map(|n| n.0));
                     let rows = sqlx::query(&format!(
-                        "SELECT {RUN_COLUMNS}, COUNT(*) OVER () AS total FROM runs WHERE {filter} ORDER BY {column} {order}, id {order} LIMIT $5 OFFSET $6"
+                        "SELECT {RUN_COLUMNS}, COUNT(*) OVER () AS total FROM runs WHERE {filter} ORDER BY {column} {order}, id {order} LIMIT $7 OFFSET $8"
                     ))
                     .bind(&f.agent_id)
                     .bind(status)
                     .bind(f.since_ms)
                     .bind(f.until_ms)
+                    .bind(min_spend)
+                    .bind(max_spend)
                     .bind(limit)
                     .bind(offset)
                     .fetch_all(self.reads())
@@ -64,6 +67,8 @@ macro_rules! run_reads {
                                 .bind(status)
                                 .bind(f.since_ms)
                                 .bind(f.until_ms)
+                                .bind(min_spend)
+                                .bind(max_spend)
                                 .fetch_one(self.reads())
                                 .await?
                                 .try_get(0)?,

@@ -12,6 +12,7 @@ mod keys;
 mod policies;
 mod run_writer;
 mod runs;
+mod sessions;
 mod webhooks;
 
 use std::path::Path;
@@ -37,6 +38,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         5,
         include_str!("../../../migrations/sqlite/0005_webhooks.sql"),
+    ),
+    (
+        6,
+        include_str!("../../../migrations/sqlite/0006_dashboard_sessions.sql"),
     ),
 ];
 
