@@ -234,7 +234,7 @@ async fn a_delivery_waiting_out_its_backoff_survives_a_gateway_restart() -> Test
     let (url, receiver) = Receiver::start(1).await?;
     // A 3 s backoff: long enough that a stop under load still comes before the retry.
     let h = harness::start_with(fast(3000)).await?;
-    subscribe(&h, &url, json!(["run.started"])).await?;
+    let (hook, _) = subscribe(&h, &url, json!(["run.started"])).await?;
     let (_, token) = h.agent("restarted").await?;
     h.chat(
         &token,
@@ -247,6 +247,15 @@ async fn a_delivery_waiting_out_its_backoff_survives_a_gateway_restart() -> Test
     })
     .await?;
     let first = receiver.first("run.started").ok_or("first attempt")?;
+    // Stopped only once the failure is recorded: a gateway stopped mid-attempt leaves the row
+    // leased (at-least-once: it is retried when the lease runs out, a minute later).
+    h.eventually("the failed attempt is recorded", || async {
+        let log = h
+            .admin_get(&format!("/api/webhooks/{hook}/deliveries"))
+            .await?;
+        Ok(log["data"][0]["attempts"] == 1 && log["data"][0]["status"] == "pending")
+    })
+    .await?;
 
     // The retry is due three seconds after the failure; the gateway is gone before then.
     let (mock, dir, ..) = h.stop().await?;
