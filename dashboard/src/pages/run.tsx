@@ -40,6 +40,24 @@ interface RunView {
   policy: Policy | null;
 }
 
+/** Policy versions never change once written: each is fetched once, not on every refresh. */
+const pinnedPolicies = new Map<string, Promise<Policy | null>>();
+function pinnedPolicy(id: string, version: number): Promise<Policy | null> {
+  const key = `${id}/${version}`;
+  let policy = pinnedPolicies.get(key);
+  if (!policy) {
+    policy = get<{ data: Policy }>(`/api/policies/${id}/versions/${version}`).then(
+      (answer) => answer.data,
+      () => {
+        pinnedPolicies.delete(key); // a failure is retried on the next refresh
+        return null;
+      },
+    );
+    pinnedPolicies.set(key, policy);
+  }
+  return policy;
+}
+
 async function loadRun(id: string): Promise<RunView> {
   const [run, trace, ledger, audit, gates] = await Promise.all([
     get<{ data: Run }>(path(id)),
@@ -49,13 +67,7 @@ async function loadRun(id: string): Promise<RunView> {
     get<List<Gate>>(`/api/approval-requests?run_id=${encodeURIComponent(id)}&limit=100`),
   ]);
   const { policy_id, policy_version } = run.data;
-  const policy =
-    policy_id && policy_version
-      ? await get<{ data: Policy }>(`/api/policies/${policy_id}/versions/${policy_version}`).then(
-          (answer) => answer.data,
-          () => null,
-        )
-      : null;
+  const policy = policy_id && policy_version ? await pinnedPolicy(policy_id, policy_version) : null;
   return { run: run.data, trace: trace.data, ledger, audit: audit.data, gates, policy };
 }
 
