@@ -19,16 +19,23 @@ pub fn proposed_tools(dialect: Dialect, body: &[u8]) -> Vec<String> {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProposedCall {
     pub name: String,
-    /// The parsed arguments (OpenAI's `arguments` text, Anthropic's `input`); arguments that are
-    /// not JSON are kept as a string.
+    /// The parsed arguments (OpenAI's `arguments` text, Anthropic's `input`, Gemini's `args`);
+    /// arguments that are not JSON are kept as a string.
     pub arguments: serde_json::Value,
 }
 
-/// The tool calls in a JSON answer, in order, with their arguments.
+/// The tool calls in a JSON answer, in order, with their arguments. Responses: the
+/// `function_call` (and `custom_tool_call`) output items; the calls of built-in tools
+/// (`web_search_call`, ...) already ran at the provider and propose nothing. Gemini: the
+/// `functionCall` parts of every candidate.
 pub fn proposed_calls(dialect: Dialect, body: &[u8]) -> Vec<ProposedCall> {
     match dialect {
         Dialect::OpenAi => openai_calls(body),
         Dialect::Anthropic => anthropic_calls(body),
+        Dialect::Responses => responses_calls(body),
+        Dialect::Gemini => serde_json::from_slice::<GeminiAnswer>(body)
+            .map(GeminiAnswer::calls)
+            .unwrap_or_default(),
     }
 }
 
@@ -115,9 +122,91 @@ fn anthropic_calls(body: &[u8]) -> Vec<ProposedCall> {
         .collect()
 }
 
+/// The Responses API's `output` items that call a client-side tool.
+fn responses_calls(body: &[u8]) -> Vec<ProposedCall> {
+    #[derive(Deserialize)]
+    struct Answer {
+        #[serde(default)]
+        output: Vec<serde_json::Value>,
+    }
+    let Ok(answer) = serde_json::from_slice::<Answer>(body) else {
+        return Vec::new();
+    };
+    answer.output.iter().filter_map(responses_call).collect()
+}
+
+/// A Responses `function_call` item (`arguments` text) or `custom_tool_call` item (free-form
+/// `input` text) as a call; `None` for any other item.
+fn responses_call(item: &serde_json::Value) -> Option<ProposedCall> {
+    let text = match item["type"].as_str()? {
+        "function_call" => &item["arguments"],
+        "custom_tool_call" => &item["input"],
+        _ => return None,
+    };
+    let name = item["name"].as_str().filter(|name| !name.is_empty())?;
+    Some(ProposedCall {
+        name: name.to_owned(),
+        arguments: match text {
+            serde_json::Value::String(text) => parse_arguments(text),
+            serde_json::Value::Null => serde_json::json!({}),
+            other => other.clone(),
+        },
+    })
+}
+
+/// A Gemini `GenerateContentResponse` (an answer or one stream chunk), as far as calls go.
+#[derive(Deserialize)]
+struct GeminiAnswer {
+    #[serde(default)]
+    candidates: Vec<GeminiCandidate>,
+}
+
+#[derive(Deserialize)]
+struct GeminiCandidate {
+    #[serde(default)]
+    content: Option<GeminiContent>,
+}
+
+#[derive(Deserialize)]
+struct GeminiContent {
+    #[serde(default)]
+    parts: Vec<GeminiPart>,
+}
+
+#[derive(Deserialize)]
+struct GeminiPart {
+    #[serde(default, rename = "functionCall")]
+    function_call: Option<GeminiCall>,
+}
+
+#[derive(Deserialize)]
+struct GeminiCall {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    args: Option<serde_json::Value>,
+}
+
+impl GeminiAnswer {
+    fn calls(self) -> Vec<ProposedCall> {
+        self.candidates
+            .into_iter()
+            .filter_map(|candidate| candidate.content)
+            .flat_map(|content| content.parts)
+            .filter_map(|part| part.function_call)
+            .filter(|call| !call.name.is_empty())
+            .map(|call| ProposedCall {
+                name: call.name,
+                arguments: call.args.unwrap_or_else(|| serde_json::json!({})),
+            })
+            .collect()
+    }
+}
+
 /// The tool calls a whole buffered SSE stream proposes, with their arguments put back together
 /// from the fragments the provider streamed (OpenAI `delta.tool_calls[].function.arguments`,
-/// Anthropic `input_json_delta`). Used only where a stream is held for review, never on the
+/// Anthropic `input_json_delta`, Responses `response.function_call_arguments.delta`; Gemini
+/// streams each `functionCall` whole). Used only where a stream is held for review, never on the
 /// pass-through path.
 pub fn streamed_calls(dialect: Dialect, sse: &[u8]) -> Vec<ProposedCall> {
     let mut calls = StreamedCalls::default();
@@ -138,6 +227,8 @@ pub fn streamed_calls(dialect: Dialect, sse: &[u8]) -> Vec<ProposedCall> {
             match dialect {
                 Dialect::OpenAi => calls.openai_chunk(&data),
                 Dialect::Anthropic => calls.anthropic_event(&data),
+                Dialect::Responses => calls.responses_event(&data),
+                Dialect::Gemini => calls.gemini_chunk(&data),
             }
         }
         rest = next;
@@ -152,8 +243,11 @@ struct StreamedCalls {
 }
 
 struct StreamedCall {
-    /// (choice index, tool call index); Anthropic has one choice.
+    /// (choice index, tool call index); Anthropic has one choice. Responses: (0, output index);
+    /// Gemini: (candidate index, order of arrival).
     key: (u64, u64),
+    /// The output item's `id` (Responses), by which later events may refer to the call.
+    id: String,
     name: String,
     /// The streamed arguments text, joined.
     text: String,
@@ -168,6 +262,7 @@ impl StreamedCalls {
             None => {
                 self.calls.push(StreamedCall {
                     key,
+                    id: String::new(),
                     name: String::new(),
                     text: String::new(),
                     input: serde_json::Value::Null,
@@ -219,6 +314,94 @@ impl StreamedCalls {
         }
     }
 
+    /// Responses events: a call starts with `response.output_item.added`, its arguments arrive
+    /// in `.delta` fragments, and `.done` (or `response.output_item.done`) repeats them whole.
+    fn responses_event(&mut self, event: &serde_json::Value) {
+        let kind = event["type"].as_str().unwrap_or_default();
+        match kind {
+            "response.output_item.added" | "response.output_item.done" => {
+                let item = &event["item"];
+                let text = match item["type"].as_str() {
+                    Some("function_call") => &item["arguments"],
+                    Some("custom_tool_call") => &item["input"],
+                    _ => return,
+                };
+                let entry = self.responses_entry(event, item["id"].as_str());
+                if let Some(name) = item["name"].as_str().filter(|_| entry.name.is_empty()) {
+                    entry.name.push_str(name);
+                }
+                if let Some(text) = text.as_str().filter(|t| !t.is_empty()) {
+                    text.clone_into(&mut entry.text);
+                }
+            }
+            "response.function_call_arguments.delta" | "response.custom_tool_call_input.delta" => {
+                let delta = event["delta"].as_str().unwrap_or_default();
+                let entry = self.responses_entry(event, event["item_id"].as_str());
+                entry.text.push_str(delta);
+            }
+            "response.function_call_arguments.done" | "response.custom_tool_call_input.done" => {
+                let whole = &event[if kind.ends_with("arguments.done") {
+                    "arguments"
+                } else {
+                    "input"
+                }];
+                if let Some(whole) = whole.as_str() {
+                    let entry = self.responses_entry(event, event["item_id"].as_str());
+                    whole.clone_into(&mut entry.text);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The call an event refers to: by `output_index`, else by item id, else a new one.
+    fn responses_entry(
+        &mut self,
+        event: &serde_json::Value,
+        id: Option<&str>,
+    ) -> &mut StreamedCall {
+        let id = id.unwrap_or_default();
+        let index = event["output_index"].as_u64().or_else(|| {
+            let known = self.calls.iter().find(|c| !id.is_empty() && c.id == id);
+            known.map(|c| c.key.1)
+        });
+        let at = index.unwrap_or(self.calls.len() as u64);
+        let entry = self.entry((0, at));
+        if entry.id.is_empty() {
+            id.clone_into(&mut entry.id);
+        }
+        entry
+    }
+
+    /// Gemini sends each `functionCall` part whole, in one chunk.
+    fn gemini_chunk(&mut self, chunk: &serde_json::Value) {
+        for (at, candidate) in chunk["candidates"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let candidate_at = candidate["index"].as_u64().unwrap_or(at as u64);
+            for part in candidate["content"]["parts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let call = &part["functionCall"];
+                let Some(name) = call["name"].as_str() else {
+                    continue;
+                };
+                let key = (candidate_at, self.calls.len() as u64);
+                let entry = self.entry(key);
+                entry.name.push_str(name);
+                entry.input = match &call["args"] {
+                    serde_json::Value::Null => serde_json::json!({}),
+                    args => args.clone(),
+                };
+            }
+        }
+    }
+
     fn finish(self) -> Vec<ProposedCall> {
         self.calls
             .into_iter()
@@ -238,6 +421,11 @@ impl StreamedCalls {
 /// Names of the tool calls in an OpenAI answer or stream chunk.
 pub(crate) fn openai(body: &[u8]) -> Vec<String> {
     proposed_tools(Dialect::OpenAi, body)
+}
+
+/// Names of the tool calls in a Gemini answer or stream chunk.
+pub(crate) fn gemini(body: &[u8]) -> Vec<String> {
+    proposed_tools(Dialect::Gemini, body)
 }
 
 #[cfg(test)]

@@ -1,14 +1,16 @@
-//! What Rungate knows about the OpenAI and Anthropic wire formats, and nothing else: no I/O, no
-//! policy, no money. The gateway calls into this crate on every proxied request, so it reads only
-//! the fields governance needs (borrowed, skipping the rest), rewrites a body only when it must,
-//! and passes streamed bytes through untouched unless something has to be hidden.
+//! What Rungate knows about the provider wire formats (OpenAI Chat Completions and Responses,
+//! Anthropic Messages, Google Gemini), and nothing else: no I/O, no policy, no money. The gateway
+//! calls into this crate on every proxied request, so it reads only the fields governance needs
+//! (borrowed, skipping the rest), rewrites a body only when it must, and passes streamed bytes
+//! through untouched unless something has to be hidden.
 //!
 //! Map of the crate:
 //! - [`request`]: facts about an incoming request body, and the few rewrites Rungate may apply.
 //! - [`usage`]: token usage of a non-streaming answer.
 //! - [`answer`]: the tools a non-streaming answer proposes to call.
 //! - [`stream`]: the tee between the upstream's SSE stream and the client, plus the events
-//!   Rungate itself appends (its trailer, a mid-stream error).
+//!   Rungate itself appends (its trailer, a mid-stream error); the Responses and Gemini event
+//!   readers are its submodules.
 //! - `sse` (private): incremental SSE framing shared by the tee.
 //! - `lenient` (private): JSON readers that accept any shape and keep what they understand.
 
@@ -31,4 +33,8 @@ pub enum Dialect {
     OpenAi,
     /// Anthropic Messages (including `count_tokens`).
     Anthropic,
+    /// OpenAI Responses (`POST /v1/responses`), which the OpenAI Agents SDK and Codex speak.
+    Responses,
+    /// Google Gemini `generateContent` / `streamGenerateContent` (the model is in the URL).
+    Gemini,
 }

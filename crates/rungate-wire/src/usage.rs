@@ -26,18 +26,22 @@ impl Usage {
     }
 }
 
-/// Usage of a non-streaming JSON answer; `None` when the body has no usage.
+/// Usage of a non-streaming JSON answer; `None` when the body has no usage (`usage`, Gemini's
+/// `usageMetadata`).
 pub fn usage_from_body(dialect: Dialect, body: &[u8]) -> Option<Usage> {
     #[derive(Deserialize)]
     struct Answer<'a> {
         #[serde(borrow, default)]
         usage: Option<&'a RawValue>,
+        #[serde(borrow, default, rename = "usageMetadata")]
+        usage_metadata: Option<&'a RawValue>,
     }
     let answer: Answer = serde_json::from_slice(body).ok()?;
-    let raw = answer.usage?;
     match dialect {
-        Dialect::OpenAi => openai_usage(raw),
-        Dialect::Anthropic => AnthropicUsage::read(raw).map(AnthropicUsage::total),
+        Dialect::OpenAi => openai_usage(answer.usage?),
+        Dialect::Anthropic => AnthropicUsage::read(answer.usage?).map(AnthropicUsage::total),
+        Dialect::Responses => responses_usage(answer.usage?),
+        Dialect::Gemini => GeminiUsage::read(answer.usage_metadata?).map(GeminiUsage::total),
     }
 }
 
@@ -68,6 +72,97 @@ pub(crate) fn openai_usage(raw: &RawValue) -> Option<Usage> {
         output_tokens: wire.completion_tokens.0.unwrap_or(0),
         cached_input_tokens: cached.unwrap_or(0),
     })
+}
+
+/// The Responses API's `usage` object: `input_tokens` (cached included), `output_tokens`
+/// (reasoning included), `input_tokens_details.cached_tokens`. `None` when it is not an object.
+pub(crate) fn responses_usage(raw: &RawValue) -> Option<Usage> {
+    #[derive(Deserialize)]
+    struct Wire<'a> {
+        #[serde(default)]
+        input_tokens: Count,
+        #[serde(default)]
+        output_tokens: Count,
+        #[serde(borrow, default)]
+        input_tokens_details: Option<&'a RawValue>,
+    }
+    #[derive(Deserialize)]
+    struct Details {
+        #[serde(default)]
+        cached_tokens: Count,
+    }
+    let wire: Wire = serde_json::from_str(raw.get()).ok()?;
+    let cached = wire
+        .input_tokens_details
+        .and_then(|d| serde_json::from_str::<Details>(d.get()).ok())
+        .and_then(|d| d.cached_tokens.0);
+    Some(Usage {
+        input_tokens: wire.input_tokens.0.unwrap_or(0),
+        output_tokens: wire.output_tokens.0.unwrap_or(0),
+        cached_input_tokens: cached.unwrap_or(0),
+    })
+}
+
+/// Gemini's `usageMetadata`, fields kept apart so that a stream's cumulative reports can be
+/// merged (some chunks carry only some counts, Vertex's early chunks none at all).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct GeminiUsage {
+    #[serde(default)]
+    prompt_token_count: Count,
+    #[serde(default)]
+    cached_content_token_count: Count,
+    #[serde(default)]
+    tool_use_prompt_token_count: Count,
+    #[serde(default)]
+    candidates_token_count: Count,
+    #[serde(default)]
+    thoughts_token_count: Count,
+}
+
+impl GeminiUsage {
+    /// `None` when the value is not an object.
+    pub(crate) fn read(raw: &RawValue) -> Option<Self> {
+        serde_json::from_str(raw.get()).ok()
+    }
+
+    /// Folds a later report into this one: every count is cumulative, so the latest one given
+    /// wins, and a count a later chunk leaves out keeps its earlier value.
+    pub(crate) fn merge(&mut self, later: GeminiUsage) {
+        fn latest(earlier: &mut Count, later: Count) {
+            if later.0.is_some() {
+                *earlier = later;
+            }
+        }
+        latest(&mut self.prompt_token_count, later.prompt_token_count);
+        latest(
+            &mut self.cached_content_token_count,
+            later.cached_content_token_count,
+        );
+        latest(
+            &mut self.tool_use_prompt_token_count,
+            later.tool_use_prompt_token_count,
+        );
+        latest(
+            &mut self.candidates_token_count,
+            later.candidates_token_count,
+        );
+        latest(&mut self.thoughts_token_count, later.thoughts_token_count);
+    }
+
+    /// Input is the prompt (cached content included) plus the tool-use prompt (e.g. search
+    /// results fed back to the model), which Gemini counts apart; output is the candidates plus
+    /// the thoughts, which are billed as output.
+    pub(crate) fn total(self) -> Usage {
+        let count = |c: Count| c.0.unwrap_or(0);
+        Usage {
+            input_tokens: count(self.prompt_token_count)
+                .saturating_add(count(self.tool_use_prompt_token_count)),
+            output_tokens: count(self.candidates_token_count)
+                .saturating_add(count(self.thoughts_token_count)),
+            cached_input_tokens: count(self.cached_content_token_count),
+        }
+    }
 }
 
 /// Anthropic's `usage` object, fields kept apart so a stream can merge `message_start` and
