@@ -492,4 +492,77 @@ mod tests {
         assert_eq!(calls[0].arguments["amount_usd"], 900);
         assert!(streamed_calls(Dialect::OpenAi, b"data: {\"choices\":[]}\n\n").is_empty());
     }
+
+    #[test]
+    fn reads_function_calls_of_a_responses_answer() {
+        let body = br#"{"id":"resp_1","object":"response","status":"completed",
+            "model":"gpt-4.1-2025-04-14","output":[
+            {"type":"web_search_call","id":"ws_1","status":"completed"},
+            {"type":"message","id":"msg_1","status":"completed","role":"assistant",
+             "content":[{"type":"output_text","text":"Checking.","annotations":[]}]},
+            {"type":"function_call","id":"fc_12345xyz","call_id":"call_12345xyz",
+             "name":"get_weather","arguments":"{\"location\":\"Paris, France\"}",
+             "status":"completed"},
+            {"type":"custom_tool_call","id":"ctc_1","call_id":"call_2","name":"code_exec",
+             "input":"print('hello world')"},
+            {"type":"function_call","name":"","arguments":"{}"}],
+            "usage":{"input_tokens":291,"output_tokens":23,"total_tokens":314}}"#;
+        let calls = proposed_calls(Dialect::Responses, body);
+        let names: Vec<_> = calls.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["get_weather", "code_exec"]);
+        assert_eq!(calls[0].arguments["location"], "Paris, France");
+        assert_eq!(
+            calls[1].arguments,
+            serde_json::json!("print('hello world')")
+        );
+        assert!(proposed_calls(Dialect::Responses, br#"{"output":"odd"}"#).is_empty());
+    }
+
+    #[test]
+    fn reads_function_calls_of_a_gemini_answer() {
+        let body = br#"{"candidates":[{"content":{"role":"model","parts":[
+            {"text":"Scheduling it."},
+            {"functionCall":{"name":"schedule_meeting","args":{"attendees":["Bob","Alice"],
+             "date":"2025-03-27","time":"10:00","topic":"Q3 planning"}}},
+            {"functionCall":{"name":"get_time"}}]},"finishReason":"STOP","index":0}],
+            "usageMetadata":{"promptTokenCount":118,"candidatesTokenCount":36,
+            "totalTokenCount":154},"modelVersion":"gemini-2.5-flash"}"#;
+        let calls = proposed_calls(Dialect::Gemini, body);
+        assert_eq!(calls.len(), 2);
+        assert_eq!(calls[0].name, "schedule_meeting");
+        assert_eq!(calls[0].arguments["attendees"][1], "Alice");
+        assert_eq!(calls[1].arguments, serde_json::json!({}));
+        assert_eq!(
+            proposed_tools(
+                Dialect::Gemini,
+                br#"{"candidates":[{"finishReason":"SAFETY"}]}"#
+            ),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn puts_streamed_calls_back_together_for_responses_and_gemini() {
+        let golden = include_str!("../tests/golden/responses_tools.sse");
+        let calls = streamed_calls(Dialect::Responses, golden.as_bytes());
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].name, "get_weather");
+        assert_eq!(calls[0].arguments["location"], "Paris, France");
+        // Deltas alone (no `.done` repeating them) are enough; the item id finds the call when
+        // `output_index` is missing.
+        let deltas = concat!(
+            "event: response.output_item.added\ndata: {\"type\":\"response.output_item.added\",\"output_index\":2,\"item\":{\"type\":\"function_call\",\"id\":\"fc_9\",\"call_id\":\"call_9\",\"name\":\"issue_refund\",\"arguments\":\"\"}}\n\n",
+            "event: response.function_call_arguments.delta\ndata: {\"type\":\"response.function_call_arguments.delta\",\"item_id\":\"fc_9\",\"output_index\":2,\"delta\":\"{\\\"amount_usd\\\":\"}\n\n",
+            "event: response.function_call_arguments.delta\ndata: {\"type\":\"response.function_call_arguments.delta\",\"item_id\":\"fc_9\",\"delta\":\"750}\"}\n\n",
+        );
+        let calls = streamed_calls(Dialect::Responses, deltas.as_bytes());
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].arguments["amount_usd"], 750);
+
+        let golden = include_str!("../tests/golden/gemini_tools.sse");
+        let calls = streamed_calls(Dialect::Gemini, golden.as_bytes());
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].name, "schedule_meeting");
+        assert_eq!(calls[0].arguments["topic"], "Q3 planning");
+    }
 }

@@ -45,6 +45,16 @@ pub fn usage_from_body(dialect: Dialect, body: &[u8]) -> Option<Usage> {
     }
 }
 
+/// A usage struct read from a JSON object; `None` for anything else (a derived struct would also
+/// accept an array, by position).
+fn from_object<'a, T: Deserialize<'a>>(raw: &'a RawValue) -> Option<T> {
+    if raw.get().starts_with('{') {
+        serde_json::from_str(raw.get()).ok()
+    } else {
+        None
+    }
+}
+
 /// OpenAI's `usage` object: `prompt_tokens` (cached included), `completion_tokens`,
 /// `prompt_tokens_details.cached_tokens`. `None` when it is not an object.
 pub(crate) fn openai_usage(raw: &RawValue) -> Option<Usage> {
@@ -62,7 +72,7 @@ pub(crate) fn openai_usage(raw: &RawValue) -> Option<Usage> {
         #[serde(default)]
         cached_tokens: Count,
     }
-    let wire: Wire = serde_json::from_str(raw.get()).ok()?;
+    let wire: Wire = from_object(raw)?;
     let cached = wire
         .prompt_tokens_details
         .and_then(|d| serde_json::from_str::<Details>(d.get()).ok())
@@ -91,7 +101,7 @@ pub(crate) fn responses_usage(raw: &RawValue) -> Option<Usage> {
         #[serde(default)]
         cached_tokens: Count,
     }
-    let wire: Wire = serde_json::from_str(raw.get()).ok()?;
+    let wire: Wire = from_object(raw)?;
     let cached = wire
         .input_tokens_details
         .and_then(|d| serde_json::from_str::<Details>(d.get()).ok())
@@ -123,7 +133,7 @@ pub(crate) struct GeminiUsage {
 impl GeminiUsage {
     /// `None` when the value is not an object.
     pub(crate) fn read(raw: &RawValue) -> Option<Self> {
-        serde_json::from_str(raw.get()).ok()
+        from_object(raw)
     }
 
     /// Folds a later report into this one: every count is cumulative, so the latest one given
@@ -183,7 +193,7 @@ pub(crate) struct AnthropicUsage {
 impl AnthropicUsage {
     /// `None` when the value is not an object.
     pub(crate) fn read(raw: &RawValue) -> Option<Self> {
-        serde_json::from_str(raw.get()).ok()
+        from_object(raw)
     }
 
     /// Folds a later report into this one: output tokens are cumulative, so the latest wins;
@@ -296,6 +306,71 @@ mod tests {
             usage(0, 0, 0),
         );
         check(Dialect::Anthropic, r#"{"type":"message"}"#, None);
+    }
+
+    #[test]
+    fn responses_answer_usage_counts_cached_inside_input_tokens() {
+        let body = r#"{"id":"resp_67ccd2bed1ec8190b14f964abc0542670bb6a6b452d3795b",
+            "object":"response","created_at":1741476542,"status":"completed","error":null,
+            "incomplete_details":null,"instructions":null,"max_output_tokens":null,
+            "model":"gpt-4.1-2025-04-14","output":[{"type":"message",
+            "id":"msg_67ccd2bf17f0819081ff3bb2cf6508e60bb6a6b452d3795b","status":"completed",
+            "role":"assistant","content":[{"type":"output_text","text":"In a peaceful grove...",
+            "annotations":[]}]}],"parallel_tool_calls":true,"previous_response_id":null,
+            "reasoning":{"effort":null,"summary":null},"store":true,"temperature":1.0,
+            "text":{"format":{"type":"text"}},"tool_choice":"auto","tools":[],"top_p":1.0,
+            "truncation":"disabled","usage":{"input_tokens":2036,"input_tokens_details":
+            {"cached_tokens":1920},"output_tokens":87,"output_tokens_details":
+            {"reasoning_tokens":64},"total_tokens":2123},"user":null,"metadata":{}}"#;
+        check(Dialect::Responses, body, usage(2036, 87, 1920));
+        check(
+            Dialect::Responses,
+            r#"{"usage":{"input_tokens":5,"output_tokens":0,"input_tokens_details":null}}"#,
+            usage(5, 0, 0),
+        );
+        check(
+            Dialect::Responses,
+            r#"{"status":"queued","usage":null}"#,
+            None,
+        );
+        // Chat Completions field names mean nothing in a Responses answer.
+        check(
+            Dialect::Responses,
+            r#"{"usage":{"prompt_tokens":5,"completion_tokens":2}}"#,
+            usage(0, 0, 0),
+        );
+    }
+
+    #[test]
+    fn gemini_answer_usage_bills_thoughts_and_tool_prompts() {
+        let body = r#"{"candidates":[{"content":{"parts":[{"text":"AI learns patterns from data."}],
+            "role":"model"},"finishReason":"STOP","index":0}],
+            "usageMetadata":{"promptTokenCount":8,"candidatesTokenCount":316,
+            "totalTokenCount":1345,"promptTokensDetails":[{"modality":"TEXT","tokenCount":8}],
+            "thoughtsTokenCount":1021},"modelVersion":"gemini-2.5-flash",
+            "responseId":"7D9oaN2pDZ6-nsEPgt7o-QU"}"#;
+        check(Dialect::Gemini, body, usage(8, 316 + 1021, 0));
+        let cached = r#"{"candidates":[],"usageMetadata":{"promptTokenCount":2500,
+            "cachedContentTokenCount":2048,"toolUsePromptTokenCount":300,
+            "candidatesTokenCount":12,"totalTokenCount":2812}}"#;
+        check(Dialect::Gemini, cached, usage(2800, 12, 2048));
+        // Gemini's usage lives in `usageMetadata`; a `usage` member is not it.
+        check(Dialect::Gemini, r#"{"usage":{"prompt_tokens":5}}"#, None);
+        check(Dialect::Gemini, r#"{"usageMetadata":[1]}"#, None);
+    }
+
+    #[test]
+    fn gemini_merge_keeps_the_latest_of_each_cumulative_count() {
+        let read =
+            |s: &str| GeminiUsage::read(&RawValue::from_string(s.to_owned()).unwrap()).unwrap();
+        let mut tally = read(r#"{"promptTokenCount":10,"totalTokenCount":10}"#);
+        tally.merge(read(r#"{"trafficType":"ON_DEMAND"}"#));
+        assert_eq!(tally.total(), usage(10, 0, 0).unwrap());
+        tally.merge(read(r#"{"promptTokenCount":10,"candidatesTokenCount":9}"#));
+        tally.merge(read(
+            r#"{"candidatesTokenCount":20,"thoughtsTokenCount":5}"#,
+        ));
+        assert_eq!(tally.total(), usage(10, 25, 0).unwrap());
     }
 
     #[test]
