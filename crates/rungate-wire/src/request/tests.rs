@@ -4,6 +4,13 @@ use bytes::Bytes;
 
 use super::*;
 
+const ALL_DIALECTS: [Dialect; 4] = [
+    Dialect::OpenAi,
+    Dialect::Anthropic,
+    Dialect::Responses,
+    Dialect::Gemini,
+];
+
 fn check(dialect: Dialect, body: &str, expected: Result<RequestFacts, WireError>) {
     assert_eq!(
         inspect_request(dialect, body.as_bytes()),
@@ -201,6 +208,189 @@ fn anthropic_system_as_string_and_count_tokens_shape() {
 }
 
 #[test]
+fn responses_agent_request_with_items_instructions_and_tools() {
+    let tool = r#"{"type":"function","name":"get_weather","description":"Get current temperature for a given location.","parameters":{"type":"object","properties":{"location":{"type":"string","description":"City and country e.g. Bogotá, Colombia"}},"required":["location"],"additionalProperties":false},"strict":true}"#;
+    let web = r#"{"type":"web_search"}"#;
+    let body = format!(
+        r#"{{"model":"gpt-4.1","instructions":"You are a helpful assistant.",
+        "input":[{{"role":"user","content":"What is the weather like in Paris today?"}},
+          {{"type":"function_call","id":"fc_1","call_id":"call_1","name":"get_weather",
+            "arguments":"{{\"location\":\"Paris\"}}","status":"completed"}},
+          {{"type":"function_call_output","call_id":"call_1","output":"22C"}},
+          {{"type":"reasoning","id":"rs_1","summary":[],"encrypted_content":"gAAAAB"}},
+          {{"role":"user","content":[{{"type":"input_text","text":"And tomorrow?"}},
+            {{"type":"input_image","image_url":"data:image/png;base64,AAAA","detail":"auto"}}]}}],
+        "tools":[{tool},{web}],"tool_choice":"auto","stream":true,"max_output_tokens":1024,
+        "previous_response_id":"resp_abc","store":false,"max_tokens":7,
+        "stream_options":{{"include_usage":true}}}}"#
+    );
+    let expected = RequestFacts {
+        stream: true,
+        max_output_tokens: Some(1024),
+        declared_tools: vec!["get_weather".into(), "web_search".into()],
+        ..facts("gpt-4.1", 28 + 40 + 20 + 3 + 13 + tool.len() + web.len())
+    };
+    check(Dialect::Responses, &body, Ok(expected));
+}
+
+#[test]
+fn responses_input_may_be_a_string_or_absent() {
+    let story = "Tell me a three sentence bedtime story about a unicorn.";
+    check(
+        Dialect::Responses,
+        &format!(r#"{{"model":"gpt-5","input":"{story}"}}"#),
+        Ok(facts("gpt-5", story.len())),
+    );
+    // A follow-up on `previous_response_id` (or a stored prompt) may send no input at all.
+    check(
+        Dialect::Responses,
+        r#"{"model":"gpt-5","previous_response_id":"resp_1"}"#,
+        Ok(facts("gpt-5", 0)),
+    );
+    check(
+        Dialect::Responses,
+        r#"{"model":"gpt-5","input":null}"#,
+        Ok(facts("gpt-5", 0)),
+    );
+    check(
+        Dialect::Responses,
+        r#"{"model":"gpt-5","input":42}"#,
+        invalid("input", "expected a string or an array, found a number"),
+    );
+    check(
+        Dialect::Responses,
+        r#"{"input":"hi"}"#,
+        Err(WireError::MissingField("model")),
+    );
+    check(
+        Dialect::Responses,
+        r#"{"model":"gpt-5","max_output_tokens":"9"}"#,
+        invalid(
+            "max_output_tokens",
+            "expected a non-negative integer, found a string",
+        ),
+    );
+}
+
+#[test]
+fn responses_built_in_tools_are_declared_by_their_type() {
+    let tools = [
+        r#"{"type":"web_search_preview","search_context_size":"low"}"#,
+        r#"{"type":"file_search","vector_store_ids":["vs_1234567890"],"max_num_results":20}"#,
+        r#"{"type":"mcp","server_label":"deepwiki","server_url":"https://mcp.deepwiki.com/mcp","require_approval":"never"}"#,
+        r#"{"type":"custom","name":"code_exec","description":"Executes arbitrary python code"}"#,
+        r#"{"name":"untyped"}"#,
+        r#"{"description":"neither"}"#,
+    ];
+    let body = format!(
+        r#"{{"model":"o4-mini","input":"","tools":[{}]}}"#,
+        tools.join(",")
+    );
+    let expected = RequestFacts {
+        declared_tools: [
+            "web_search_preview",
+            "file_search",
+            "mcp",
+            "code_exec",
+            "untyped",
+        ]
+        .map(String::from)
+        .to_vec(),
+        ..facts("o4-mini", tools.iter().map(|t| t.len()).sum())
+    };
+    check(Dialect::Responses, &body, Ok(expected));
+}
+
+const GEMINI_TOOL: &str = r#"{"functionDeclarations":[{"name":"schedule_meeting","description":"Schedules a meeting with specified attendees at a given time and date.","parameters":{"type":"object","properties":{"attendees":{"type":"array","items":{"type":"string"},"description":"List of people attending the meeting."},"date":{"type":"string","description":"Date of the meeting (e.g., '2024-07-29')"},"time":{"type":"string","description":"Time of the meeting (e.g., '15:00')"},"topic":{"type":"string","description":"The subject or topic of the meeting."}},"required":["attendees","date","time","topic"]}}]}"#;
+
+#[test]
+fn gemini_request_with_function_turns_system_instruction_and_generation_config() {
+    let ask =
+        "Schedule a meeting with Bob and Alice for 03/27/2025 at 10:00 AM about the Q3 planning.";
+    let args =
+        r#"{"attendees":["Bob","Alice"],"date":"2025-03-27","time":"10:00","topic":"Q3 planning"}"#;
+    let result = r#"{"status":"scheduled","id":"m_1"}"#;
+    let search = r#"{"googleSearch":{}}"#;
+    let body = format!(
+        r#"{{"contents":[{{"role":"user","parts":[{{"text":"{ask}"}},
+            {{"inlineData":{{"mimeType":"image/jpeg","data":"/9j/4AAQSkZJRg"}}}},
+            {{"fileData":{{"mimeType":"application/pdf","fileUri":"https://generativelanguage.googleapis.com/v1beta/files/abc"}}}}]}},
+          {{"role":"model","parts":[{{"functionCall":{{"name":"schedule_meeting","args":{args}}}}}]}},
+          {{"role":"user","parts":[{{"functionResponse":{{"name":"schedule_meeting","response":{result}}}}}]}}],
+        "systemInstruction":{{"parts":[{{"text":"You are a scheduling assistant."}}]}},
+        "tools":[{GEMINI_TOOL},{search}],
+        "toolConfig":{{"functionCallingConfig":{{"mode":"AUTO"}}}},
+        "generationConfig":{{"temperature":0.2,"maxOutputTokens":800,"stopSequences":["END"],
+          "thinkingConfig":{{"thinkingBudget":1024}}}},
+        "safetySettings":[{{"category":"HARM_CATEGORY_HARASSMENT","threshold":"BLOCK_ONLY_HIGH"}}]}}"#
+    );
+    let expected = RequestFacts {
+        max_output_tokens: Some(800),
+        declared_tools: vec!["schedule_meeting".into(), "googleSearch".into()],
+        ..facts(
+            "",
+            ask.len() + args.len() + result.len() + 31 + GEMINI_TOOL.len() + search.len(),
+        )
+    };
+    check(Dialect::Gemini, &body, Ok(expected));
+}
+
+#[test]
+fn gemini_snake_case_spellings_are_read_too() {
+    let tool =
+        r#"{"function_declarations":[{"name":"get_weather","parameters":{"type":"object"}}]}"#;
+    let search = r#"{"google_search":{}}"#;
+    let body = format!(
+        r#"{{"system_instruction":{{"parts":{{"text":"You are a cat."}}}},
+        "contents":[{{"parts":[{{"text":"Hello there"}}]}}],"tools":[{tool},{search}],
+        "generation_config":{{"max_output_tokens":64}}}}"#
+    );
+    let expected = RequestFacts {
+        max_output_tokens: Some(64),
+        declared_tools: vec!["get_weather".into(), "googleSearch".into()],
+        ..facts("", 14 + 11 + tool.len() + search.len())
+    };
+    check(Dialect::Gemini, &body, Ok(expected));
+}
+
+#[test]
+fn gemini_body_has_no_model_or_stream_but_needs_contents() {
+    // The model and streaming are chosen by the URL; body members of those names are not read.
+    check(
+        Dialect::Gemini,
+        r#"{"model":42,"stream":"yes","contents":[]}"#,
+        Ok(facts("", 0)),
+    );
+    check(
+        Dialect::Gemini,
+        r#"{"generationConfig":{"maxOutputTokens":10}}"#,
+        Err(WireError::MissingField("contents")),
+    );
+    check(
+        Dialect::Gemini,
+        r#"{"contents":"hi"}"#,
+        invalid("contents", "expected an array, found a string"),
+    );
+    check(
+        Dialect::Gemini,
+        r#"{"contents":[],"generationConfig":{"maxOutputTokens":-1}}"#,
+        invalid(
+            "generationConfig.maxOutputTokens",
+            "expected a non-negative integer, found a number",
+        ),
+    );
+    check(
+        Dialect::Gemini,
+        r#"{"contents":[],"generationConfig":null,"rungate":{"run_id":"run_7"}}"#,
+        Ok(RequestFacts {
+            body_run_id: Some("run_7".to_owned()),
+            has_rungate_field: true,
+            ..facts("", 0)
+        }),
+    );
+}
+
+#[test]
 fn rungate_field_is_reported_for_removal() {
     let with = |run_id: Option<&str>| {
         Ok(RequestFacts {
@@ -209,7 +399,7 @@ fn rungate_field_is_reported_for_removal() {
             ..facts("m", 0)
         })
     };
-    for dialect in [Dialect::OpenAi, Dialect::Anthropic] {
+    for dialect in [Dialect::OpenAi, Dialect::Anthropic, Dialect::Responses] {
         let body = r#"{"model":"m","rungate":{"run_id":"run_42","extra":[1]},"messages":[]}"#;
         check(dialect, body, with(Some("run_42")));
         check(
@@ -288,7 +478,7 @@ fn required_fields_are_enforced() {
 
 #[test]
 fn malformed_json_reports_line_and_column() {
-    for dialect in [Dialect::OpenAi, Dialect::Anthropic] {
+    for dialect in ALL_DIALECTS {
         check(
             dialect,
             "{\"model\": \"gpt-4o\",\n \"messages\": [}",
@@ -305,12 +495,21 @@ fn malformed_json_reports_line_and_column() {
             "[1,2]",
             malformed(1, 0, "invalid type: sequence, expected a JSON object"),
         );
+    }
+    // The column is where serde_json notices, which differs by one between a string it reads
+    // (chat `messages`) and one it skips (a member other dialects do not know).
+    for (dialect, column) in [
+        (Dialect::OpenAi, 38),
+        (Dialect::Anthropic, 38),
+        (Dialect::Responses, 37),
+        (Dialect::Gemini, 37),
+    ] {
         check(
             dialect,
             "{\"model\":\"m\",\"messages\":[{\"content\":\"\u{1}\"}]}",
             malformed(
                 1,
-                38,
+                column,
                 "control character (\\u0000-\\u001F) found while parsing a string",
             ),
         );
@@ -533,4 +732,99 @@ fn a_rewritten_body_still_inspects_the_same() {
         ..before
     };
     assert_eq!(after, expected);
+}
+
+#[test]
+fn responses_rewrites_model_and_max_output_tokens_and_never_injects_usage() {
+    let body = r#"{"model":"gpt-4.1","rungate":{"run_id":"r1"},"input":"hi","max_output_tokens":4096,"temperature":1.0,"stream":true}"#;
+    check_rewrite(
+        Dialect::Responses,
+        body,
+        Rewrite {
+            strip_rungate: true,
+            inject_include_usage: true,
+            model: Some("gpt-4.1-mini"),
+            max_output_tokens: Some(100),
+        },
+        r#"{"model":"gpt-4.1-mini","input":"hi","max_output_tokens":100,"temperature":1.0,"stream":true}"#,
+    );
+    check_rewrite(
+        Dialect::Responses,
+        r#"{"model":"o3","input":"hi","max_tokens":9}"#,
+        Rewrite {
+            max_output_tokens: Some(50),
+            ..Rewrite::default()
+        },
+        r#"{"model":"o3","input":"hi","max_tokens":9,"max_output_tokens":50}"#,
+    );
+    let streaming = Bytes::from_static(br#"{"model":"gpt-5","input":"hi","stream":true}"#);
+    let inject = Rewrite {
+        inject_include_usage: true,
+        ..Rewrite::default()
+    };
+    let out = rewrite_request(Dialect::Responses, &streaming, &inject).unwrap();
+    assert_eq!(out.as_ptr(), streaming.as_ptr());
+}
+
+#[test]
+fn gemini_clamp_writes_into_generation_config_and_keeps_its_other_members() {
+    let clamp = || Rewrite {
+        max_output_tokens: Some(50),
+        ..Rewrite::default()
+    };
+    let cases = [
+        (
+            r#"{"contents":[],"generationConfig":{"temperature": 0.20, "maxOutputTokens": 8192, "stopSequences": ["\n\n"]},"x":1}"#,
+            r#"{"contents":[],"generationConfig":{"temperature":0.20,"maxOutputTokens":50,"stopSequences":["\n\n"]},"x":1}"#,
+        ),
+        (
+            r#"{"contents":[{"parts":[{"text":"hi"}]}]}"#,
+            r#"{"contents":[{"parts":[{"text":"hi"}]}],"generationConfig":{"maxOutputTokens":50}}"#,
+        ),
+        (
+            r#"{"contents":[],"generationConfig":{"temperature":1}}"#,
+            r#"{"contents":[],"generationConfig":{"temperature":1,"maxOutputTokens":50}}"#,
+        ),
+        (
+            r#"{"generation_config":{"max_output_tokens":900},"contents":[]}"#,
+            r#"{"generation_config":{"max_output_tokens":50},"contents":[]}"#,
+        ),
+        (
+            r#"{"contents":[],"generationConfig":null}"#,
+            r#"{"contents":[],"generationConfig":{"maxOutputTokens":50}}"#,
+        ),
+    ];
+    for (body, expected) in cases {
+        check_rewrite(Dialect::Gemini, body, clamp(), expected);
+        let limit = inspect_request(Dialect::Gemini, expected.as_bytes()).unwrap();
+        assert_eq!(limit.max_output_tokens, Some(50), "{expected}");
+    }
+}
+
+#[test]
+fn gemini_model_swap_leaves_the_body_alone_and_rungate_is_stripped() {
+    let body = Bytes::from_static(br#"{"contents":[],"generationConfig":{"maxOutputTokens":50}}"#);
+    for rw in [
+        Rewrite {
+            model: Some("gemini-2.5-pro"),
+            inject_include_usage: true,
+            ..Rewrite::default()
+        },
+        Rewrite {
+            max_output_tokens: Some(50),
+            ..Rewrite::default()
+        },
+    ] {
+        let out = rewrite_request(Dialect::Gemini, &body, &rw).unwrap();
+        assert_eq!(out.as_ptr(), body.as_ptr(), "{rw:?}");
+    }
+    check_rewrite(
+        Dialect::Gemini,
+        r#"{"rungate":{"run_id":"r"},"contents":[]}"#,
+        Rewrite {
+            strip_rungate: true,
+            ..Rewrite::default()
+        },
+        r#"{"contents":[]}"#,
+    );
 }
