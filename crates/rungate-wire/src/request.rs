@@ -11,7 +11,6 @@
 mod body_scan;
 mod rewrite;
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
 mod tests;
 
 pub use rewrite::{Rewrite, rewrite_request};

@@ -9,6 +9,10 @@
 //! taken-apart object are re-emitted compactly. A rewrite that would change nothing returns the
 //! original bytes.
 
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
+mod tests;
+
 use std::borrow::Cow;
 use std::fmt;
 
