@@ -5,7 +5,8 @@
 //! through untouched unless something has to be hidden.
 //!
 //! Map of the crate:
-//! - [`request`]: facts about an incoming request body, and the few rewrites Rungate may apply.
+//! - [`request`]: facts about an incoming request body, and the few rewrites Rungate may apply;
+//!   for Gemini, also what the URL path says (model, method).
 //! - [`usage`]: token usage of a non-streaming answer.
 //! - [`answer`]: the tools a non-streaming answer proposes to call.
 //! - [`stream`]: the tee between the upstream's SSE stream and the client, plus the events
@@ -22,6 +23,7 @@ pub mod stream;
 pub mod usage;
 
 pub use answer::{ProposedCall, parse_arguments, proposed_calls, proposed_tools, streamed_calls};
+pub use request::{GeminiMethod, GeminiPath};
 pub use request::{RequestFacts, Rewrite, WireError, inspect_request, rewrite_request};
 pub use stream::{RungateTrailer, StreamTap, TrailerTokens, rungate_event, stream_error_event};
 pub use usage::{Usage, usage_from_body};

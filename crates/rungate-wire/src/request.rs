@@ -3,16 +3,18 @@
 //! Governance needs a handful of fields (model, stream, max tokens, declared tools, Rungate's own
 //! `rungate` field) and a size estimate of the prompt. A Gemini body names neither its model nor
 //! whether it streams: both are in the URL (`models/{model}:streamGenerateContent`), which the
-//! gateway reads; the facts then say an empty model and `stream: false`. Everything else is skipped without being
+//! gateway reads with [`GeminiPath`]; the facts then say an empty model and `stream: false`. Everything else is skipped without being
 //! built, and the body itself is forwarded as received unless [`rewrite_request`] must change it.
 //! Only the fields the gateway relies on are validated; unknown roles, fields and content part
 //! types are the provider's business and never rejected here.
 
 mod body_scan;
+mod gemini_path;
 mod rewrite;
 #[cfg(test)]
 mod tests;
 
+pub use gemini_path::{GeminiMethod, GeminiPath};
 pub use rewrite::{Rewrite, rewrite_request};
 
 use serde::de::DeserializeSeed;
@@ -24,9 +26,9 @@ use body_scan::{BodyScan, BodySeed, Messages, RungateField};
 /// What the gateway needs to know about a request before forwarding it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RequestFacts {
-    /// Empty for Gemini, whose model is in the URL.
+    /// Empty for Gemini, whose model is in the URL ([`GeminiPath`]).
     pub model: String,
-    /// Always false for Gemini, where the URL's method decides.
+    /// Always false for Gemini, where the URL's method decides ([`GeminiMethod::streams`]).
     pub stream: bool,
     /// OpenAI: `max_completion_tokens`, else `max_tokens`; Anthropic: `max_tokens`; Responses:
     /// `max_output_tokens`; Gemini: `generationConfig.maxOutputTokens`.

@@ -32,8 +32,8 @@ pub struct Rewrite<'a> {
     /// Set `stream_options.include_usage = true`, keeping other stream options (OpenAI only:
     /// Anthropic streams always report usage).
     pub inject_include_usage: bool,
-    /// Replace `model`. Gemini bodies have none (the model is part of the URL, which is the
-    /// gateway's to change), so there this changes nothing.
+    /// Replace `model`. Gemini bodies have none (the model is part of the URL: see
+    /// [`crate::GeminiPath::with_model`]), so there this changes nothing.
     pub model: Option<&'a str>,
     /// Set the output-token limit field the request uses.
     pub max_output_tokens: Option<u64>,
