@@ -354,19 +354,22 @@ impl StreamedCalls {
         }
     }
 
-    /// The call an event refers to: by `output_index`, else by item id, else a new one.
+    /// The call an event refers to: by `output_index`, else by item id, else a new one (keyed
+    /// apart from every output index, as Responses has a single "choice" 0).
     fn responses_entry(
         &mut self,
         event: &serde_json::Value,
         id: Option<&str>,
     ) -> &mut StreamedCall {
         let id = id.unwrap_or_default();
-        let index = event["output_index"].as_u64().or_else(|| {
-            let known = self.calls.iter().find(|c| !id.is_empty() && c.id == id);
-            known.map(|c| c.key.1)
-        });
-        let at = index.unwrap_or(self.calls.len() as u64);
-        let entry = self.entry((0, at));
+        let key = match event["output_index"].as_u64() {
+            Some(index) => (0, index),
+            None => match self.calls.iter().find(|c| !id.is_empty() && c.id == id) {
+                Some(known) => known.key,
+                None => (1, self.calls.len() as u64),
+            },
+        };
+        let entry = self.entry(key);
         if entry.id.is_empty() {
             id.clone_into(&mut entry.id);
         }
