@@ -31,4 +31,8 @@ pub enum Dialect {
     OpenAi,
     /// Anthropic Messages (including `count_tokens`).
     Anthropic,
+    /// OpenAI Responses (`POST /v1/responses`), which the OpenAI Agents SDK and Codex speak.
+    Responses,
+    /// Google Gemini `generateContent` / `streamGenerateContent` (the model is in the URL).
+    Gemini,
 }
