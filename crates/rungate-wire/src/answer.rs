@@ -29,6 +29,7 @@ pub fn proposed_calls(dialect: Dialect, body: &[u8]) -> Vec<ProposedCall> {
     match dialect {
         Dialect::OpenAi => openai_calls(body),
         Dialect::Anthropic => anthropic_calls(body),
+        Dialect::Responses | Dialect::Gemini => Vec::new(),
     }
 }
 
@@ -138,6 +139,7 @@ pub fn streamed_calls(dialect: Dialect, sse: &[u8]) -> Vec<ProposedCall> {
             match dialect {
                 Dialect::OpenAi => calls.openai_chunk(&data),
                 Dialect::Anthropic => calls.anthropic_event(&data),
+                Dialect::Responses | Dialect::Gemini => {}
             }
         }
         rest = next;

@@ -88,7 +88,9 @@ fn facts_from_scan(dialect: Dialect, scan: BodyScan<'_>) -> Result<RequestFacts,
                 None => token_limit("max_tokens", scan.max_tokens)?,
             }
         }
-        Dialect::Anthropic => token_limit("max_tokens", scan.max_tokens)?,
+        Dialect::Anthropic | Dialect::Responses | Dialect::Gemini => {
+            token_limit("max_tokens", scan.max_tokens)?
+        }
     };
     Ok(RequestFacts {
         model,

@@ -128,6 +128,7 @@ impl StreamTap {
         match self.dialect {
             Dialect::OpenAi => self.seen.openai_usage,
             Dialect::Anthropic => self.seen.anthropic_usage.map(AnthropicUsage::total),
+            Dialect::Responses | Dialect::Gemini => None,
         }
     }
 
@@ -204,6 +205,7 @@ impl StreamTap {
         let event = sse::parse_event(raw);
         match self.dialect {
             Dialect::OpenAi => self.on_openai_event(&event),
+            Dialect::Responses | Dialect::Gemini => false,
             Dialect::Anthropic => {
                 self.on_anthropic_event(&event);
                 false

@@ -38,6 +38,7 @@ pub fn usage_from_body(dialect: Dialect, body: &[u8]) -> Option<Usage> {
     match dialect {
         Dialect::OpenAi => openai_usage(raw),
         Dialect::Anthropic => AnthropicUsage::read(raw).map(AnthropicUsage::total),
+        Dialect::Responses | Dialect::Gemini => None,
     }
 }
 

@@ -87,7 +87,7 @@ fn limit_fields(dialect: Dialect, object: &Members<'_>) -> &'static [&'static st
     const COMPLETION: &str = "max_completion_tokens";
     const LEGACY: &str = "max_tokens";
     match dialect {
-        Dialect::Anthropic => &[LEGACY],
+        Dialect::Anthropic | Dialect::Responses | Dialect::Gemini => &[LEGACY],
         Dialect::OpenAi => match (object.has_value(COMPLETION), object.has_value(LEGACY)) {
             (true, true) => &[COMPLETION, LEGACY],
             (false, true) => &[LEGACY],

@@ -59,7 +59,7 @@ pub fn stream_error_event(dialect: Dialect, code: &str, message: &str) -> Bytes 
         code: &'a str,
     }
     match dialect {
-        Dialect::OpenAi => sse_event(
+        Dialect::OpenAi | Dialect::Responses | Dialect::Gemini => sse_event(
             None,
             &OpenAiBody {
                 error: OpenAiError {
