@@ -9,6 +9,8 @@
 //! - [`answer`]: the tools a non-streaming answer proposes to call.
 //! - [`stream`]: the tee between the upstream's SSE stream and the client, plus the events
 //!   Rungate itself appends (its trailer, a mid-stream error).
+//! - [`translate`]: requests, answers, streams and errors rewritten between dialects, so a call
+//!   can fail over to another vendor while the client keeps its own format.
 //! - `sse` (private): incremental SSE framing shared by the tee.
 //! - `lenient` (private): JSON readers that accept any shape and keep what they understand.
 
@@ -17,11 +19,16 @@ mod lenient;
 pub mod request;
 mod sse;
 pub mod stream;
+pub mod translate;
 pub mod usage;
 
 pub use answer::{ProposedCall, parse_arguments, proposed_calls, proposed_tools, streamed_calls};
 pub use request::{RequestFacts, Rewrite, WireError, inspect_request, rewrite_request};
 pub use stream::{RungateTrailer, StreamTap, TrailerTokens, rungate_event, stream_error_event};
+pub use translate::{
+    RequestOptions, ResponseOptions, StreamTranslator, TranslateError, translate_error,
+    translate_request, translate_response,
+};
 pub use usage::{Usage, usage_from_body};
 
 /// The wire format a client speaks and an upstream answers in.
