@@ -255,3 +255,61 @@ pub(crate) fn error_message(error: &Value) -> String {
             .map_or_else(|| other.to_string(), str::to_owned),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn translate(from: Dialect, to: Dialect, pieces: &[&[u8]]) -> Vec<u8> {
+        let opts = ResponseOptions {
+            model: "m",
+            created_unix: 1,
+        };
+        let mut translator = StreamTranslator::new(from, to, &opts);
+        let mut out = Vec::new();
+        for piece in pieces {
+            out.extend_from_slice(&translator.push(piece));
+        }
+        out.extend_from_slice(&translator.finish());
+        out
+    }
+
+    #[test]
+    fn output_does_not_depend_on_where_the_upstream_split_its_bytes() {
+        let upstream: &[u8] = b"event: message_start\r\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m1\",\"usage\":{\"input_tokens\":3}}}\r\n\r\n\
+event: content_block_delta\rdata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"h\xc3\xa9\"}}\r\r\
+event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":2}}\n\n\
+event: message_stop\ndata: {\"type\":\"message_stop\"}";
+        for to in [Dialect::OpenAi, Dialect::Gemini, Dialect::Responses] {
+            let whole = translate(Dialect::Anthropic, to, &[upstream]);
+            let bytes: Vec<&[u8]> = upstream.chunks(1).collect();
+            assert_eq!(translate(Dialect::Anthropic, to, &bytes), whole, "{to:?}");
+            for cut in 0..upstream.len() {
+                let (a, b) = upstream.split_at(cut);
+                assert_eq!(
+                    translate(Dialect::Anthropic, to, &[a, b]),
+                    whole,
+                    "{to:?} cut {cut}"
+                );
+            }
+            assert!(
+                String::from_utf8_lossy(&whole).contains("h\u{e9}"),
+                "{to:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn same_dialect_passes_bytes_through_and_still_reads_usage() {
+        let opts = ResponseOptions {
+            model: "m",
+            created_unix: 1,
+        };
+        let mut translator = StreamTranslator::new(Dialect::OpenAi, Dialect::OpenAi, &opts);
+        let chunk = b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":1}}\n\ndata: [DONE]\n\n";
+        assert_eq!(translator.push(chunk).as_ref(), chunk);
+        assert!(translator.finish().is_empty());
+        assert!(translator.completed());
+        assert_eq!(translator.usage().map(|u| u.total()), Some(5));
+    }
+}
