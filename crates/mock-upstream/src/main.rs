@@ -30,6 +30,14 @@ struct Cli {
     /// Refuse requests that do not carry this API key.
     #[arg(long)]
     require_key: Option<String>,
+    /// A default "mock" object (JSON) for every model call, e.g. '{"status":503}'; a request's own
+    /// "mock" members win.
+    #[arg(long, value_parser = parse_json)]
+    script: Option<serde_json::Value>,
+}
+
+fn parse_json(text: &str) -> Result<serde_json::Value, serde_json::Error> {
+    serde_json::from_str(text)
 }
 
 #[tokio::main]
@@ -46,6 +54,7 @@ async fn main() -> std::io::Result<()> {
         latency: Duration::from_millis(cli.latency_ms),
         chunk_delay: Duration::from_millis(cli.chunk_delay_ms),
         require_key: cli.require_key,
+        default_script: cli.script,
     };
     let listener = TcpListener::bind((cli.host.as_str(), cli.port)).await?;
     let server = MockUpstream::start_on(listener, config, Recording::Off).await?;
