@@ -1,4 +1,5 @@
-//! Google's Gemini API (`/v1beta/models/{model}:{method}`), in the shapes the `google-genai` SDKs parse.
+//! Google's Gemini API (`/v1beta/models/{model}:{method}`, and the same under `/v1/`), in the shapes
+//! the `google-genai` SDKs parse.
 //!
 //! Three methods: `generateContent`, `streamGenerateContent` and `countTokens`. The model and the
 //! stream form come from the URL: `streamGenerateContent?alt=sse` answers SSE events framed
@@ -22,7 +23,8 @@ use crate::dialect::{self, Dialect, SharedState};
 use crate::plan::{self, Answer, BadRequest, Plan, Usage};
 use crate::{auth, query, sse};
 
-const PREFIX: &str = "/v1beta/models/";
+/// The API versions served; `google-genai` calls `v1` by default, older SDKs and most docs `v1beta`.
+const PREFIXES: [&str; 2] = ["/v1beta/models/", "/v1/models/"];
 
 /// One Gemini call: the facts its URL carries.
 pub(crate) struct Gemini {
@@ -41,7 +43,7 @@ enum StreamForm {
     JsonArray,
 }
 
-/// `POST /v1beta/models/{model}:{method}`
+/// `POST /v1beta/models/{model}:{method}` and `POST /v1/models/{model}:{method}`
 pub(crate) async fn post_model_call(
     State(shared): SharedState,
     uri: Uri,
@@ -49,7 +51,11 @@ pub(crate) async fn post_model_call(
     body: Bytes,
 ) -> Response {
     let query = uri.query().unwrap_or("");
-    let call = uri.path().strip_prefix(PREFIX).unwrap_or("");
+    let path = uri.path();
+    let call = PREFIXES
+        .iter()
+        .find_map(|prefix| path.strip_prefix(prefix))
+        .unwrap_or("");
     let (model, method) = call.rsplit_once(':').unwrap_or((call, ""));
     let stream = match method {
         "generateContent" | "countTokens" => None,
@@ -58,7 +64,7 @@ pub(crate) async fn post_model_call(
         }
         "streamGenerateContent" => Some(StreamForm::JsonArray),
         _ => {
-            let message = format!("Method {method:?} of models/{model} is not found in v1beta.");
+            let message = format!("Method {method:?} of models/{model} is not found.");
             let id = shared.next_id();
             return dialect::error(&Gemini::error_only(), StatusCode::NOT_FOUND, &message, id);
         }

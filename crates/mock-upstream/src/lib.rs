@@ -10,7 +10,7 @@
 //! | `POST /v1/chat/completions`, `GET /v1/models` | OpenAI Chat Completions | `Authorization: Bearer K` |
 //! | `POST /v1/responses` | OpenAI Responses | `Authorization: Bearer K` |
 //! | `POST /v1/messages`, `POST /v1/messages/count_tokens` | Anthropic Messages | `x-api-key: K` or bearer |
-//! | `POST /v1beta/models/{model}:generateContent`, `:streamGenerateContent` (`?alt=sse` for SSE, else a streamed JSON array), `:countTokens` | Gemini | `x-goog-api-key: K` or `?key=K` |
+//! | `POST /v1beta/models/{model}:generateContent`, `:streamGenerateContent` (`?alt=sse` for SSE, else a streamed JSON array), `:countTokens`; the same under `/v1/models/` | Gemini | `x-goog-api-key: K` or `?key=K` |
 //!
 //! Replies are a pure function of the request: the text is `"Echo: "` plus the last user message (a
 //! tool result is not a user message), token counts follow a fixed formula, and a `"mock"` object in
@@ -51,7 +51,7 @@ mod anthropic; // POST /v1/messages and /v1/messages/count_tokens in Anthropic's
 mod auth; // the optional API-key check, in each provider's convention
 mod conversation; // each provider's request layout read into one neutral conversation
 mod dialect; // the request → response flow all providers share: key, parse, script, latency, render
-mod gemini; // POST /v1beta/models/{model}:{generateContent,streamGenerateContent,countTokens}
+mod gemini; // POST /v1beta/models/{model}:{generateContent,streamGenerateContent,countTokens}, and /v1/
 mod openai; // POST /v1/chat/completions and GET /v1/models in OpenAI's shapes
 mod plan; // what one request asks for: reply, usage, timing and failure; the default script
 mod query; // the URL query parameters the mock reads (Gemini's alt and key)

@@ -165,6 +165,7 @@ fn router(shared: Arc<Shared>) -> Router {
         // One segment, `{model}:{method}`: the handler splits it (and answers 404 for a method it
         // does not serve) so every refusal is in Google's error shape.
         .route("/v1beta/models/{call}", post(gemini::post_model_call))
+        .route("/v1/models/{call}", post(gemini::post_model_call))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&shared),
             record::record,

@@ -195,6 +195,22 @@ async fn function_calls_are_whole_parts_scripted_or_triggered() {
 }
 
 #[tokio::test]
+async fn the_stable_v1_path_answers_like_v1beta() {
+    // google-genai calls /v1/ by default.
+    let mock = start().await;
+    let path = format!("/v1/models/{MODEL}:generateContent");
+    let reply = post_json(&mock, &path, &request(json!({})), 200).await;
+    assert_eq!(
+        reply["candidates"][0]["content"]["parts"][0]["text"],
+        "Echo: hello there world"
+    );
+    let models = reqwest::get(format!("{}/v1/models", mock.base_url()))
+        .await
+        .unwrap();
+    assert_eq!(models.status(), 200, "OpenAI's model list is still served");
+}
+
+#[tokio::test]
 async fn count_tokens_reports_the_prompt_count() {
     let mock = start().await;
     let path = format!("/v1beta/models/{MODEL}:countTokens");
