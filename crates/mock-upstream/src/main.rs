@@ -1,4 +1,4 @@
-//! `mock-upstream`: the fake provider as a process, for the Python and JS SDK suites and the benchmark.
+//! `mock-upstream`: the fake providers as a process, for the Python and JS SDK suites and the benchmark.
 //!
 //! The one line it prints once bound (`mock-upstream listening on http://HOST:PORT`) is the contract
 //! with whoever started it: with `--port 0` it is the only way to learn the port. Requests are not
@@ -11,7 +11,8 @@ use clap::Parser;
 use mock_upstream::{MockConfig, MockUpstream, Recording};
 use tokio::net::TcpListener;
 
-/// A fake OpenAI / Anthropic server: deterministic echo replies, scripted through a "mock" body field.
+/// A fake OpenAI / Anthropic / Gemini server: deterministic echo replies, scripted through a "mock"
+/// body field or, for every request, --script.
 #[derive(Debug, Parser)]
 #[command(name = "mock-upstream", version)]
 struct Cli {
