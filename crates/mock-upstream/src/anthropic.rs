@@ -13,8 +13,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::auth;
+use crate::conversation::{self, Conversation};
 use crate::dialect::{self, Dialect, SharedState};
-use crate::plan::{self, Answer, Plan, Usage};
+use crate::plan::{self, Answer, BadRequest, Plan, Usage};
 use crate::sse;
 
 pub(crate) struct Anthropic;
@@ -25,7 +26,7 @@ pub(crate) async fn post_messages(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    dialect::answer::<Anthropic>(&shared, &headers, &body).await
+    dialect::answer(&Anthropic, &shared, &headers, &body).await
 }
 
 /// `POST /v1/messages/count_tokens`: the same input count a reply to this body would report.
@@ -35,7 +36,7 @@ pub(crate) async fn post_count_tokens(
     body: Bytes,
 ) -> Response {
     let id = shared.next_id();
-    match dialect::admit::<Anthropic>(&shared, &headers, &body, id).await {
+    match dialect::admit(&Anthropic, &shared, &headers, &body, id).await {
         Ok(plan) => {
             let mut out = Vec::with_capacity(32);
             let count = TokenCount {
@@ -51,11 +52,15 @@ pub(crate) async fn post_count_tokens(
 impl Dialect for Anthropic {
     const BAD_KEY_MESSAGE: &'static str = "invalid x-api-key";
 
-    fn key_matches(headers: &HeaderMap, key: &str) -> bool {
+    fn key_matches(&self, headers: &HeaderMap, key: &str) -> bool {
         auth::api_key_matches(headers, key)
     }
 
-    fn error_body(status: StatusCode, message: &str) -> Vec<u8> {
+    fn read(&self, body: &[u8]) -> Result<Conversation, BadRequest> {
+        conversation::from_chat(body)
+    }
+
+    fn error_body(&self, status: StatusCode, message: &str) -> Vec<u8> {
         let kind = match status.as_u16() {
             400 => "invalid_request_error",
             401 => "authentication_error",
@@ -75,7 +80,7 @@ impl Dialect for Anthropic {
         out
     }
 
-    fn reply_body(plan: &Plan, id: u64) -> Vec<u8> {
+    fn reply_body(&self, plan: &Plan, id: u64) -> Vec<u8> {
         let message_id = format!("msg_mock_{id}");
         let tool_id = format!("toolu_mock_{id}");
         let (block, stop_reason) = match &plan.answer {
@@ -104,7 +109,7 @@ impl Dialect for Anthropic {
         out
     }
 
-    fn reply_events(plan: &Plan, id: u64) -> Vec<Bytes> {
+    fn reply_events(&self, plan: &Plan, id: u64) -> Vec<Bytes> {
         let message_id = format!("msg_mock_{id}");
         let opening = WireMessage {
             id: &message_id,

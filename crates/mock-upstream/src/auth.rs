@@ -1,4 +1,4 @@
-//! The optional API-key check, in each provider's header convention.
+//! The optional API-key check, in each provider's convention (a header, or Gemini's `?key=`).
 //!
 //! It exists so gateway tests can prove that the gateway swaps in the provider key it holds (and never
 //! forwards the agent's own token): the mock then refuses anything but the expected key.
@@ -21,6 +21,15 @@ pub(crate) fn api_key_matches(headers: &HeaderMap, key: &str) -> bool {
         .iter()
         .any(|value| value.as_bytes() == key.as_bytes());
     in_x_api_key || bearer_matches(headers, key)
+}
+
+/// Google's convention: `x-goog-api-key: <key>`, or the `key` query parameter.
+pub(crate) fn goog_key_matches(headers: &HeaderMap, query_key: Option<&str>, key: &str) -> bool {
+    let in_header = headers
+        .get_all("x-goog-api-key")
+        .iter()
+        .any(|value| value.as_bytes() == key.as_bytes());
+    in_header || query_key == Some(key)
 }
 
 #[cfg(test)]
@@ -61,5 +70,23 @@ mod tests {
         ));
         assert!(!api_key_matches(&headers(&[("x-api-key", "k2")]), "k1"));
         assert!(!api_key_matches(&headers(&[]), "k1"));
+    }
+
+    #[test]
+    fn gemini_accepts_x_goog_api_key_or_the_key_parameter() {
+        assert!(goog_key_matches(
+            &headers(&[("x-goog-api-key", "k1")]),
+            None,
+            "k1"
+        ));
+        assert!(goog_key_matches(&headers(&[]), Some("k1"), "k1"));
+        assert!(!goog_key_matches(
+            &headers(&[("x-goog-api-key", "k2")]),
+            None,
+            "k1"
+        ));
+        assert!(!goog_key_matches(&headers(&[]), Some("k2"), "k1"));
+        let bearer = headers(&[("authorization", "Bearer k1")]);
+        assert!(!goog_key_matches(&bearer, None, "k1"));
     }
 }

@@ -1,8 +1,10 @@
-//! The request → response flow both providers share, and the response framing they have in common.
+//! The request → response flow every provider shares, and the response framing they have in common.
 //!
-//! A provider is a [`Dialect`]: how it checks keys, how its errors look, how it renders a reply as one
-//! JSON document or as SSE events. The order of the steps lives here once, so both providers script
-//! the same way: key check (401) → parse (400) → hang → latency → scripted status → reply.
+//! A provider is a [`Dialect`]: how it checks keys, how it reads a body, how its errors look, how it
+//! renders a reply as one JSON document or as a stream. A dialect is a value, not just a type, because
+//! some facts of a request live in its URL (Gemini's model, stream form and `?key=`). The order of the
+//! steps lives here once, so every provider scripts the same way: key check (401) → parse (400) → hang
+//! → latency → scripted status → reply.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +15,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
 
+use crate::conversation::Conversation;
 use crate::plan::{self, Plan};
 use crate::server::Shared;
 use crate::sse;
@@ -22,45 +25,57 @@ pub(crate) trait Dialect {
     /// The message of the 401 sent for a missing or wrong key.
     const BAD_KEY_MESSAGE: &'static str;
 
-    fn key_matches(headers: &HeaderMap, key: &str) -> bool;
+    fn key_matches(&self, headers: &HeaderMap, key: &str) -> bool;
+
+    /// Read a request body in this provider's layout.
+    fn read(&self, body: &[u8]) -> Result<Conversation, plan::BadRequest>;
 
     /// The provider's error document for `status`.
-    fn error_body(status: StatusCode, message: &str) -> Vec<u8>;
+    fn error_body(&self, status: StatusCode, message: &str) -> Vec<u8>;
 
     /// A complete, non-streamed reply.
-    fn reply_body(plan: &Plan, id: u64) -> Vec<u8>;
+    fn reply_body(&self, plan: &Plan, id: u64) -> Vec<u8>;
 
-    /// A streamed reply, one SSE event per element, in order.
-    fn reply_events(plan: &Plan, id: u64) -> Vec<Bytes>;
+    /// A streamed reply, one event (one write) per element, in order.
+    fn reply_events(&self, plan: &Plan, id: u64) -> Vec<Bytes>;
+
+    /// The content type of a streamed reply.
+    fn stream_content_type(&self) -> &'static str {
+        "text/event-stream"
+    }
 }
 
-/// Answer a chat request (`/v1/chat/completions`, `/v1/messages`) in dialect `D`.
-pub(crate) async fn answer<D: Dialect>(
+/// Answer a model call (`/v1/chat/completions`, `/v1/messages`, `/v1/responses`, Gemini's
+/// `generateContent`) in `dialect`.
+pub(crate) async fn answer(
+    dialect: &impl Dialect,
     shared: &Shared,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Response {
     let id = shared.next_id();
-    let plan = match admit::<D>(shared, headers, body, id).await {
+    let plan = match admit(dialect, shared, headers, body, id).await {
         Ok(plan) => plan,
         Err(refusal) => return refusal,
     };
     if plan.stream {
-        let events = D::reply_events(&plan, id);
+        let events = dialect.reply_events(&plan, id);
         let pacing = sse::Pacing {
             chunk_delay: plan.chunk_delay,
             die_after_events: plan.die_after_events,
         };
-        event_stream(sse::body(events, pacing), id)
+        let content_type = dialect.stream_content_type();
+        event_stream(sse::body(events, pacing), content_type, id)
     } else {
-        json(StatusCode::OK, D::reply_body(&plan, id), id)
+        json(StatusCode::OK, dialect.reply_body(&plan, id), id)
     }
 }
 
 /// Run every step before the reply: key, parse, hang, latency, scripted status.
 ///
 /// `Err` carries the response to send instead of a reply.
-pub(crate) async fn admit<D: Dialect>(
+pub(crate) async fn admit(
+    dialect: &impl Dialect,
     shared: &Shared,
     headers: &HeaderMap,
     body: &[u8],
@@ -70,16 +85,19 @@ pub(crate) async fn admit<D: Dialect>(
     let wrong_key = config
         .require_key
         .as_deref()
-        .is_some_and(|key| !D::key_matches(headers, key));
+        .is_some_and(|key| !dialect.key_matches(headers, key));
     if wrong_key {
         pause(config.latency).await;
-        return Err(error::<D>(StatusCode::UNAUTHORIZED, D::BAD_KEY_MESSAGE, id));
+        return Err(bad_key(dialect, id));
     }
-    let plan = match Plan::parse(body, config) {
+    let planned = dialect
+        .read(body)
+        .and_then(|conversation| Plan::new(conversation, config, shared.default_script.as_ref()));
+    let plan = match planned {
         Ok(plan) => plan,
         Err(plan::BadRequest(message)) => {
             pause(config.latency).await;
-            return Err(error::<D>(StatusCode::BAD_REQUEST, &message, id));
+            return Err(error(dialect, StatusCode::BAD_REQUEST, &message, id));
         }
     };
     if plan.hang {
@@ -88,7 +106,7 @@ pub(crate) async fn admit<D: Dialect>(
     pause(plan.latency).await;
     if let Some(status) = plan.status {
         let message = format!("mock error {}", status.as_u16());
-        return Err(error::<D>(status, &message, id));
+        return Err(error(dialect, status, &message, id));
     }
     Ok(plan)
 }
@@ -100,9 +118,19 @@ pub(crate) async fn pause(duration: Duration) {
     }
 }
 
-/// An error response in dialect `D`; a 429 also says when to retry, as both providers do.
-pub(crate) fn error<D: Dialect>(status: StatusCode, message: &str, id: u64) -> Response {
-    let mut response = json(status, D::error_body(status, message), id);
+/// The 401 for a missing or wrong key.
+pub(crate) fn bad_key<D: Dialect>(dialect: &D, id: u64) -> Response {
+    error(dialect, StatusCode::UNAUTHORIZED, D::BAD_KEY_MESSAGE, id)
+}
+
+/// An error response in `dialect`; a 429 also says when to retry, as the providers do.
+pub(crate) fn error(
+    dialect: &impl Dialect,
+    status: StatusCode,
+    message: &str,
+    id: u64,
+) -> Response {
+    let mut response = json(status, dialect.error_body(status, message), id);
     if status == StatusCode::TOO_MANY_REQUESTS {
         response
             .headers_mut()
@@ -121,10 +149,10 @@ pub(crate) fn json(status: StatusCode, body: Vec<u8>, id: u64) -> Response {
     response
 }
 
-fn event_stream(body: Body, id: u64) -> Response {
+fn event_stream(body: Body, content_type: &'static str, id: u64) -> Response {
     let mut response = Response::new(body);
     let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     insert_request_id(headers, id);
     response

@@ -1,4 +1,4 @@
-//! `mock-upstream`: the fake provider as a process, for the Python and JS SDK suites and the benchmark.
+//! `mock-upstream`: the fake providers as a process, for the Python and JS SDK suites and the benchmark.
 //!
 //! The one line it prints once bound (`mock-upstream listening on http://HOST:PORT`) is the contract
 //! with whoever started it: with `--port 0` it is the only way to learn the port. Requests are not
@@ -11,7 +11,8 @@ use clap::Parser;
 use mock_upstream::{MockConfig, MockUpstream, Recording};
 use tokio::net::TcpListener;
 
-/// A fake OpenAI / Anthropic server: deterministic echo replies, scripted through a "mock" body field.
+/// A fake OpenAI / Anthropic / Gemini server: deterministic echo replies, scripted through a "mock"
+/// body field or, for every request, --script.
 #[derive(Debug, Parser)]
 #[command(name = "mock-upstream", version)]
 struct Cli {
@@ -30,6 +31,14 @@ struct Cli {
     /// Refuse requests that do not carry this API key.
     #[arg(long)]
     require_key: Option<String>,
+    /// A default "mock" object (JSON) for every model call, e.g. '{"status":503}'; a request's own
+    /// "mock" members win.
+    #[arg(long, value_parser = parse_json)]
+    script: Option<serde_json::Value>,
+}
+
+fn parse_json(text: &str) -> Result<serde_json::Value, serde_json::Error> {
+    serde_json::from_str(text)
 }
 
 #[tokio::main]
@@ -46,6 +55,7 @@ async fn main() -> std::io::Result<()> {
         latency: Duration::from_millis(cli.latency_ms),
         chunk_delay: Duration::from_millis(cli.chunk_delay_ms),
         require_key: cli.require_key,
+        default_script: cli.script,
     };
     let listener = TcpListener::bind((cli.host.as_str(), cli.port)).await?;
     let server = MockUpstream::start_on(listener, config, Recording::Off).await?;

@@ -11,8 +11,9 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use crate::auth;
+use crate::conversation::{self, Conversation};
 use crate::dialect::{self, Dialect, SharedState};
-use crate::plan::{self, Answer, Plan, Usage};
+use crate::plan::{self, Answer, BadRequest, Plan, Usage};
 use crate::sse;
 
 const SYSTEM_FINGERPRINT: &str = "fp_mock";
@@ -29,7 +30,7 @@ pub(crate) async fn post_chat_completions(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    dialect::answer::<OpenAi>(&shared, &headers, &body).await
+    dialect::answer(&OpenAi, &shared, &headers, &body).await
 }
 
 /// `GET /v1/models`
@@ -40,9 +41,9 @@ pub(crate) async fn get_models(State(shared): SharedState, headers: HeaderMap) -
     let wrong_key = config
         .require_key
         .as_deref()
-        .is_some_and(|key| !OpenAi::key_matches(&headers, key));
+        .is_some_and(|key| !OpenAi.key_matches(&headers, key));
     if wrong_key {
-        return dialect::error::<OpenAi>(StatusCode::UNAUTHORIZED, OpenAi::BAD_KEY_MESSAGE, id);
+        return dialect::bad_key(&OpenAi, id);
     }
     dialect::json(StatusCode::OK, MODELS.as_bytes().to_vec(), id)
 }
@@ -50,95 +51,112 @@ pub(crate) async fn get_models(State(shared): SharedState, headers: HeaderMap) -
 impl Dialect for OpenAi {
     const BAD_KEY_MESSAGE: &'static str = "Incorrect API key provided";
 
-    fn key_matches(headers: &HeaderMap, key: &str) -> bool {
+    fn key_matches(&self, headers: &HeaderMap, key: &str) -> bool {
         auth::bearer_matches(headers, key)
     }
 
-    fn error_body(status: StatusCode, message: &str) -> Vec<u8> {
-        let (kind, code) = match status.as_u16() {
-            401 => ("invalid_request_error", Some("invalid_api_key")),
-            429 => ("rate_limit_error", Some("rate_limit_exceeded")),
-            400..=499 => ("invalid_request_error", None),
-            _ => ("server_error", None),
-        };
-        let document = ErrorDocument {
-            error: ErrorBody {
-                message,
-                kind,
-                param: (),
-                code,
-            },
-        };
-        let mut out = Vec::with_capacity(160);
-        sse::write_json(&mut out, &document);
-        out
+    fn read(&self, body: &[u8]) -> Result<Conversation, BadRequest> {
+        conversation::from_chat(body)
     }
 
-    fn reply_body(plan: &Plan, id: u64) -> Vec<u8> {
-        let completion_id = format!("chatcmpl-mock-{id}");
-        let call_id = format!("call_mock_{id}");
-        let (content, tool_calls, finish_reason) = match &plan.answer {
-            Answer::Text(text) => (Some(text.as_str()), None, "stop"),
-            Answer::ToolCall(call) => {
-                let tool_call = WireToolCall {
-                    id: &call_id,
-                    kind: "function",
-                    function: WireFunction {
-                        name: &call.name,
-                        arguments: &call.arguments,
-                    },
-                };
-                (None, Some([tool_call]), "tool_calls")
-            }
-        };
-        let completion = Completion {
-            id: &completion_id,
-            object: "chat.completion",
-            created: dialect::unix_now(),
-            model: &plan.model,
-            choices: [Choice {
-                index: 0,
-                message: Message {
-                    role: "assistant",
-                    content,
-                    refusal: (),
-                    tool_calls,
-                    annotations: [],
+    fn error_body(&self, status: StatusCode, message: &str) -> Vec<u8> {
+        error_body(status, message)
+    }
+
+    fn reply_body(&self, plan: &Plan, id: u64) -> Vec<u8> {
+        reply_body(plan, id)
+    }
+
+    fn reply_events(&self, plan: &Plan, id: u64) -> Vec<Bytes> {
+        reply_events(plan, id)
+    }
+}
+
+/// OpenAI's error document, shared by Chat Completions and Responses.
+pub(crate) fn error_body(status: StatusCode, message: &str) -> Vec<u8> {
+    let (kind, code) = match status.as_u16() {
+        401 => ("invalid_request_error", Some("invalid_api_key")),
+        429 => ("rate_limit_error", Some("rate_limit_exceeded")),
+        400..=499 => ("invalid_request_error", None),
+        _ => ("server_error", None),
+    };
+    let document = ErrorDocument {
+        error: ErrorBody {
+            message,
+            kind,
+            param: (),
+            code,
+        },
+    };
+    let mut out = Vec::with_capacity(160);
+    sse::write_json(&mut out, &document);
+    out
+}
+
+fn reply_body(plan: &Plan, id: u64) -> Vec<u8> {
+    let completion_id = format!("chatcmpl-mock-{id}");
+    let call_id = format!("call_mock_{id}");
+    let (content, tool_calls, finish_reason) = match &plan.answer {
+        Answer::Text(text) => (Some(text.as_str()), None, "stop"),
+        Answer::ToolCall(call) => {
+            let tool_call = WireToolCall {
+                id: &call_id,
+                kind: "function",
+                function: WireFunction {
+                    name: &call.name,
+                    arguments: &call.arguments,
                 },
-                logprobs: (),
-                finish_reason,
-            }],
-            usage: WireUsage::from(plan.usage),
-            service_tier: SERVICE_TIER,
-            system_fingerprint: SYSTEM_FINGERPRINT,
-        };
-        let mut out = Vec::with_capacity(768);
-        sse::write_json(&mut out, &completion);
-        out
-    }
+            };
+            (None, Some([tool_call]), "tool_calls")
+        }
+    };
+    let completion = Completion {
+        id: &completion_id,
+        object: "chat.completion",
+        created: dialect::unix_now(),
+        model: &plan.model,
+        choices: [Choice {
+            index: 0,
+            message: Message {
+                role: "assistant",
+                content,
+                refusal: (),
+                tool_calls,
+                annotations: [],
+            },
+            logprobs: (),
+            finish_reason,
+        }],
+        usage: WireUsage::from(plan.usage),
+        service_tier: SERVICE_TIER,
+        system_fingerprint: SYSTEM_FINGERPRINT,
+    };
+    let mut out = Vec::with_capacity(768);
+    sse::write_json(&mut out, &completion);
+    out
+}
 
-    fn reply_events(plan: &Plan, id: u64) -> Vec<Bytes> {
-        let completion_id = format!("chatcmpl-mock-{id}");
-        let chunks = Chunks {
-            id: &completion_id,
-            created: dialect::unix_now(),
-            model: &plan.model,
-            include_usage: plan.include_usage,
-        };
-        let mut events = Vec::with_capacity(16);
-        match &plan.answer {
-            Answer::Text(text) => text_events(&chunks, text, &mut events),
-            Answer::ToolCall(call) => {
-                let call_id = format!("call_mock_{id}");
-                tool_call_events(&chunks, &call_id, call, &mut events);
-            }
+fn reply_events(plan: &Plan, id: u64) -> Vec<Bytes> {
+    let completion_id = format!("chatcmpl-mock-{id}");
+    let chunks = Chunks {
+        id: &completion_id,
+        created: dialect::unix_now(),
+        model: &plan.model,
+        include_usage: plan.include_usage,
+    };
+    let mut events = Vec::with_capacity(16);
+    match &plan.answer {
+        Answer::Text(text) => text_events(&chunks, text, &mut events),
+        Answer::ToolCall(call) => {
+            let call_id = format!("call_mock_{id}");
+            tool_call_events(&chunks, &call_id, call, &mut events);
         }
-        if plan.include_usage {
-            events.push(chunks.usage(plan.usage));
-        }
-        events.push(Bytes::from_static(b"data: [DONE]\n\n"));
-        events
     }
+    if plan.include_usage {
+        events.push(chunks.usage(plan.usage));
+    }
+    events.push(Bytes::from_static(b"data: [DONE]\n\n"));
+    events
 }
 
 fn text_events(chunks: &Chunks<'_>, text: &str, events: &mut Vec<Bytes>) {

@@ -1,20 +1,19 @@
-//! What one request asks the mock to do, read from its body: the reply, the usage to report, the
-//! timing, and any scripted failure.
+//! What one request asks the mock to do: the reply, the usage to report, the timing, and any
+//! scripted failure, decided on the neutral [`Conversation`] every dialect's reader produces.
 //!
-//! Both providers' request bodies are read by the same lenient structs: only the fields that decide the
-//! answer are parsed (`model`, `messages`, `system`, `stream`, `stream_options`, `tools`, `mock`) and
-//! everything else is ignored, as a real provider would accept fields this mock has never heard of.
-//! The `"mock"` object alone is strict, so a typo in a test script fails loudly with a 400 instead of
-//! being silently ignored.
+//! The script comes from two places: the body's `"mock"` object and the server's default
+//! ([`MockConfig::default_script`]). They merge member by member, the request's members winning, and
+//! the result is read strictly: a typo in a test script fails loudly with a 400 (or, in the default,
+//! refuses to start the server) instead of being silently ignored.
 
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use serde::Deserialize;
-use serde::de::IgnoredAny;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::MockConfig;
+use crate::conversation::{Conversation, Turn};
 
 /// The reply when the last user message carries no text.
 const DEFAULT_REPLY: &str = "Hello from mock";
@@ -43,6 +42,18 @@ pub(crate) struct Plan {
     /// Streaming only: send this many events, then break the connection.
     pub(crate) die_after_events: Option<usize>,
     pub(crate) hang: bool,
+    /// Request members the dialect repeats in its answer.
+    pub(crate) echo: Vec<(&'static str, Value)>,
+}
+
+impl Plan {
+    /// The request's value of an echoed member, if it sent one.
+    pub(crate) fn echoed(&self, name: &str) -> Option<&Value> {
+        self.echo
+            .iter()
+            .find(|(member, _)| *member == name)
+            .map(|(_, value)| value)
+    }
 }
 
 #[derive(Debug)]
@@ -56,7 +67,7 @@ pub(crate) struct ToolCall {
     pub(crate) name: String,
     /// The arguments as JSON text: OpenAI's `function.arguments`, Anthropic's streamed `partial_json`.
     pub(crate) arguments: String,
-    /// The arguments as an object: Anthropic's `input`.
+    /// The arguments as an object: Anthropic's `input`, Gemini's `args`.
     pub(crate) input: Value,
 }
 
@@ -66,91 +77,8 @@ pub(crate) struct Usage {
     pub(crate) output_tokens: u64,
 }
 
-#[derive(Deserialize)]
-struct WireRequest {
-    model: String,
-    #[serde(default)]
-    messages: Vec<WireMessage>,
-    #[serde(default)]
-    system: Option<Content>,
-    #[serde(default)]
-    stream: Option<bool>,
-    #[serde(default)]
-    stream_options: Option<StreamOptions>,
-    #[serde(default)]
-    tools: Option<Vec<WireTool>>,
-    #[serde(default)]
-    mock: Option<Directives>,
-}
-
-#[derive(Deserialize)]
-struct WireMessage {
-    #[serde(default)]
-    role: String,
-    #[serde(default)]
-    content: Option<Content>,
-}
-
-/// A message's content: a string, or parts of which only those with `text` count.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Content {
-    Text(String),
-    Parts(Vec<Part>),
-    Other(IgnoredAny),
-}
-
-#[derive(Deserialize)]
-struct Part {
-    #[serde(default)]
-    text: Option<String>,
-}
-
-impl Content {
-    fn texts(&self) -> impl Iterator<Item = &str> {
-        let (single, parts) = match self {
-            Content::Text(text) => (Some(text.as_str()), None),
-            Content::Parts(parts) => (None, Some(parts)),
-            Content::Other(_) => (None, None),
-        };
-        let from_parts = parts
-            .into_iter()
-            .flatten()
-            .filter_map(|part| part.text.as_deref());
-        single.into_iter().chain(from_parts)
-    }
-}
-
-#[derive(Deserialize)]
-struct StreamOptions {
-    #[serde(default)]
-    include_usage: Option<bool>,
-}
-
-/// A declared tool: Anthropic names it at the top level, OpenAI under `function`.
-#[derive(Deserialize)]
-struct WireTool {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    function: Option<WireFunction>,
-}
-
-#[derive(Deserialize)]
-struct WireFunction {
-    #[serde(default)]
-    name: Option<String>,
-}
-
-impl WireTool {
-    fn name(&self) -> Option<&str> {
-        let nested = self.function.as_ref().and_then(|f| f.name.as_deref());
-        self.name.as_deref().or(nested)
-    }
-}
-
-/// The request body's `"mock"` object: how a test scripts one request.
-#[derive(Deserialize)]
+/// A `"mock"` object: how a test scripts a request.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Directives {
     latency_ms: Option<u64>,
@@ -158,19 +86,18 @@ struct Directives {
     usage: Option<UsageOverride>,
     status: Option<u16>,
     die_after_events: Option<usize>,
-    #[serde(default)]
-    hang: bool,
+    hang: Option<bool>,
     tool_call: Option<ToolCallDirective>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UsageOverride {
     input_tokens: Option<u64>,
     output_tokens: Option<u64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ToolCallDirective {
     name: String,
@@ -179,57 +106,107 @@ struct ToolCallDirective {
     arguments: Option<Value>,
 }
 
-impl Plan {
-    pub(crate) fn parse(body: &[u8], config: &MockConfig) -> Result<Plan, BadRequest> {
-        let request: WireRequest = serde_json::from_slice(body)
-            .map_err(|error| BadRequest(format!("could not parse the JSON body: {error}")))?;
-        let directives = request.mock.as_ref();
-        let status = match directives.and_then(|d| d.status) {
-            None => None,
-            Some(code) => Some(
+impl Directives {
+    fn from_members(members: Map<String, Value>) -> Result<Directives, BadRequest> {
+        let directives = Directives::deserialize(Value::Object(members))
+            .map_err(|error| BadRequest(format!("mock: {error}")))?;
+        directives.status()?;
+        Ok(directives)
+    }
+
+    fn status(&self) -> Result<Option<StatusCode>, BadRequest> {
+        self.status
+            .map(|code| {
                 StatusCode::from_u16(code)
-                    .map_err(|_| BadRequest(format!("mock.status {code} is not an HTTP status")))?,
-            ),
+                    .map_err(|_| BadRequest(format!("mock.status {code} is not an HTTP status")))
+            })
+            .transpose()
+    }
+}
+
+/// The server-wide default script, checked once when the server starts.
+#[derive(Debug, Clone)]
+pub(crate) struct Script {
+    members: Map<String, Value>,
+    directives: Directives,
+}
+
+impl Script {
+    /// Check a default script: an object with the `"mock"` object's fields.
+    pub(crate) fn parse(value: &Value) -> Result<Script, String> {
+        let Value::Object(members) = value else {
+            return Err(format!(
+                "the default script must be a JSON object, not {value}"
+            ));
         };
-        let answer = answer(&request);
-        let usage = usage(&request, &answer);
-        let millis = |pick: fn(&Directives) -> Option<u64>, default: Duration| {
-            directives
-                .and_then(pick)
-                .map_or(default, Duration::from_millis)
-        };
-        Ok(Plan {
-            stream: request.stream.unwrap_or(false),
-            include_usage: request
-                .stream_options
-                .as_ref()
-                .and_then(|options| options.include_usage)
-                .unwrap_or(false),
-            latency: millis(|d| d.latency_ms, config.latency),
-            chunk_delay: millis(|d| d.chunk_delay_ms, config.chunk_delay),
-            status,
-            die_after_events: directives.and_then(|d| d.die_after_events),
-            hang: directives.is_some_and(|d| d.hang),
-            answer,
-            usage,
-            model: request.model,
+        let directives = Directives::from_members(members.clone())
+            .map_err(|BadRequest(message)| format!("default script: {message}"))?;
+        Ok(Script {
+            members: members.clone(),
+            directives,
         })
     }
 }
 
-fn answer(request: &WireRequest) -> Answer {
-    if let Some(scripted) = request.mock.as_ref().and_then(|d| d.tool_call.as_ref()) {
+/// The request's script merged over the default: the request's members replace the default's of the
+/// same name (a member set to `null` clears the default's), whole values, no deep merge.
+fn directives(
+    request: Option<Map<String, Value>>,
+    default: Option<&Script>,
+) -> Result<Directives, BadRequest> {
+    match (request, default) {
+        (None, None) => Ok(Directives::default()),
+        (None, Some(default)) => Ok(default.directives.clone()),
+        (Some(request), None) => Directives::from_members(request),
+        (Some(request), Some(default)) => {
+            let mut members = default.members.clone();
+            members.extend(request);
+            Directives::from_members(members)
+        }
+    }
+}
+
+impl Plan {
+    pub(crate) fn new(
+        conversation: Conversation,
+        config: &MockConfig,
+        default_script: Option<&Script>,
+    ) -> Result<Plan, BadRequest> {
+        let mut conversation = conversation;
+        let directives = directives(conversation.script.take(), default_script)?;
+        let answer = answer(&conversation, &directives);
+        let usage = usage(&conversation, &directives, &answer);
+        let millis =
+            |value: Option<u64>, default: Duration| value.map_or(default, Duration::from_millis);
+        Ok(Plan {
+            stream: conversation.stream,
+            include_usage: conversation.include_usage,
+            latency: millis(directives.latency_ms, config.latency),
+            chunk_delay: millis(directives.chunk_delay_ms, config.chunk_delay),
+            status: directives.status()?,
+            die_after_events: directives.die_after_events,
+            hang: directives.hang.unwrap_or(false),
+            answer,
+            usage,
+            model: conversation.model,
+            echo: conversation.echo,
+        })
+    }
+}
+
+fn answer(conversation: &Conversation, directives: &Directives) -> Answer {
+    if let Some(scripted) = &directives.tool_call {
         return Answer::ToolCall(scripted_tool_call(scripted));
     }
-    if let Some(name) = triggered_tool(request) {
+    if let Some(name) = triggered_tool(conversation) {
         return Answer::ToolCall(ToolCall {
             name: name.to_owned(),
             arguments: "{}".to_owned(),
-            input: Value::Object(serde_json::Map::new()),
+            input: Value::Object(Map::new()),
         });
     }
-    let last_user = request.messages.iter().rev().find(|m| m.role == "user");
-    let text = last_user.map(|message| joined_text(message.content.as_ref()));
+    let last_user = conversation.turns.iter().rev().find(|turn| turn.from_user);
+    let text = last_user.map(Turn::joined);
     match text {
         Some(text) if !text.is_empty() => Answer::Text(format!("Echo: {text}")),
         _ => Answer::Text(DEFAULT_REPLY.to_owned()),
@@ -237,7 +214,7 @@ fn answer(request: &WireRequest) -> Answer {
 }
 
 fn scripted_tool_call(scripted: &ToolCallDirective) -> ToolCall {
-    let empty = || Value::Object(serde_json::Map::new());
+    let empty = || Value::Object(Map::new());
     let (arguments, input) = match &scripted.arguments {
         None => ("{}".to_owned(), empty()),
         Some(Value::String(text)) => {
@@ -255,35 +232,20 @@ fn scripted_tool_call(scripted: &ToolCallDirective) -> ToolCall {
 
 /// The first declared tool, when the conversation ends with a user message saying "use tool".
 ///
-/// Only the final message counts: once the agent has sent the tool result back, the conversation no
+/// Only the final turn counts: once the agent has sent the tool result back, the conversation no
 /// longer ends with that user message, so an agent loop gets a text answer instead of calling forever.
-fn triggered_tool(request: &WireRequest) -> Option<&str> {
-    let first_tool = request.tools.as_ref()?.first()?.name()?;
-    let last = request.messages.last()?;
-    let asks = last.role == "user"
-        && joined_text(last.content.as_ref())
-            .to_ascii_lowercase()
-            .contains(TOOL_TRIGGER);
+fn triggered_tool(conversation: &Conversation) -> Option<&str> {
+    let first_tool = conversation.first_tool.as_deref()?;
+    let last = conversation.turns.last()?;
+    let asks = last.from_user && last.joined().to_ascii_lowercase().contains(TOOL_TRIGGER);
     asks.then_some(first_tool)
 }
 
-/// A message's text parts joined with single spaces.
-fn joined_text(content: Option<&Content>) -> String {
-    let mut joined = String::new();
-    for text in content.into_iter().flat_map(Content::texts) {
-        if !joined.is_empty() {
-            joined.push(' ');
-        }
-        joined.push_str(text);
-    }
-    joined
-}
-
-fn usage(request: &WireRequest, answer: &Answer) -> Usage {
-    let scripted = request.mock.as_ref().and_then(|d| d.usage.as_ref());
+fn usage(conversation: &Conversation, directives: &Directives, answer: &Answer) -> Usage {
+    let scripted = directives.usage.as_ref();
     let input_tokens = scripted
         .and_then(|u| u.input_tokens)
-        .unwrap_or_else(|| input_tokens(request));
+        .unwrap_or_else(|| input_tokens(conversation));
     let output_tokens = scripted
         .and_then(|u| u.output_tokens)
         .unwrap_or_else(|| output_tokens(answer));
@@ -294,16 +256,13 @@ fn usage(request: &WireRequest, answer: &Answer) -> Usage {
 }
 
 /// max(1, characters of all message and system text / 4).
-fn input_tokens(request: &WireRequest) -> u64 {
-    let contents = request
-        .messages
+fn input_tokens(conversation: &Conversation) -> u64 {
+    let texts = conversation
+        .turns
         .iter()
-        .filter_map(|m| m.content.as_ref())
-        .chain(request.system.as_ref());
-    let chars: usize = contents
-        .flat_map(Content::texts)
-        .map(|text| text.chars().count())
-        .sum();
+        .flat_map(|turn| &turn.texts)
+        .chain(&conversation.system);
+    let chars: usize = texts.map(|text| text.chars().count()).sum();
     u64::try_from(chars / 4).unwrap_or(u64::MAX).max(1)
 }
 
@@ -365,8 +324,13 @@ pub(crate) fn json_pieces(json: &str) -> Vec<&str> {
 mod tests {
     use super::*;
 
+    fn parse(body: &[u8], default: Option<&Script>) -> Result<Plan, BadRequest> {
+        let conversation = crate::conversation::from_chat(body)?;
+        Plan::new(conversation, &MockConfig::default(), default)
+    }
+
     fn plan(body: &str) -> Plan {
-        Plan::parse(body.as_bytes(), &MockConfig::default()).unwrap()
+        parse(body.as_bytes(), None).unwrap()
     }
 
     fn text(plan: &Plan) -> &str {
@@ -427,12 +391,36 @@ mod tests {
 
     #[test]
     fn mock_object_rejects_unknown_fields_and_bad_statuses() {
-        let config = MockConfig::default();
         let typo = br#"{"model":"m","messages":[],"mock":{"latency":5}}"#;
-        assert!(Plan::parse(typo, &config).is_err());
+        assert!(parse(typo, None).is_err());
         let status = br#"{"model":"m","messages":[],"mock":{"status":42}}"#;
-        assert!(Plan::parse(status, &config).is_err());
-        assert!(Plan::parse(b"{not json", &config).is_err());
+        assert!(parse(status, None).is_err());
+        assert!(parse(b"{not json", None).is_err());
+        assert!(Script::parse(&serde_json::json!({"status": 42})).is_err());
+        assert!(Script::parse(&serde_json::json!({"latency": 5})).is_err());
+        assert!(Script::parse(&serde_json::json!([])).is_err());
+    }
+
+    #[test]
+    fn request_script_wins_over_the_default_member_by_member() {
+        let default = Script::parse(&serde_json::json!({"status": 500, "latency_ms": 7})).unwrap();
+        let only_default = parse(br#"{"model":"m"}"#, Some(&default)).unwrap();
+        assert_eq!(only_default.status, Some(StatusCode::INTERNAL_SERVER_ERROR));
+        assert_eq!(only_default.latency, Duration::from_millis(7));
+
+        let overridden = br#"{"model":"m","mock":{"status":429}}"#;
+        let overridden = parse(overridden, Some(&default)).unwrap();
+        assert_eq!(overridden.status, Some(StatusCode::TOO_MANY_REQUESTS));
+        assert_eq!(
+            overridden.latency,
+            Duration::from_millis(7),
+            "kept from the default"
+        );
+
+        let cleared = parse(br#"{"model":"m","mock":{"status":null}}"#, Some(&default)).unwrap();
+        assert_eq!(cleared.status, None);
+        let typo = br#"{"model":"m","mock":{"stauts":1}}"#;
+        assert!(parse(typo, Some(&default)).is_err());
     }
 
     #[test]

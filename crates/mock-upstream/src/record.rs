@@ -1,5 +1,6 @@
-//! Every request the mock receives, kept so a test can check what the gateway actually sent upstream
-//! (headers it added or stripped, the body it forwarded byte for byte).
+//! Every request the mock receives, kept so a test can check what the gateway actually sent upstream:
+//! the URL it called (path and query: which dialect, which model, `alt=sse`), the headers it added or
+//! stripped, the body it forwarded byte for byte.
 //!
 //! Recording sits on the hot path of every benchmark request, so it stores the parts hyper already
 //! parsed (`HeaderMap`, `Uri`, `Bytes` are reference-counted) and converts them to plain strings only
@@ -34,6 +35,24 @@ impl RecordedRequest {
     /// The body parsed as JSON, or `None` if it is not JSON.
     pub fn json(&self) -> Option<serde_json::Value> {
         serde_json::from_slice(&self.body).ok()
+    }
+
+    /// The path without its query string, e.g. `/v1beta/models/gemini-2.0-flash:streamGenerateContent`:
+    /// which endpoint, hence which dialect, the gateway called.
+    pub fn path_without_query(&self) -> &str {
+        self.path
+            .split_once('?')
+            .map_or(&self.path, |(path, _)| path)
+    }
+
+    /// The query string without the `?`, if the request had one.
+    pub fn query(&self) -> Option<&str> {
+        self.path.split_once('?').map(|(_, query)| query)
+    }
+
+    /// The first value of query parameter `name`, percent-decoded (Gemini's `alt`, `key`).
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        crate::query::param(self.query()?, name)
     }
 
     /// The first value of header `name` (case-insensitive).

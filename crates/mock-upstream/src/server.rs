@@ -21,8 +21,9 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::plan::Script;
 use crate::record::{self, RecordedRequest, Recorder};
-use crate::{anthropic, openai};
+use crate::{anthropic, gemini, openai, responses};
 
 /// How the server behaves when a request does not say otherwise through its `"mock"` object.
 #[derive(Debug, Clone, Default)]
@@ -32,8 +33,14 @@ pub struct MockConfig {
     /// Wait between two events of a streamed response.
     pub chunk_delay: Duration,
     /// When set, requests must carry this key (`Authorization: Bearer K` for OpenAI routes,
-    /// `x-api-key: K` or the bearer form for Anthropic routes) or get a 401.
+    /// `x-api-key: K` or the bearer form for Anthropic routes, `x-goog-api-key: K` or `?key=K` for
+    /// Gemini routes) or get a 401.
     pub require_key: Option<String>,
+    /// A `"mock"` object applied to every model call, e.g. `{"status": 503}` for a primary upstream
+    /// that always fails, whatever body the gateway translated. A request's own `"mock"` members win
+    /// member by member (a member set to `null` clears the default's). Checked when the server
+    /// starts: an invalid script makes [`MockUpstream::start`] fail with `InvalidInput`.
+    pub default_script: Option<serde_json::Value>,
 }
 
 /// Whether the server keeps every request for [`MockUpstream::requests`].
@@ -51,6 +58,8 @@ pub enum Recording {
 /// State every handler shares.
 pub(crate) struct Shared {
     pub(crate) config: MockConfig,
+    /// `config.default_script`, checked.
+    pub(crate) default_script: Option<Script>,
     pub(crate) recorder: Recorder,
     next_id: AtomicU64,
 }
@@ -84,8 +93,15 @@ impl MockUpstream {
         recording: Recording,
     ) -> io::Result<MockUpstream> {
         let addr = listener.local_addr()?;
+        let default_script = config
+            .default_script
+            .as_ref()
+            .map(Script::parse)
+            .transpose()
+            .map_err(|message| io::Error::new(io::ErrorKind::InvalidInput, message))?;
         let shared = Arc::new(Shared {
             config,
+            default_script,
             recorder: Recorder::new(recording == Recording::On),
             next_id: AtomicU64::new(1),
         });
@@ -145,6 +161,11 @@ fn router(shared: Arc<Shared>) -> Router {
             "/v1/messages/count_tokens",
             post(anthropic::post_count_tokens),
         )
+        .route("/v1/responses", post(responses::post_responses))
+        // One segment, `{model}:{method}`: the handler splits it (and answers 404 for a method it
+        // does not serve) so every refusal is in Google's error shape.
+        .route("/v1beta/models/{call}", post(gemini::post_model_call))
+        .route("/v1/models/{call}", post(gemini::post_model_call))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&shared),
             record::record,

@@ -22,7 +22,16 @@ pub(crate) fn data_event(json: &impl Serialize) -> Bytes {
     Bytes::from(out)
 }
 
-/// One `event: <name>\ndata: <json>\n\n` event (Anthropic's framing).
+/// One `data: <json>\r\n\r\n` event (Google's framing for Gemini's `alt=sse`).
+pub(crate) fn data_event_crlf(json: &impl Serialize) -> Bytes {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"data: ");
+    write_json(&mut out, json);
+    out.extend_from_slice(b"\r\n\r\n");
+    Bytes::from(out)
+}
+
+/// One `event: <name>\ndata: <json>\n\n` event (Anthropic's and OpenAI Responses' framing).
 pub(crate) fn named_event(name: &str, json: &impl Serialize) -> Bytes {
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(b"event: ");

@@ -19,16 +19,23 @@ pub fn proposed_tools(dialect: Dialect, body: &[u8]) -> Vec<String> {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProposedCall {
     pub name: String,
-    /// The parsed arguments (OpenAI's `arguments` text, Anthropic's `input`); arguments that are
-    /// not JSON are kept as a string.
+    /// The parsed arguments (OpenAI's `arguments` text, Anthropic's `input`, Gemini's `args`);
+    /// arguments that are not JSON are kept as a string.
     pub arguments: serde_json::Value,
 }
 
-/// The tool calls in a JSON answer, in order, with their arguments.
+/// The tool calls in a JSON answer, in order, with their arguments. Responses: the
+/// `function_call` (and `custom_tool_call`) output items; the calls of built-in tools
+/// (`web_search_call`, ...) already ran at the provider and propose nothing. Gemini: the
+/// `functionCall` parts of every candidate.
 pub fn proposed_calls(dialect: Dialect, body: &[u8]) -> Vec<ProposedCall> {
     match dialect {
         Dialect::OpenAi => openai_calls(body),
         Dialect::Anthropic => anthropic_calls(body),
+        Dialect::Responses => responses_calls(body),
+        Dialect::Gemini => serde_json::from_slice::<GeminiAnswer>(body)
+            .map(GeminiAnswer::calls)
+            .unwrap_or_default(),
     }
 }
 
@@ -115,9 +122,91 @@ fn anthropic_calls(body: &[u8]) -> Vec<ProposedCall> {
         .collect()
 }
 
+/// The Responses API's `output` items that call a client-side tool.
+fn responses_calls(body: &[u8]) -> Vec<ProposedCall> {
+    #[derive(Deserialize)]
+    struct Answer {
+        #[serde(default)]
+        output: Vec<serde_json::Value>,
+    }
+    let Ok(answer) = serde_json::from_slice::<Answer>(body) else {
+        return Vec::new();
+    };
+    answer.output.iter().filter_map(responses_call).collect()
+}
+
+/// A Responses `function_call` item (`arguments` text) or `custom_tool_call` item (free-form
+/// `input` text) as a call; `None` for any other item.
+fn responses_call(item: &serde_json::Value) -> Option<ProposedCall> {
+    let text = match item["type"].as_str()? {
+        "function_call" => &item["arguments"],
+        "custom_tool_call" => &item["input"],
+        _ => return None,
+    };
+    let name = item["name"].as_str().filter(|name| !name.is_empty())?;
+    Some(ProposedCall {
+        name: name.to_owned(),
+        arguments: match text {
+            serde_json::Value::String(text) => parse_arguments(text),
+            serde_json::Value::Null => serde_json::json!({}),
+            other => other.clone(),
+        },
+    })
+}
+
+/// A Gemini `GenerateContentResponse` (an answer or one stream chunk), as far as calls go.
+#[derive(Deserialize)]
+struct GeminiAnswer {
+    #[serde(default)]
+    candidates: Vec<GeminiCandidate>,
+}
+
+#[derive(Deserialize)]
+struct GeminiCandidate {
+    #[serde(default)]
+    content: Option<GeminiContent>,
+}
+
+#[derive(Deserialize)]
+struct GeminiContent {
+    #[serde(default)]
+    parts: Vec<GeminiPart>,
+}
+
+#[derive(Deserialize)]
+struct GeminiPart {
+    #[serde(default, rename = "functionCall")]
+    function_call: Option<GeminiCall>,
+}
+
+#[derive(Deserialize)]
+struct GeminiCall {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    args: Option<serde_json::Value>,
+}
+
+impl GeminiAnswer {
+    fn calls(self) -> Vec<ProposedCall> {
+        self.candidates
+            .into_iter()
+            .filter_map(|candidate| candidate.content)
+            .flat_map(|content| content.parts)
+            .filter_map(|part| part.function_call)
+            .filter(|call| !call.name.is_empty())
+            .map(|call| ProposedCall {
+                name: call.name,
+                arguments: call.args.unwrap_or_else(|| serde_json::json!({})),
+            })
+            .collect()
+    }
+}
+
 /// The tool calls a whole buffered SSE stream proposes, with their arguments put back together
 /// from the fragments the provider streamed (OpenAI `delta.tool_calls[].function.arguments`,
-/// Anthropic `input_json_delta`). Used only where a stream is held for review, never on the
+/// Anthropic `input_json_delta`, Responses `response.function_call_arguments.delta`; Gemini
+/// streams each `functionCall` whole). Used only where a stream is held for review, never on the
 /// pass-through path.
 pub fn streamed_calls(dialect: Dialect, sse: &[u8]) -> Vec<ProposedCall> {
     let mut calls = StreamedCalls::default();
@@ -138,6 +227,8 @@ pub fn streamed_calls(dialect: Dialect, sse: &[u8]) -> Vec<ProposedCall> {
             match dialect {
                 Dialect::OpenAi => calls.openai_chunk(&data),
                 Dialect::Anthropic => calls.anthropic_event(&data),
+                Dialect::Responses => calls.responses_event(&data),
+                Dialect::Gemini => calls.gemini_chunk(&data),
             }
         }
         rest = next;
@@ -152,8 +243,11 @@ struct StreamedCalls {
 }
 
 struct StreamedCall {
-    /// (choice index, tool call index); Anthropic has one choice.
+    /// (choice index, tool call index); Anthropic has one choice. Responses: (0, output index);
+    /// Gemini: (candidate index, order of arrival).
     key: (u64, u64),
+    /// The output item's `id` (Responses), by which later events may refer to the call.
+    id: String,
     name: String,
     /// The streamed arguments text, joined.
     text: String,
@@ -168,6 +262,7 @@ impl StreamedCalls {
             None => {
                 self.calls.push(StreamedCall {
                     key,
+                    id: String::new(),
                     name: String::new(),
                     text: String::new(),
                     input: serde_json::Value::Null,
@@ -219,6 +314,97 @@ impl StreamedCalls {
         }
     }
 
+    /// Responses events: a call starts with `response.output_item.added`, its arguments arrive
+    /// in `.delta` fragments, and `.done` (or `response.output_item.done`) repeats them whole.
+    fn responses_event(&mut self, event: &serde_json::Value) {
+        let kind = event["type"].as_str().unwrap_or_default();
+        match kind {
+            "response.output_item.added" | "response.output_item.done" => {
+                let item = &event["item"];
+                let text = match item["type"].as_str() {
+                    Some("function_call") => &item["arguments"],
+                    Some("custom_tool_call") => &item["input"],
+                    _ => return,
+                };
+                let entry = self.responses_entry(event, item["id"].as_str());
+                if let Some(name) = item["name"].as_str().filter(|_| entry.name.is_empty()) {
+                    entry.name.push_str(name);
+                }
+                if let Some(text) = text.as_str().filter(|t| !t.is_empty()) {
+                    text.clone_into(&mut entry.text);
+                }
+            }
+            "response.function_call_arguments.delta" | "response.custom_tool_call_input.delta" => {
+                let delta = event["delta"].as_str().unwrap_or_default();
+                let entry = self.responses_entry(event, event["item_id"].as_str());
+                entry.text.push_str(delta);
+            }
+            "response.function_call_arguments.done" | "response.custom_tool_call_input.done" => {
+                let whole = &event[if kind.ends_with("arguments.done") {
+                    "arguments"
+                } else {
+                    "input"
+                }];
+                if let Some(whole) = whole.as_str() {
+                    let entry = self.responses_entry(event, event["item_id"].as_str());
+                    whole.clone_into(&mut entry.text);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The call an event refers to: by `output_index`, else by item id, else a new one (keyed
+    /// apart from every output index, as Responses has a single "choice" 0).
+    fn responses_entry(
+        &mut self,
+        event: &serde_json::Value,
+        id: Option<&str>,
+    ) -> &mut StreamedCall {
+        let id = id.unwrap_or_default();
+        let key = match event["output_index"].as_u64() {
+            Some(index) => (0, index),
+            None => match self.calls.iter().find(|c| !id.is_empty() && c.id == id) {
+                Some(known) => known.key,
+                None => (1, self.calls.len() as u64),
+            },
+        };
+        let entry = self.entry(key);
+        if entry.id.is_empty() {
+            id.clone_into(&mut entry.id);
+        }
+        entry
+    }
+
+    /// Gemini sends each `functionCall` part whole, in one chunk.
+    fn gemini_chunk(&mut self, chunk: &serde_json::Value) {
+        for (at, candidate) in chunk["candidates"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let candidate_at = candidate["index"].as_u64().unwrap_or(at as u64);
+            for part in candidate["content"]["parts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let call = &part["functionCall"];
+                let Some(name) = call["name"].as_str() else {
+                    continue;
+                };
+                let key = (candidate_at, self.calls.len() as u64);
+                let entry = self.entry(key);
+                entry.name.push_str(name);
+                entry.input = match &call["args"] {
+                    serde_json::Value::Null => serde_json::json!({}),
+                    args => args.clone(),
+                };
+            }
+        }
+    }
+
     fn finish(self) -> Vec<ProposedCall> {
         self.calls
             .into_iter()
@@ -238,6 +424,11 @@ impl StreamedCalls {
 /// Names of the tool calls in an OpenAI answer or stream chunk.
 pub(crate) fn openai(body: &[u8]) -> Vec<String> {
     proposed_tools(Dialect::OpenAi, body)
+}
+
+/// Names of the tool calls in a Gemini answer or stream chunk.
+pub(crate) fn gemini(body: &[u8]) -> Vec<String> {
+    proposed_tools(Dialect::Gemini, body)
 }
 
 #[cfg(test)]
@@ -303,5 +494,78 @@ mod tests {
         let calls = streamed_calls(Dialect::Anthropic, anthropic.as_bytes());
         assert_eq!(calls[0].arguments["amount_usd"], 900);
         assert!(streamed_calls(Dialect::OpenAi, b"data: {\"choices\":[]}\n\n").is_empty());
+    }
+
+    #[test]
+    fn reads_function_calls_of_a_responses_answer() {
+        let body = br#"{"id":"resp_1","object":"response","status":"completed",
+            "model":"gpt-4.1-2025-04-14","output":[
+            {"type":"web_search_call","id":"ws_1","status":"completed"},
+            {"type":"message","id":"msg_1","status":"completed","role":"assistant",
+             "content":[{"type":"output_text","text":"Checking.","annotations":[]}]},
+            {"type":"function_call","id":"fc_12345xyz","call_id":"call_12345xyz",
+             "name":"get_weather","arguments":"{\"location\":\"Paris, France\"}",
+             "status":"completed"},
+            {"type":"custom_tool_call","id":"ctc_1","call_id":"call_2","name":"code_exec",
+             "input":"print('hello world')"},
+            {"type":"function_call","name":"","arguments":"{}"}],
+            "usage":{"input_tokens":291,"output_tokens":23,"total_tokens":314}}"#;
+        let calls = proposed_calls(Dialect::Responses, body);
+        let names: Vec<_> = calls.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["get_weather", "code_exec"]);
+        assert_eq!(calls[0].arguments["location"], "Paris, France");
+        assert_eq!(
+            calls[1].arguments,
+            serde_json::json!("print('hello world')")
+        );
+        assert!(proposed_calls(Dialect::Responses, br#"{"output":"odd"}"#).is_empty());
+    }
+
+    #[test]
+    fn reads_function_calls_of_a_gemini_answer() {
+        let body = br#"{"candidates":[{"content":{"role":"model","parts":[
+            {"text":"Scheduling it."},
+            {"functionCall":{"name":"schedule_meeting","args":{"attendees":["Bob","Alice"],
+             "date":"2025-03-27","time":"10:00","topic":"Q3 planning"}}},
+            {"functionCall":{"name":"get_time"}}]},"finishReason":"STOP","index":0}],
+            "usageMetadata":{"promptTokenCount":118,"candidatesTokenCount":36,
+            "totalTokenCount":154},"modelVersion":"gemini-2.5-flash"}"#;
+        let calls = proposed_calls(Dialect::Gemini, body);
+        assert_eq!(calls.len(), 2);
+        assert_eq!(calls[0].name, "schedule_meeting");
+        assert_eq!(calls[0].arguments["attendees"][1], "Alice");
+        assert_eq!(calls[1].arguments, serde_json::json!({}));
+        assert_eq!(
+            proposed_tools(
+                Dialect::Gemini,
+                br#"{"candidates":[{"finishReason":"SAFETY"}]}"#
+            ),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn puts_streamed_calls_back_together_for_responses_and_gemini() {
+        let golden = include_str!("../tests/golden/responses_tools.sse");
+        let calls = streamed_calls(Dialect::Responses, golden.as_bytes());
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].name, "get_weather");
+        assert_eq!(calls[0].arguments["location"], "Paris, France");
+        // Deltas alone (no `.done` repeating them) are enough; the item id finds the call when
+        // `output_index` is missing.
+        let deltas = concat!(
+            "event: response.output_item.added\ndata: {\"type\":\"response.output_item.added\",\"output_index\":2,\"item\":{\"type\":\"function_call\",\"id\":\"fc_9\",\"call_id\":\"call_9\",\"name\":\"issue_refund\",\"arguments\":\"\"}}\n\n",
+            "event: response.function_call_arguments.delta\ndata: {\"type\":\"response.function_call_arguments.delta\",\"item_id\":\"fc_9\",\"output_index\":2,\"delta\":\"{\\\"amount_usd\\\":\"}\n\n",
+            "event: response.function_call_arguments.delta\ndata: {\"type\":\"response.function_call_arguments.delta\",\"item_id\":\"fc_9\",\"delta\":\"750}\"}\n\n",
+        );
+        let calls = streamed_calls(Dialect::Responses, deltas.as_bytes());
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].arguments["amount_usd"], 750);
+
+        let golden = include_str!("../tests/golden/gemini_tools.sse");
+        let calls = streamed_calls(Dialect::Gemini, golden.as_bytes());
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].name, "schedule_meeting");
+        assert_eq!(calls[0].arguments["topic"], "Q3 planning");
     }
 }

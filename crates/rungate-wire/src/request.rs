@@ -1,17 +1,20 @@
 //! Facts about an incoming request body, read in one borrowed pass.
 //!
 //! Governance needs a handful of fields (model, stream, max tokens, declared tools, Rungate's own
-//! `rungate` field) and a size estimate of the prompt. Everything else is skipped without being
+//! `rungate` field) and a size estimate of the prompt. A Gemini body names neither its model nor
+//! whether it streams: both are in the URL (`models/{model}:streamGenerateContent`), which the
+//! gateway reads with [`GeminiPath`]; the facts then say an empty model and `stream: false`. Everything else is skipped without being
 //! built, and the body itself is forwarded as received unless [`rewrite_request`] must change it.
 //! Only the fields the gateway relies on are validated; unknown roles, fields and content part
 //! types are the provider's business and never rejected here.
 
 mod body_scan;
+mod gemini_path;
 mod rewrite;
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
 mod tests;
 
+pub use gemini_path::{GeminiMethod, GeminiPath};
 pub use rewrite::{Rewrite, rewrite_request};
 
 use serde::de::DeserializeSeed;
@@ -23,14 +26,21 @@ use body_scan::{BodyScan, BodySeed, Messages, RungateField};
 /// What the gateway needs to know about a request before forwarding it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RequestFacts {
+    /// Empty for Gemini, whose model is in the URL ([`GeminiPath`]).
     pub model: String,
+    /// Always false for Gemini, where the URL's method decides ([`GeminiMethod::streams`]).
     pub stream: bool,
-    /// OpenAI: `max_completion_tokens`, else `max_tokens`; Anthropic: `max_tokens`.
+    /// OpenAI: `max_completion_tokens`, else `max_tokens`; Anthropic: `max_tokens`; Responses:
+    /// `max_output_tokens`; Gemini: `generationConfig.maxOutputTokens`.
     pub max_output_tokens: Option<u64>,
-    /// OpenAI: `stream_options.include_usage == true`; always false for Anthropic.
+    /// OpenAI: `stream_options.include_usage == true`; always false for the other dialects,
+    /// whose streams always report usage.
     pub include_usage: bool,
     /// OpenAI `tools[].function.name` (and `custom.name`, legacy `functions[].name`);
-    /// Anthropic `tools[].name`.
+    /// Anthropic `tools[].name`; Responses `tools[].name`, or the `type` of a built-in tool
+    /// (`web_search`, `code_interpreter`, `mcp`, ...); Gemini
+    /// `tools[].functionDeclarations[].name`, or the key of a built-in tool (`googleSearch`,
+    /// `codeExecution`, ...).
     pub declared_tools: Vec<String>,
     /// Body field `"rungate": {"run_id": "..."}`.
     pub body_run_id: Option<String>,
@@ -63,7 +73,9 @@ pub enum WireError {
 ///
 /// The body must be a JSON object with a non-empty string `model` and an array `messages`
 /// (`null` counts as missing). `stream` and the max-token fields must have their documented
-/// types when present, because the gateway acts on them.
+/// types when present, because the gateway acts on them. Responses: `input` takes the place of
+/// `messages` and may be a string, or absent (a follow-up on `previous_response_id` or a stored
+/// prompt). Gemini: no `model`, and an array `contents` is required.
 pub fn inspect_request(dialect: Dialect, body: &[u8]) -> Result<RequestFacts, WireError> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let scan = BodySeed { dialect }
@@ -74,8 +86,11 @@ pub fn inspect_request(dialect: Dialect, body: &[u8]) -> Result<RequestFacts, Wi
 }
 
 fn facts_from_scan(dialect: Dialect, scan: BodyScan<'_>) -> Result<RequestFacts, WireError> {
-    let model = model_name(scan.model)?;
-    let message_chars = message_chars(scan.messages)?;
+    let model = match dialect {
+        Dialect::Gemini => String::new(),
+        Dialect::OpenAi | Dialect::Anthropic | Dialect::Responses => model_name(scan.model)?,
+    };
+    let message_chars = message_chars(dialect, scan.messages)?;
     let stream = match scan.stream {
         None | Some(Scalar::Null) => false,
         Some(Scalar::Bool(b)) => b,
@@ -89,6 +104,8 @@ fn facts_from_scan(dialect: Dialect, scan: BodyScan<'_>) -> Result<RequestFacts,
             }
         }
         Dialect::Anthropic => token_limit("max_tokens", scan.max_tokens)?,
+        Dialect::Responses => token_limit("max_output_tokens", scan.max_output_tokens)?,
+        Dialect::Gemini => token_limit("generationConfig.maxOutputTokens", scan.max_output_tokens)?,
     };
     Ok(RequestFacts {
         model,
@@ -116,14 +133,25 @@ fn model_name(value: Option<Scalar<'_>>) -> Result<String, WireError> {
     }
 }
 
-/// `messages`: required, an array; yields its prompt characters.
-fn message_chars(value: Option<Messages>) -> Result<usize, WireError> {
+/// The prompt member (`messages`; Responses `input`; Gemini `contents`); yields its prompt
+/// characters. Required and an array, except Responses `input`: optional, a string or an array.
+fn message_chars(dialect: Dialect, value: Option<Messages>) -> Result<usize, WireError> {
+    let (field, wanted) = match dialect {
+        Dialect::OpenAi | Dialect::Anthropic => ("messages", "an array"),
+        Dialect::Gemini => ("contents", "an array"),
+        Dialect::Responses => ("input", "a string or an array"),
+    };
+    let optional = dialect == Dialect::Responses;
     match value {
-        None | Some(Messages::Null) => Err(WireError::MissingField("messages")),
-        Some(Messages::Other(kind)) => Err(invalid(
-            "messages",
-            format!("expected an array, found {kind}"),
-        )),
+        None | Some(Messages::Null) if optional => Ok(0),
+        None | Some(Messages::Null) => Err(WireError::MissingField(field)),
+        Some(Messages::Text { chars }) if optional => Ok(chars),
+        Some(Messages::Text { .. }) => {
+            Err(invalid(field, format!("expected {wanted}, found a string")))
+        }
+        Some(Messages::Other(kind)) => {
+            Err(invalid(field, format!("expected {wanted}, found {kind}")))
+        }
         Some(Messages::Array { chars }) => Ok(chars),
     }
 }

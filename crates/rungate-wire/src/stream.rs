@@ -7,9 +7,15 @@
 //! worth it. The one exception to pass-through is an OpenAI stream where the gateway injected
 //! `stream_options.include_usage`: then the usage-only chunk the client never asked for is cut
 //! out, which needs complete events, so an incomplete trailing event is held until it completes.
+//! Anthropic, Responses and Gemini streams always report usage, so nothing is ever hidden there.
+//!
+//! Gemini streams are read in their SSE form (`:streamGenerateContent?alt=sse`); without
+//! `alt=sse` Gemini answers one JSON array, which is not a stream this tap can follow.
 //!
 //! Garbage in never means a panic or an error: unparseable events are forwarded untouched.
 
+mod gemini;
+mod responses;
 #[cfg(test)]
 #[expect(clippy::unwrap_used, reason = "tests fail loudly")]
 mod tests;
@@ -27,11 +33,16 @@ use serde_json::value::RawValue;
 use crate::Dialect;
 use crate::lenient::{ArrayLen, Scalar, error_message};
 use crate::sse::{self, Event, Framer};
-use crate::usage::{AnthropicUsage, Usage, openai_usage};
+use crate::usage::{AnthropicUsage, GeminiUsage, Usage, openai_usage};
 
 /// An event larger than this is not a usage, error or start event (those are small), so it is
 /// forwarded without being kept for parsing; this bounds memory on a stream of garbage.
 const MAX_EVENT_BYTES: usize = 1 << 20;
+
+/// The Responses API's final event (`response.completed`) repeats the whole response, output and
+/// echoed instructions and tools included, before its `usage`; it gets more room than the small
+/// usage events of the other dialects so that a long answer is still settled on real usage.
+const MAX_RESPONSES_EVENT_BYTES: usize = 16 << 20;
 
 /// Watches one upstream stream on its way to the client.
 #[derive(Debug)]
@@ -43,16 +54,20 @@ pub struct StreamTap {
     /// The current, unfinished event: a copy kept for parsing when passing through; the bytes
     /// themselves, not yet forwarded, when hiding.
     held: Vec<u8>,
-    /// The current event outgrew [`MAX_EVENT_BYTES`]: it goes through unparsed.
+    /// The current event outgrew `max_event`: it goes through unparsed.
     oversized: bool,
+    /// The largest event kept for parsing ([`MAX_EVENT_BYTES`], or more for Responses).
+    max_event: usize,
     seen: Seen,
 }
 
 /// What the stream has told us so far.
 #[derive(Debug, Default)]
 struct Seen {
-    openai_usage: Option<Usage>,
+    /// OpenAI and Responses: the whole usage, reported at once.
+    reported_usage: Option<Usage>,
     anthropic_usage: Option<AnthropicUsage>,
+    gemini_usage: Option<GeminiUsage>,
     completed: bool,
     error: Option<String>,
     model: Option<String>,
@@ -69,6 +84,10 @@ impl StreamTap {
             framer: Framer::default(),
             held: Vec::new(),
             oversized: false,
+            max_event: match dialect {
+                Dialect::Responses => MAX_RESPONSES_EVENT_BYTES,
+                Dialect::OpenAi | Dialect::Anthropic | Dialect::Gemini => MAX_EVENT_BYTES,
+            },
             seen: Seen::default(),
         }
     }
@@ -124,14 +143,21 @@ impl StreamTap {
     /// Best knowledge of usage so far; partial if the stream died. OpenAI: the last non-null
     /// `usage`. Anthropic: input from `message_start` (cache reads and writes included), output
     /// the last cumulative `output_tokens` (from `message_delta`, else `message_start`).
+    /// Responses: the `response.usage` of the final event (`response.completed`, `.incomplete`
+    /// or `.failed`), so none if the stream died before it. Gemini: the latest of the cumulative
+    /// `usageMetadata` counts.
     pub fn usage(&self) -> Option<Usage> {
         match self.dialect {
-            Dialect::OpenAi => self.seen.openai_usage,
+            Dialect::OpenAi | Dialect::Responses => self.seen.reported_usage,
             Dialect::Anthropic => self.seen.anthropic_usage.map(AnthropicUsage::total),
+            Dialect::Gemini => self.seen.gemini_usage.map(GeminiUsage::total),
         }
     }
 
-    /// OpenAI: saw `data: [DONE]`; Anthropic: saw `message_stop`.
+    /// OpenAI: saw `data: [DONE]`; Anthropic: saw `message_stop`; Responses: saw
+    /// `response.completed` or `response.incomplete` (a stop at `max_output_tokens` is still a
+    /// finished answer); Gemini: saw a candidate with a `finishReason`, or a prompt blocked
+    /// outright (`promptFeedback.blockReason`).
     pub fn completed(&self) -> bool {
         self.seen.completed
     }
@@ -141,12 +167,13 @@ impl StreamTap {
         self.seen.error.as_deref()
     }
 
-    /// The model named by the stream (first chunk / `message_start`).
     /// Names of the tools the model called in this stream, in order.
     pub fn proposed_tools(&self) -> &[String] {
         &self.seen.tools
     }
 
+    /// The model named by the stream (first chunk / `message_start` / `response.created` /
+    /// Gemini's `modelVersion`).
     pub fn response_model(&self) -> Option<&str> {
         self.seen.model.as_deref()
     }
@@ -183,7 +210,7 @@ impl StreamTap {
         if part.is_empty() {
             return;
         }
-        if !self.oversized && self.held.len().saturating_add(part.len()) <= MAX_EVENT_BYTES {
+        if !self.oversized && self.held.len().saturating_add(part.len()) <= self.max_event {
             self.held.extend_from_slice(part);
             return;
         }
@@ -206,6 +233,14 @@ impl StreamTap {
             Dialect::OpenAi => self.on_openai_event(&event),
             Dialect::Anthropic => {
                 self.on_anthropic_event(&event);
+                false
+            }
+            Dialect::Responses => {
+                self.on_responses_event(&event);
+                false
+            }
+            Dialect::Gemini => {
+                self.on_gemini_event(&event);
                 false
             }
         }
@@ -257,7 +292,7 @@ impl StreamTap {
         let Some(usage) = chunk.usage.and_then(openai_usage) else {
             return false;
         };
-        self.seen.openai_usage = Some(usage);
+        self.seen.reported_usage = Some(usage);
         self.hiding && chunk.choices.0.is_none_or(|n| n == 0)
     }
 

@@ -14,6 +14,7 @@ use crate::config::{Config, DemoProvider, StorageConfig};
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::providers::Upstream;
+use crate::providers::health::Breakers;
 use crate::providers::pricing::PriceTable;
 use crate::proxy::directory::Directory;
 use crate::proxy::live::LiveRuns;
@@ -43,6 +44,8 @@ pub struct Gateway {
     pub prices: PriceTable,
     pub upstream: Upstream,
     pub directory: Directory,
+    /// A circuit breaker per provider key (`GET /api/providers/health`).
+    pub breakers: Breakers,
     pub runs: LiveRuns,
     pub metrics: Metrics,
     /// Tells approver channels about gates.
@@ -109,6 +112,7 @@ pub async fn build(config: Config) -> Result<AppState, StartError> {
     let gateway = Gateway {
         notifier: Notifier::new(config.approver_channels.clone(), tasks.clone())?,
         prices: PriceTable::new(&config.pricing),
+        breakers: Breakers::new(config.circuit_breaker),
         upstream: Upstream::new(config.upstream_timeout)?,
         directory,
         runs: LiveRuns::default(),

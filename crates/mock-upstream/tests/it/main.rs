@@ -10,7 +10,9 @@
 )]
 
 mod anthropic;
+mod gemini;
 mod openai;
+mod responses;
 mod scripting;
 mod server;
 mod support;

@@ -234,3 +234,91 @@ async fn unknown_mock_fields_are_rejected_so_typos_fail_loudly() {
     let reply = post_json(&mock, OPENAI, &body(json!({"latency": 5})), 400).await;
     assert_eq!(reply["error"]["type"], "invalid_request_error");
 }
+
+async fn scripted_server(script: Value) -> MockUpstream {
+    MockUpstream::start(MockConfig {
+        default_script: Some(script),
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// A body each dialect accepts, with no `"mock"` member: what a gateway's translation leaves.
+fn plain_bodies() -> [(&'static str, Value); 4] {
+    let chat =
+        json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]});
+    [
+        (OPENAI, chat.clone()),
+        (ANTHROPIC, chat),
+        ("/v1/responses", json!({"model": "m", "input": "hi"})),
+        (
+            "/v1beta/models/gemini-2.0-flash:generateContent",
+            json!({"contents": [{"parts": [{"text": "hi"}]}]}),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn default_script_fails_every_dialect_in_its_own_error_shape() {
+    let mock = scripted_server(json!({"status": 503})).await;
+    for (path, body) in plain_bodies() {
+        let error = post_json(&mock, path, &body, 503).await;
+        let message = error
+            .pointer("/error/message")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        assert_eq!(message, "mock error 503", "{path}: {error}");
+    }
+    let gemini = &plain_bodies()[3];
+    let error = post_json(&mock, gemini.0, &gemini.1, 503).await;
+    assert_eq!(error["error"]["status"], "UNAVAILABLE");
+
+    let paths: Vec<String> = mock.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths[..4], plain_bodies().map(|(path, _)| path.to_owned()));
+}
+
+#[tokio::test]
+async fn request_mock_members_win_over_the_default_one_by_one() {
+    let mock = scripted_server(json!({"status": 429, "usage": {"output_tokens": 77}})).await;
+    let limited = post(&mock, OPENAI, &body(json!({}))).await;
+    assert_eq!(limited.status(), 429);
+    assert_eq!(header(&limited, "retry-after"), "1");
+
+    // Clearing the status keeps the default usage.
+    let cleared = post_json(&mock, OPENAI, &body(json!({"status": null})), 200).await;
+    assert_eq!(cleared["usage"]["completion_tokens"], 77);
+    // Naming a member replaces it whole: no deep merge into the default usage.
+    let replaced = body(json!({"status": null, "usage": {"input_tokens": 5}}));
+    let replaced = post_json(&mock, OPENAI, &replaced, 200).await;
+    assert_eq!(replaced["usage"]["prompt_tokens"], 5);
+    assert_eq!(replaced["usage"]["completion_tokens"], 4, "computed again");
+    let other = post_json(&mock, ANTHROPIC, &body(json!({"status": 500})), 500).await;
+    assert_eq!(other["error"]["type"], "api_error");
+}
+
+#[tokio::test]
+async fn default_hang_holds_every_request_until_the_server_stops() {
+    let mock = scripted_server(json!({"hang": true})).await;
+    let hung = tokio::spawn(post_hanging(mock.base_url()));
+    wait_until(|| mock.request_count() == 1).await;
+    let released = post_json(&mock, OPENAI, &body(json!({"hang": false})), 200).await;
+    assert_eq!(released["object"], "chat.completion");
+    assert!(!hung.is_finished());
+    drop(mock);
+    let outcome = tokio::time::timeout(Duration::from_secs(5), hung).await;
+    assert!(outcome.unwrap().unwrap().is_err());
+}
+
+#[tokio::test]
+async fn an_invalid_default_script_refuses_to_start() {
+    for script in [json!({"stauts": 500}), json!({"status": 42}), json!("503")] {
+        let started = MockUpstream::start(MockConfig {
+            default_script: Some(script.clone()),
+            ..MockConfig::default()
+        })
+        .await;
+        let error = started.expect_err("an invalid default script");
+        assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput, "{script}");
+    }
+}

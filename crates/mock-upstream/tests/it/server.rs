@@ -187,3 +187,40 @@ async fn binary_prints_its_address_then_serves_until_killed() {
     assert_eq!(ok.status(), 200);
     child.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn binary_script_flag_sets_the_default_script() {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mock-upstream"))
+        .args(["--port", "0", "--script", r#"{"status":429}"#])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    tokio::time::timeout(Duration::from_secs(10), stdout.read_line(&mut line))
+        .await
+        .unwrap()
+        .unwrap();
+    let base_url = line
+        .trim_end()
+        .trim_start_matches("mock-upstream listening on ");
+    let response = reqwest::Client::new()
+        .post(format!("{base_url}/v1/responses"))
+        .json(&json!({"model": "m", "input": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    child.kill().await.unwrap();
+
+    let refused = tokio::process::Command::new(env!("CARGO_BIN_EXE_mock-upstream"))
+        .args(["--port", "0", "--script", r#"{"stauts":429}"#])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        !refused.status.success(),
+        "an invalid script is refused at startup"
+    );
+}

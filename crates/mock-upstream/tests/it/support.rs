@@ -49,11 +49,24 @@ impl Event {
 
 /// Split an SSE body into events, checking that it is well framed.
 pub fn parse_sse(text: &str) -> Vec<Event> {
+    parse_sse_with(text, "\n\n")
+}
+
+/// Split an SSE body whose events end in `\r\n\r\n` (Gemini's framing), checking no bare `\n\n`.
+pub fn parse_sse_crlf(text: &str) -> Vec<Event> {
+    assert!(
+        !text.replace("\r\n", "").contains('\n'),
+        "a bare LF in {text:?}"
+    );
+    parse_sse_with(text, "\r\n\r\n")
+}
+
+fn parse_sse_with(text: &str, separator: &str) -> Vec<Event> {
     let mut events = Vec::new();
     let mut rest = text;
-    while let Some(end) = rest.find("\n\n") {
+    while let Some(end) = rest.find(separator) {
         let block = &rest[..end];
-        rest = &rest[end + 2..];
+        rest = &rest[end + separator.len()..];
         let mut name = None;
         let mut data = None;
         for line in block.lines() {

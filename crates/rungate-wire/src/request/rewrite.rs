@@ -2,11 +2,16 @@
 //! `rungate` member, inject `stream_options.include_usage`, swap the model on failover, clamp
 //! the output-token limit.
 //!
-//! Byte-faithfulness is the point: only the top level (and `stream_options`) is taken apart, as
-//! ordered `(key, raw JSON text)` pairs, so every other value (numbers in their original
-//! spelling, unknown fields, nested whitespace) is copied through verbatim, in its original
-//! order. Only the separators between top-level members are re-emitted compactly. A rewrite that
-//! would change nothing returns the original bytes.
+//! Byte-faithfulness is the point: only the top level (and `stream_options`, or Gemini's
+//! `generationConfig` when clamping) is taken apart, as ordered `(key, raw JSON text)` pairs, so
+//! every other value (numbers in their original spelling, unknown fields, nested whitespace) is
+//! copied through verbatim, in its original order. Only the separators between the members of a
+//! taken-apart object are re-emitted compactly. A rewrite that would change nothing returns the
+//! original bytes.
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
+mod tests;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -27,7 +32,8 @@ pub struct Rewrite<'a> {
     /// Set `stream_options.include_usage = true`, keeping other stream options (OpenAI only:
     /// Anthropic streams always report usage).
     pub inject_include_usage: bool,
-    /// Replace `model`.
+    /// Replace `model`. Gemini bodies have none (the model is part of the URL: see
+    /// [`crate::GeminiPath::with_model`]), so there this changes nothing.
     pub model: Option<&'a str>,
     /// Set the output-token limit field the request uses.
     pub max_output_tokens: Option<u64>,
@@ -49,7 +55,9 @@ impl Rewrite<'_> {
 ///
 /// `max_output_tokens` sets, for OpenAI, `max_completion_tokens` when the request has it,
 /// `max_tokens` when only that one is set, both when both are set, and `max_completion_tokens`
-/// when neither is (reasoning models reject `max_tokens`); for Anthropic, `max_tokens`.
+/// when neither is (reasoning models reject `max_tokens`); for Anthropic, `max_tokens`; for
+/// Responses, `max_output_tokens`; for Gemini, `generationConfig.maxOutputTokens` (the other
+/// members of `generationConfig` are kept verbatim, a snake_case spelling already used is kept).
 pub fn rewrite_request(
     dialect: Dialect,
     body: &Bytes,
@@ -63,14 +71,12 @@ pub fn rewrite_request(
     if rewrite.strip_rungate {
         changed |= object.remove("rungate");
     }
-    if let Some(model) = rewrite.model {
+    if let Some(model) = rewrite.model.filter(|_| dialect != Dialect::Gemini) {
         let value = serde_json::to_string(model).map_err(malformed)?;
         changed |= object.set("model", value);
     }
     if let Some(limit) = rewrite.max_output_tokens {
-        for field in limit_fields(dialect, &object) {
-            changed |= object.set(field, limit.to_string());
-        }
+        changed |= clamp(dialect, &mut object, limit)?;
     }
     let wants_usage = rewrite.inject_include_usage && dialect == Dialect::OpenAi;
     if let Some(options) = with_include_usage(wants_usage, object.get("stream_options"))? {
@@ -82,17 +88,53 @@ pub fn rewrite_request(
     object.render().map(Bytes::from)
 }
 
-/// The output-token limit field(s) a clamp must write.
-fn limit_fields(dialect: Dialect, object: &Members<'_>) -> &'static [&'static str] {
+/// Writes the output-token limit into the field(s) the dialect and the request use.
+fn clamp(dialect: Dialect, object: &mut Members<'_>, limit: u64) -> Result<bool, WireError> {
     const COMPLETION: &str = "max_completion_tokens";
     const LEGACY: &str = "max_tokens";
-    match dialect {
+    let fields: &[&'static str] = match dialect {
         Dialect::Anthropic => &[LEGACY],
+        Dialect::Responses => &["max_output_tokens"],
         Dialect::OpenAi => match (object.has_value(COMPLETION), object.has_value(LEGACY)) {
             (true, true) => &[COMPLETION, LEGACY],
             (false, true) => &[LEGACY],
             (true, false) | (false, false) => &[COMPLETION],
         },
+        Dialect::Gemini => return clamp_generation_config(object, limit),
+    };
+    let mut changed = false;
+    for field in fields {
+        changed |= object.set(field, limit.to_string());
+    }
+    Ok(changed)
+}
+
+/// Gemini keeps the limit one level down, in `generationConfig.maxOutputTokens`; the REST
+/// surface accepts snake_case too, and a spelling the request already uses is kept (writing the
+/// other one next to it would name the field twice).
+fn clamp_generation_config(object: &mut Members<'_>, limit: u64) -> Result<bool, WireError> {
+    let outer = spelling(object, "generationConfig", "generation_config");
+    let config = match object.get(outer) {
+        Some(raw) if raw.starts_with('{') => {
+            let mut config = Members::parse(raw.as_bytes())?;
+            let inner = spelling(&config, "maxOutputTokens", "max_output_tokens");
+            if !config.set(inner, limit.to_string()) {
+                return Ok(false);
+            }
+            config.render()?
+        }
+        // Absent, null or not an object: a config that says only the limit.
+        _ => format!(r#"{{"maxOutputTokens":{limit}}}"#),
+    };
+    Ok(object.set(outer, config))
+}
+
+/// The snake_case spelling of a field when only that one is present, else the camelCase one.
+fn spelling(object: &Members<'_>, camel: &'static str, snake: &'static str) -> &'static str {
+    if object.get(camel).is_none() && object.get(snake).is_some() {
+        snake
+    } else {
+        camel
     }
 }
 

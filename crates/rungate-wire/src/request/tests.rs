@@ -1,8 +1,13 @@
-//! Request inspection and rewriting, table-driven over both dialects.
-
-use bytes::Bytes;
+//! Request inspection, table-driven over every dialect.
 
 use super::*;
+
+const ALL_DIALECTS: [Dialect; 4] = [
+    Dialect::OpenAi,
+    Dialect::Anthropic,
+    Dialect::Responses,
+    Dialect::Gemini,
+];
 
 fn check(dialect: Dialect, body: &str, expected: Result<RequestFacts, WireError>) {
     assert_eq!(
@@ -201,6 +206,189 @@ fn anthropic_system_as_string_and_count_tokens_shape() {
 }
 
 #[test]
+fn responses_agent_request_with_items_instructions_and_tools() {
+    let tool = r#"{"type":"function","name":"get_weather","description":"Get current temperature for a given location.","parameters":{"type":"object","properties":{"location":{"type":"string","description":"City and country e.g. Bogotá, Colombia"}},"required":["location"],"additionalProperties":false},"strict":true}"#;
+    let web = r#"{"type":"web_search"}"#;
+    let body = format!(
+        r#"{{"model":"gpt-4.1","instructions":"You are a helpful assistant.",
+        "input":[{{"role":"user","content":"What is the weather like in Paris today?"}},
+          {{"type":"function_call","id":"fc_1","call_id":"call_1","name":"get_weather",
+            "arguments":"{{\"location\":\"Paris\"}}","status":"completed"}},
+          {{"type":"function_call_output","call_id":"call_1","output":"22C"}},
+          {{"type":"reasoning","id":"rs_1","summary":[],"encrypted_content":"gAAAAB"}},
+          {{"role":"user","content":[{{"type":"input_text","text":"And tomorrow?"}},
+            {{"type":"input_image","image_url":"data:image/png;base64,AAAA","detail":"auto"}}]}}],
+        "tools":[{tool},{web}],"tool_choice":"auto","stream":true,"max_output_tokens":1024,
+        "previous_response_id":"resp_abc","store":false,"max_tokens":7,
+        "stream_options":{{"include_usage":true}}}}"#
+    );
+    let expected = RequestFacts {
+        stream: true,
+        max_output_tokens: Some(1024),
+        declared_tools: vec!["get_weather".into(), "web_search".into()],
+        ..facts("gpt-4.1", 28 + 40 + 20 + 3 + 13 + tool.len() + web.len())
+    };
+    check(Dialect::Responses, &body, Ok(expected));
+}
+
+#[test]
+fn responses_input_may_be_a_string_or_absent() {
+    let story = "Tell me a three sentence bedtime story about a unicorn.";
+    check(
+        Dialect::Responses,
+        &format!(r#"{{"model":"gpt-5","input":"{story}"}}"#),
+        Ok(facts("gpt-5", story.len())),
+    );
+    // A follow-up on `previous_response_id` (or a stored prompt) may send no input at all.
+    check(
+        Dialect::Responses,
+        r#"{"model":"gpt-5","previous_response_id":"resp_1"}"#,
+        Ok(facts("gpt-5", 0)),
+    );
+    check(
+        Dialect::Responses,
+        r#"{"model":"gpt-5","input":null}"#,
+        Ok(facts("gpt-5", 0)),
+    );
+    check(
+        Dialect::Responses,
+        r#"{"model":"gpt-5","input":42}"#,
+        invalid("input", "expected a string or an array, found a number"),
+    );
+    check(
+        Dialect::Responses,
+        r#"{"input":"hi"}"#,
+        Err(WireError::MissingField("model")),
+    );
+    check(
+        Dialect::Responses,
+        r#"{"model":"gpt-5","max_output_tokens":"9"}"#,
+        invalid(
+            "max_output_tokens",
+            "expected a non-negative integer, found a string",
+        ),
+    );
+}
+
+#[test]
+fn responses_built_in_tools_are_declared_by_their_type() {
+    let tools = [
+        r#"{"type":"web_search_preview","search_context_size":"low"}"#,
+        r#"{"type":"file_search","vector_store_ids":["vs_1234567890"],"max_num_results":20}"#,
+        r#"{"type":"mcp","server_label":"deepwiki","server_url":"https://mcp.deepwiki.com/mcp","require_approval":"never"}"#,
+        r#"{"type":"custom","name":"code_exec","description":"Executes arbitrary python code"}"#,
+        r#"{"name":"untyped"}"#,
+        r#"{"description":"neither"}"#,
+    ];
+    let body = format!(
+        r#"{{"model":"o4-mini","input":"","tools":[{}]}}"#,
+        tools.join(",")
+    );
+    let expected = RequestFacts {
+        declared_tools: [
+            "web_search_preview",
+            "file_search",
+            "mcp",
+            "code_exec",
+            "untyped",
+        ]
+        .map(String::from)
+        .to_vec(),
+        ..facts("o4-mini", tools.iter().map(|t| t.len()).sum())
+    };
+    check(Dialect::Responses, &body, Ok(expected));
+}
+
+const GEMINI_TOOL: &str = r#"{"functionDeclarations":[{"name":"schedule_meeting","description":"Schedules a meeting with specified attendees at a given time and date.","parameters":{"type":"object","properties":{"attendees":{"type":"array","items":{"type":"string"},"description":"List of people attending the meeting."},"date":{"type":"string","description":"Date of the meeting (e.g., '2024-07-29')"},"time":{"type":"string","description":"Time of the meeting (e.g., '15:00')"},"topic":{"type":"string","description":"The subject or topic of the meeting."}},"required":["attendees","date","time","topic"]}}]}"#;
+
+#[test]
+fn gemini_request_with_function_turns_system_instruction_and_generation_config() {
+    let ask =
+        "Schedule a meeting with Bob and Alice for 03/27/2025 at 10:00 AM about the Q3 planning.";
+    let args =
+        r#"{"attendees":["Bob","Alice"],"date":"2025-03-27","time":"10:00","topic":"Q3 planning"}"#;
+    let result = r#"{"status":"scheduled","id":"m_1"}"#;
+    let search = r#"{"googleSearch":{}}"#;
+    let body = format!(
+        r#"{{"contents":[{{"role":"user","parts":[{{"text":"{ask}"}},
+            {{"inlineData":{{"mimeType":"image/jpeg","data":"/9j/4AAQSkZJRg"}}}},
+            {{"fileData":{{"mimeType":"application/pdf","fileUri":"https://generativelanguage.googleapis.com/v1beta/files/abc"}}}}]}},
+          {{"role":"model","parts":[{{"functionCall":{{"name":"schedule_meeting","args":{args}}}}}]}},
+          {{"role":"user","parts":[{{"functionResponse":{{"name":"schedule_meeting","response":{result}}}}}]}}],
+        "systemInstruction":{{"parts":[{{"text":"You are a scheduling assistant."}}]}},
+        "tools":[{GEMINI_TOOL},{search}],
+        "toolConfig":{{"functionCallingConfig":{{"mode":"AUTO"}}}},
+        "generationConfig":{{"temperature":0.2,"maxOutputTokens":800,"stopSequences":["END"],
+          "thinkingConfig":{{"thinkingBudget":1024}}}},
+        "safetySettings":[{{"category":"HARM_CATEGORY_HARASSMENT","threshold":"BLOCK_ONLY_HIGH"}}]}}"#
+    );
+    let expected = RequestFacts {
+        max_output_tokens: Some(800),
+        declared_tools: vec!["schedule_meeting".into(), "googleSearch".into()],
+        ..facts(
+            "",
+            ask.len() + args.len() + result.len() + 31 + GEMINI_TOOL.len() + search.len(),
+        )
+    };
+    check(Dialect::Gemini, &body, Ok(expected));
+}
+
+#[test]
+fn gemini_snake_case_spellings_are_read_too() {
+    let tool =
+        r#"{"function_declarations":[{"name":"get_weather","parameters":{"type":"object"}}]}"#;
+    let search = r#"{"google_search":{}}"#;
+    let body = format!(
+        r#"{{"system_instruction":{{"parts":{{"text":"You are a cat."}}}},
+        "contents":[{{"parts":[{{"text":"Hello there"}}]}}],"tools":[{tool},{search}],
+        "generation_config":{{"max_output_tokens":64}}}}"#
+    );
+    let expected = RequestFacts {
+        max_output_tokens: Some(64),
+        declared_tools: vec!["get_weather".into(), "googleSearch".into()],
+        ..facts("", 14 + 11 + tool.len() + search.len())
+    };
+    check(Dialect::Gemini, &body, Ok(expected));
+}
+
+#[test]
+fn gemini_body_has_no_model_or_stream_but_needs_contents() {
+    // The model and streaming are chosen by the URL; body members of those names are not read.
+    check(
+        Dialect::Gemini,
+        r#"{"model":42,"stream":"yes","contents":[]}"#,
+        Ok(facts("", 0)),
+    );
+    check(
+        Dialect::Gemini,
+        r#"{"generationConfig":{"maxOutputTokens":10}}"#,
+        Err(WireError::MissingField("contents")),
+    );
+    check(
+        Dialect::Gemini,
+        r#"{"contents":"hi"}"#,
+        invalid("contents", "expected an array, found a string"),
+    );
+    check(
+        Dialect::Gemini,
+        r#"{"contents":[],"generationConfig":{"maxOutputTokens":-1}}"#,
+        invalid(
+            "generationConfig.maxOutputTokens",
+            "expected a non-negative integer, found a number",
+        ),
+    );
+    check(
+        Dialect::Gemini,
+        r#"{"contents":[],"generationConfig":null,"rungate":{"run_id":"run_7"}}"#,
+        Ok(RequestFacts {
+            body_run_id: Some("run_7".to_owned()),
+            has_rungate_field: true,
+            ..facts("", 0)
+        }),
+    );
+}
+
+#[test]
 fn rungate_field_is_reported_for_removal() {
     let with = |run_id: Option<&str>| {
         Ok(RequestFacts {
@@ -209,7 +397,7 @@ fn rungate_field_is_reported_for_removal() {
             ..facts("m", 0)
         })
     };
-    for dialect in [Dialect::OpenAi, Dialect::Anthropic] {
+    for dialect in [Dialect::OpenAi, Dialect::Anthropic, Dialect::Responses] {
         let body = r#"{"model":"m","rungate":{"run_id":"run_42","extra":[1]},"messages":[]}"#;
         check(dialect, body, with(Some("run_42")));
         check(
@@ -288,7 +476,7 @@ fn required_fields_are_enforced() {
 
 #[test]
 fn malformed_json_reports_line_and_column() {
-    for dialect in [Dialect::OpenAi, Dialect::Anthropic] {
+    for dialect in ALL_DIALECTS {
         check(
             dialect,
             "{\"model\": \"gpt-4o\",\n \"messages\": [}",
@@ -305,232 +493,23 @@ fn malformed_json_reports_line_and_column() {
             "[1,2]",
             malformed(1, 0, "invalid type: sequence, expected a JSON object"),
         );
+    }
+    // The column is where serde_json notices, which differs by one between a string it reads
+    // (chat `messages`) and one it skips (a member other dialects do not know).
+    for (dialect, column) in [
+        (Dialect::OpenAi, 38),
+        (Dialect::Anthropic, 38),
+        (Dialect::Responses, 37),
+        (Dialect::Gemini, 37),
+    ] {
         check(
             dialect,
             "{\"model\":\"m\",\"messages\":[{\"content\":\"\u{1}\"}]}",
             malformed(
                 1,
-                38,
+                column,
                 "control character (\\u0000-\\u001F) found while parsing a string",
             ),
         );
     }
-}
-
-// ---- rewrite_request ----
-
-fn rewrite(dialect: Dialect, body: &str, rw: &Rewrite<'_>) -> String {
-    let out = rewrite_request(dialect, &Bytes::copy_from_slice(body.as_bytes()), rw).unwrap();
-    String::from_utf8(out.to_vec()).unwrap()
-}
-
-fn check_rewrite(dialect: Dialect, body: &str, rw: Rewrite<'_>, expected: &str) {
-    assert_eq!(rewrite(dialect, body, &rw), expected, "{rw:?} on {body}");
-}
-
-const OPENAI_BODY: &str = r#"{"model":"gpt-4o","rungate":{"run_id":"r1"},"messages":[{"role":"user","content":"hi","x-extra":true}],"temperature":1.0,"top_p":0.950,"n":1,"seed":-12,"logit_bias":{"50256":-100},"x_unknown":{"a":[1, 2.50, 1e3, 12345678901234567890123]},"stream":true}"#;
-
-#[test]
-fn noop_and_unchanged_rewrites_return_the_original_bytes() {
-    let body = Bytes::from_static(OPENAI_BODY.as_bytes());
-    let same = |dialect, rw: Rewrite<'_>| {
-        let out = rewrite_request(dialect, &body, &rw).unwrap();
-        assert_eq!(
-            (out.as_ptr(), out.len()),
-            (body.as_ptr(), body.len()),
-            "{rw:?}"
-        );
-    };
-    same(Dialect::OpenAi, Rewrite::default());
-    same(
-        Dialect::OpenAi,
-        Rewrite {
-            model: Some("gpt-4o"),
-            ..Rewrite::default()
-        },
-    );
-    let no_rungate = Bytes::from_static(br#"{"model":"m", "messages":[]}"#);
-    let out = rewrite_request(
-        Dialect::Anthropic,
-        &no_rungate,
-        &Rewrite {
-            strip_rungate: true,
-            ..Rewrite::default()
-        },
-    )
-    .unwrap();
-    assert_eq!(out.as_ptr(), no_rungate.as_ptr());
-    let asks = Bytes::from_static(br#"{"model":"m","stream_options":{"include_usage":true}}"#);
-    let out = rewrite_request(
-        Dialect::OpenAi,
-        &asks,
-        &Rewrite {
-            inject_include_usage: true,
-            ..Rewrite::default()
-        },
-    )
-    .unwrap();
-    assert_eq!(out.as_ptr(), asks.as_ptr());
-    assert!(Rewrite::default().is_noop());
-    assert!(
-        !Rewrite {
-            max_output_tokens: Some(1),
-            ..Rewrite::default()
-        }
-        .is_noop()
-    );
-}
-
-#[test]
-fn rewrites_preserve_order_unknown_fields_and_numbers() {
-    let strip = Rewrite {
-        strip_rungate: true,
-        ..Rewrite::default()
-    };
-    check_rewrite(
-        Dialect::OpenAi,
-        OPENAI_BODY,
-        strip.clone(),
-        r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi","x-extra":true}],"temperature":1.0,"top_p":0.950,"n":1,"seed":-12,"logit_bias":{"50256":-100},"x_unknown":{"a":[1, 2.50, 1e3, 12345678901234567890123]},"stream":true}"#,
-    );
-    let all = Rewrite {
-        strip_rungate: true,
-        inject_include_usage: true,
-        model: Some("gpt-4o-mini"),
-        max_output_tokens: Some(100),
-    };
-    check_rewrite(
-        Dialect::OpenAi,
-        OPENAI_BODY,
-        all,
-        r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi","x-extra":true}],"temperature":1.0,"top_p":0.950,"n":1,"seed":-12,"logit_bias":{"50256":-100},"x_unknown":{"a":[1, 2.50, 1e3, 12345678901234567890123]},"stream":true,"max_completion_tokens":100,"stream_options":{"include_usage":true}}"#,
-    );
-    // Top-level separators are re-emitted compactly; nested text is verbatim; escaped keys re-escaped.
-    check_rewrite(
-        Dialect::Anthropic,
-        "{\n  \"model\" : \"claude\",\n  \"rungate\": {},\n  \"messages\": [ {\"role\": \"user\"} ],\n  \"k\\u00e9y\\n\": 1\n}\n",
-        strip,
-        "{\"model\":\"claude\",\"messages\":[ {\"role\": \"user\"} ],\"k\u{e9}y\\n\":1}",
-    );
-}
-
-#[test]
-fn include_usage_injection_keeps_other_stream_options() {
-    let inject = || Rewrite {
-        inject_include_usage: true,
-        ..Rewrite::default()
-    };
-    let cases = [
-        (
-            r#"{"model":"m","stream":true}"#,
-            r#"{"model":"m","stream":true,"stream_options":{"include_usage":true}}"#,
-        ),
-        (
-            r#"{"stream_options":{"include_obfuscation":false},"model":"m"}"#,
-            r#"{"stream_options":{"include_obfuscation":false,"include_usage":true},"model":"m"}"#,
-        ),
-        (
-            r#"{"stream_options":{"include_usage":false,"x":1},"model":"m"}"#,
-            r#"{"stream_options":{"include_usage":true,"x":1},"model":"m"}"#,
-        ),
-        (
-            r#"{"stream_options":null,"model":"m"}"#,
-            r#"{"stream_options":{"include_usage":true},"model":"m"}"#,
-        ),
-    ];
-    for (body, expected) in cases {
-        check_rewrite(Dialect::OpenAi, body, inject(), expected);
-    }
-    // Anthropic streams always carry usage: nothing to inject.
-    let body = r#"{"model":"claude","stream":true}"#;
-    check_rewrite(Dialect::Anthropic, body, inject(), body);
-}
-
-#[test]
-fn max_output_tokens_sets_the_field_the_request_uses() {
-    let clamp = || Rewrite {
-        max_output_tokens: Some(50),
-        ..Rewrite::default()
-    };
-    let cases = [
-        (
-            Dialect::OpenAi,
-            r#"{"max_completion_tokens":4096,"model":"o3"}"#,
-            r#"{"max_completion_tokens":50,"model":"o3"}"#,
-        ),
-        (
-            Dialect::OpenAi,
-            r#"{"max_tokens":4096,"model":"gpt-4o"}"#,
-            r#"{"max_tokens":50,"model":"gpt-4o"}"#,
-        ),
-        (
-            Dialect::OpenAi,
-            r#"{"max_tokens":9,"max_completion_tokens":4096}"#,
-            r#"{"max_tokens":50,"max_completion_tokens":50}"#,
-        ),
-        (
-            Dialect::OpenAi,
-            r#"{"max_completion_tokens":null,"max_tokens":90}"#,
-            r#"{"max_completion_tokens":null,"max_tokens":50}"#,
-        ),
-        (
-            Dialect::OpenAi,
-            r#"{"model":"gpt-5"}"#,
-            r#"{"model":"gpt-5","max_completion_tokens":50}"#,
-        ),
-        (
-            Dialect::Anthropic,
-            r#"{"model":"claude","max_tokens":8192,"max_completion_tokens":7}"#,
-            r#"{"model":"claude","max_tokens":50,"max_completion_tokens":7}"#,
-        ),
-        (
-            Dialect::Anthropic,
-            r#"{"model":"claude"}"#,
-            r#"{"model":"claude","max_tokens":50}"#,
-        ),
-    ];
-    for (dialect, body, expected) in cases {
-        check_rewrite(dialect, body, clamp(), expected);
-    }
-}
-
-#[test]
-fn rewriting_a_malformed_body_is_an_error() {
-    let rw = Rewrite {
-        strip_rungate: true,
-        ..Rewrite::default()
-    };
-    let err = rewrite_request(Dialect::OpenAi, &Bytes::from_static(b"{\"model\":"), &rw);
-    assert!(
-        matches!(err, Err(WireError::MalformedJson { line: 1, .. })),
-        "{err:?}"
-    );
-    let err = rewrite_request(Dialect::OpenAi, &Bytes::from_static(b"[]"), &rw);
-    assert!(
-        matches!(err, Err(WireError::MalformedJson { .. })),
-        "{err:?}"
-    );
-}
-
-#[test]
-fn a_rewritten_body_still_inspects_the_same() {
-    let body = Bytes::from_static(OPENAI_BODY.as_bytes());
-    let rw = Rewrite {
-        strip_rungate: true,
-        inject_include_usage: true,
-        ..Rewrite::default()
-    };
-    let before = inspect_request(Dialect::OpenAi, &body).unwrap();
-    let after = inspect_request(
-        Dialect::OpenAi,
-        &rewrite_request(Dialect::OpenAi, &body, &rw).unwrap(),
-    )
-    .unwrap();
-    let expected = RequestFacts {
-        include_usage: true,
-        body_run_id: None,
-        has_rungate_field: false,
-        ..before
-    };
-    assert_eq!(after, expected);
 }

@@ -8,6 +8,15 @@ const OPENAI_USAGE: &str = include_str!("../../tests/golden/openai_usage.sse");
 const OPENAI_USAGE_HIDDEN: &str = include_str!("../../tests/golden/openai_usage.hidden.sse");
 const OPENAI_TOOLS: &str = include_str!("../../tests/golden/openai_tools.sse");
 const ANTHROPIC_TOOLS: &str = include_str!("../../tests/golden/anthropic_tools.sse");
+const RESPONSES_TOOLS: &str = include_str!("../../tests/golden/responses_tools.sse");
+const GEMINI_TOOLS: &str = include_str!("../../tests/golden/gemini_tools.sse");
+
+const ALL_DIALECTS: [Dialect; 4] = [
+    Dialect::OpenAi,
+    Dialect::Anthropic,
+    Dialect::Responses,
+    Dialect::Gemini,
+];
 
 /// Everything observable about one run of the tap.
 #[derive(Debug, PartialEq)]
@@ -342,7 +351,7 @@ fn garbage_is_forwarded_without_panic() {
     noise.extend_from_slice(
         b"\n\ndata: {\"usage\": {\"prompt_tokens\": \n\n\r\r\r\n\ndata: [DONE]\n\n",
     );
-    for dialect in [Dialect::OpenAi, Dialect::Anthropic] {
+    for dialect in ALL_DIALECTS {
         let mut tap = StreamTap::new(dialect, false);
         for piece in split_at(&noise, &random_cuts(noise.len(), 7)) {
             assert_eq!(tap.push(Bytes::copy_from_slice(piece)), piece);
@@ -396,11 +405,28 @@ fn stream_error_events_speak_the_clients_dialect() {
         stream_error_event(Dialect::Anthropic, "provider_timeout", "timed out"),
         "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"timed out\",\"code\":\"provider_timeout\"}}\n\n"
     );
+    assert_eq!(
+        stream_error_event(Dialect::Responses, "provider_error", "boom"),
+        "event: error\ndata: {\"type\":\"error\",\"code\":\"provider_error\",\"message\":\"boom\",\"param\":null}\n\n"
+    );
+    let info = r#""details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"#;
+    assert_eq!(
+        stream_error_event(Dialect::Gemini, "provider_error", "boom"),
+        format!(
+            "data: {{\"error\":{{\"code\":500,\"message\":\"boom\",\"status\":\"INTERNAL\",{info}\"provider_error\",\"domain\":\"rungate\"}}]}}}}\n\n"
+        )
+    );
+    assert_eq!(
+        stream_error_event(Dialect::Gemini, "provider_timeout", "timed out"),
+        format!(
+            "data: {{\"error\":{{\"code\":504,\"message\":\"timed out\",\"status\":\"DEADLINE_EXCEEDED\",{info}\"provider_timeout\",\"domain\":\"rungate\"}}]}}}}\n\n"
+        )
+    );
 }
 
 #[test]
 fn the_tap_reads_its_own_error_event() {
-    for dialect in [Dialect::OpenAi, Dialect::Anthropic] {
+    for dialect in ALL_DIALECTS {
         let event = stream_error_event(dialect, "provider_error", "boom");
         let outcome = run(dialect, false, &[&event]);
         assert_eq!(outcome.error.as_deref(), Some("boom"), "{dialect:?}");
@@ -424,4 +450,220 @@ fn tool_calls_proposed_in_a_stream_are_named() {
     let mut tap = StreamTap::new(Dialect::Anthropic, false);
     tap.push(Bytes::from_static(anthropic.as_bytes()));
     assert_eq!(tap.proposed_tools(), ["search"]);
+}
+
+// ---- OpenAI Responses ----
+
+fn responses_outcome(forwarded: &str) -> Outcome {
+    Outcome {
+        forwarded: forwarded.as_bytes().to_vec(),
+        usage: usage(1337, 41, 1024),
+        completed: true,
+        error: None,
+        model: Some("gpt-4.1-2025-04-14".to_owned()),
+    }
+}
+
+/// The same stream without `event:` lines, as some Responses-compatible servers send it.
+fn without_event_lines(sse: &str) -> String {
+    sse.lines()
+        .filter(|line| !line.starts_with("event:"))
+        .map(|line| format!("{line}\n"))
+        .collect()
+}
+
+#[test]
+fn responses_stream_passes_through_with_usage_model_and_completion_read() {
+    // hide_usage_chunk means nothing for Responses: usage is part of `response.completed`.
+    for hide in [false, true] {
+        check(
+            Dialect::Responses,
+            hide,
+            RESPONSES_TOOLS,
+            &responses_outcome(RESPONSES_TOOLS),
+        );
+    }
+    let input = crlf(RESPONSES_TOOLS);
+    check(
+        Dialect::Responses,
+        false,
+        &input,
+        &responses_outcome(&input),
+    );
+    let input = without_event_lines(RESPONSES_TOOLS);
+    check(
+        Dialect::Responses,
+        false,
+        &input,
+        &responses_outcome(&input),
+    );
+}
+
+#[test]
+fn responses_stream_names_the_function_it_calls() {
+    for input in [
+        RESPONSES_TOOLS.to_owned(),
+        without_event_lines(RESPONSES_TOOLS),
+    ] {
+        let mut tap = StreamTap::new(Dialect::Responses, false);
+        tap.push(Bytes::from(input));
+        assert_eq!(tap.proposed_tools(), ["get_weather"]);
+    }
+}
+
+#[test]
+fn responses_stream_cut_before_its_final_event_has_no_usage_and_is_not_completed() {
+    let cut = RESPONSES_TOOLS.find("event: response.completed").unwrap();
+    let input = &RESPONSES_TOOLS[..cut];
+    let expected = Outcome {
+        forwarded: input.as_bytes().to_vec(),
+        usage: None,
+        completed: false,
+        error: None,
+        model: Some("gpt-4.1-2025-04-14".to_owned()),
+    };
+    check(Dialect::Responses, false, input, &expected);
+}
+
+#[test]
+fn responses_incomplete_is_final_and_carries_usage() {
+    let input = concat!(
+        "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_1\",\"object\":\"response\",\"status\":\"in_progress\",\"model\":\"o4-mini-2025-04-16\",\"output\":[],\"usage\":null}}\n\n",
+        "event: response.incomplete\ndata: {\"type\":\"response.incomplete\",\"sequence_number\":5,\"response\":{\"id\":\"resp_1\",\"object\":\"response\",\"status\":\"incomplete\",\"incomplete_details\":{\"reason\":\"max_output_tokens\"},\"model\":\"o4-mini-2025-04-16\",\"output\":[],\"usage\":{\"input_tokens\":20,\"input_tokens_details\":{\"cached_tokens\":0},\"output_tokens\":300,\"output_tokens_details\":{\"reasoning_tokens\":300},\"total_tokens\":320}}}\n\n",
+    );
+    let expected = Outcome {
+        forwarded: input.as_bytes().to_vec(),
+        usage: usage(20, 300, 0),
+        completed: true,
+        error: None,
+        model: Some("o4-mini-2025-04-16".to_owned()),
+    };
+    check(Dialect::Responses, false, input, &expected);
+}
+
+#[test]
+fn responses_failures_are_upstream_errors() {
+    let failed = "event: response.failed\ndata: {\"type\":\"response.failed\",\"sequence_number\":3,\"response\":{\"id\":\"resp_123\",\"object\":\"response\",\"created_at\":1740855869,\"status\":\"failed\",\"error\":{\"code\":\"server_error\",\"message\":\"The model failed to generate a response.\"},\"incomplete_details\":null,\"model\":\"gpt-4o-mini-2024-07-18\",\"output\":[],\"usage\":null,\"metadata\":{}}}\n\n";
+    let expected = Outcome {
+        forwarded: failed.as_bytes().to_vec(),
+        usage: None,
+        completed: false,
+        error: Some("The model failed to generate a response.".to_owned()),
+        model: Some("gpt-4o-mini-2024-07-18".to_owned()),
+    };
+    check(Dialect::Responses, false, failed, &expected);
+
+    let error = "event: error\ndata: {\"type\":\"error\",\"code\":\"ERR_SOMETHING\",\"message\":\"Something went wrong\",\"param\":null,\"sequence_number\":1}\n\n";
+    let expected = Outcome {
+        forwarded: error.as_bytes().to_vec(),
+        usage: None,
+        completed: false,
+        error: Some("Something went wrong".to_owned()),
+        model: None,
+    };
+    check(Dialect::Responses, false, error, &expected);
+    let bare = without_event_lines(error);
+    let outcome = run(Dialect::Responses, false, &[bare.as_bytes()]);
+    assert_eq!(outcome.error.as_deref(), Some("Something went wrong"));
+}
+
+#[test]
+fn responses_final_event_larger_than_the_usual_bound_is_still_read() {
+    let text = "x".repeat(MAX_EVENT_BYTES * 2);
+    let input = format!(
+        "event: response.completed\ndata: {{\"type\":\"response.completed\",\"response\":{{\"model\":\"gpt-5\",\"output\":[{{\"type\":\"message\",\"content\":[{{\"type\":\"output_text\",\"text\":\"{text}\"}}]}}],\"usage\":{{\"input_tokens\":5,\"output_tokens\":600000}}}}}}\n\n"
+    );
+    let pieces = split_at(input.as_bytes(), &random_cuts(input.len(), 11)[..3]);
+    let outcome = run(Dialect::Responses, false, &pieces);
+    assert_eq!(outcome.usage, usage(5, 600_000, 0));
+    assert!(outcome.completed);
+}
+
+// ---- Gemini ----
+
+fn gemini_outcome(forwarded: &str) -> Outcome {
+    Outcome {
+        forwarded: forwarded.as_bytes().to_vec(),
+        // Output is candidates plus thoughts; the prompt count already includes cached content.
+        usage: usage(118, 36 + 44, 64),
+        completed: true,
+        error: None,
+        model: Some("gemini-2.5-flash".to_owned()),
+    }
+}
+
+#[test]
+fn gemini_stream_passes_through_with_usage_model_and_completion_read() {
+    for hide in [false, true] {
+        check(
+            Dialect::Gemini,
+            hide,
+            GEMINI_TOOLS,
+            &gemini_outcome(GEMINI_TOOLS),
+        );
+    }
+    let input = GEMINI_TOOLS.replace("\r\n", "\n");
+    check(Dialect::Gemini, false, &input, &gemini_outcome(&input));
+    let mut tap = StreamTap::new(Dialect::Gemini, false);
+    tap.push(Bytes::from_static(GEMINI_TOOLS.as_bytes()));
+    assert_eq!(tap.proposed_tools(), ["schedule_meeting"]);
+}
+
+#[test]
+fn gemini_stream_cut_midway_keeps_the_latest_cumulative_usage() {
+    let cut = GEMINI_TOOLS
+        .find("data: {\"candidates\": [{\"content\": {\"parts\": [{\"functionCall\"")
+        .unwrap();
+    let input = &GEMINI_TOOLS[..cut];
+    let expected = Outcome {
+        forwarded: input.as_bytes().to_vec(),
+        usage: usage(118, 9 + 44, 0),
+        completed: false,
+        error: None,
+        model: Some("gemini-2.5-flash".to_owned()),
+    };
+    check(Dialect::Gemini, false, input, &expected);
+}
+
+#[test]
+fn gemini_error_chunks_and_blocked_prompts_are_read() {
+    let error = "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"Hi\"}],\"role\": \"model\"},\"index\": 0}],\"modelVersion\": \"gemini-2.5-pro\"}\r\n\r\ndata: {\"error\": {\"code\": 503,\"message\": \"The model is overloaded. Please try again later.\",\"status\": \"UNAVAILABLE\"}}\r\n\r\n";
+    let expected = Outcome {
+        forwarded: error.as_bytes().to_vec(),
+        usage: None,
+        completed: false,
+        error: Some("The model is overloaded. Please try again later.".to_owned()),
+        model: Some("gemini-2.5-pro".to_owned()),
+    };
+    check(Dialect::Gemini, false, error, &expected);
+
+    let blocked = "data: {\"promptFeedback\": {\"blockReason\": \"SAFETY\",\"safetyRatings\": [{\"category\": \"HARM_CATEGORY_DANGEROUS_CONTENT\",\"probability\": \"HIGH\"}]},\"usageMetadata\": {\"promptTokenCount\": 12,\"totalTokenCount\": 12},\"modelVersion\": \"gemini-2.5-flash\"}\r\n\r\n";
+    let expected = Outcome {
+        forwarded: blocked.as_bytes().to_vec(),
+        usage: usage(12, 0, 0),
+        completed: true,
+        error: None,
+        model: Some("gemini-2.5-flash".to_owned()),
+    };
+    check(Dialect::Gemini, false, blocked, &expected);
+}
+
+#[test]
+fn responses_and_gemini_streams_pass_through_zero_copy() {
+    for (dialect, input) in [
+        (Dialect::Responses, RESPONSES_TOOLS),
+        (Dialect::Gemini, GEMINI_TOOLS),
+    ] {
+        let mut tap = StreamTap::new(dialect, true);
+        let whole = Bytes::from_static(input.as_bytes());
+        let mut bounds = random_cuts(whole.len(), 5);
+        bounds.push(whole.len());
+        let starts = std::iter::once(0).chain(bounds.clone());
+        for (start, end) in starts.zip(bounds) {
+            let piece = whole.slice(start..end);
+            let out = tap.push(piece.clone());
+            assert_eq!((out.as_ptr(), out.len()), (piece.as_ptr(), piece.len()));
+        }
+        assert!(tap.completed(), "{dialect:?}");
+    }
 }

@@ -32,7 +32,12 @@ pub fn rungate_event(trailer: &RungateTrailer) -> Bytes {
 /// An error event in the client's dialect, sent when the upstream dies mid-stream.
 /// OpenAI: `data: {"error":{"message":..,"type":"provider_error","code":<code>}}\n\n`;
 /// Anthropic: `event: error\ndata: {"type":"error","error":{"type":"api_error","message":..,
-/// "code":<code>}}\n\n`.
+/// "code":<code>}}\n\n`; Responses: `event: error\ndata: {"type":"error","code":<code>,
+/// "message":..,"param":null}\n\n` (the stream's own error event; its `sequence_number` is
+/// left out, as Rungate does not number the provider's events);
+/// Gemini: `data: {"error":{"code":500,"message":..,"status":"INTERNAL","details":[ErrorInfo
+/// with reason <code>, domain "rungate"]}}\n\n` (Google's error object; the HTTP-style code and
+/// canonical status follow Rungate's code, see [`google_status`]).
 pub fn stream_error_event(dialect: Dialect, code: &str, message: &str) -> Bytes {
     #[derive(Serialize)]
     struct OpenAiBody<'a> {
@@ -58,7 +63,25 @@ pub fn stream_error_event(dialect: Dialect, code: &str, message: &str) -> Bytes 
         message: &'a str,
         code: &'a str,
     }
+    #[derive(Serialize)]
+    struct ResponsesError<'a> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        code: &'a str,
+        message: &'a str,
+        param: Option<&'a str>,
+    }
     match dialect {
+        Dialect::Responses => sse_event(
+            Some("error"),
+            &ResponsesError {
+                kind: "error",
+                code,
+                message,
+                param: None,
+            },
+        ),
+        Dialect::Gemini => sse_event(None, &GoogleBody::new(code, message)),
         Dialect::OpenAi => sse_event(
             None,
             &OpenAiBody {
@@ -80,6 +103,61 @@ pub fn stream_error_event(dialect: Dialect, code: &str, message: &str) -> Bytes 
                 },
             },
         ),
+    }
+}
+
+/// Google's error envelope: `{"error":{"code","message","status","details"}}`.
+#[derive(Serialize)]
+struct GoogleBody<'a> {
+    error: GoogleError<'a>,
+}
+
+#[derive(Serialize)]
+struct GoogleError<'a> {
+    code: u16,
+    message: &'a str,
+    status: &'static str,
+    details: [ErrorInfo<'a>; 1],
+}
+
+/// `google.rpc.ErrorInfo`, where Google puts a machine-readable reason: Rungate's code.
+#[derive(Serialize)]
+struct ErrorInfo<'a> {
+    #[serde(rename = "@type")]
+    kind: &'static str,
+    reason: &'a str,
+    domain: &'static str,
+}
+
+impl<'a> GoogleBody<'a> {
+    fn new(code: &'a str, message: &'a str) -> Self {
+        let (http, status) = google_status(code);
+        GoogleBody {
+            error: GoogleError {
+                code: http,
+                message,
+                status,
+                details: [ErrorInfo {
+                    kind: "type.googleapis.com/google.rpc.ErrorInfo",
+                    reason: code,
+                    domain: "rungate",
+                }],
+            },
+        }
+    }
+}
+
+/// The HTTP-style code and canonical status Google's clients expect for a Rungate error code:
+/// a provider timeout is `DEADLINE_EXCEEDED`, a spending or rate limit that cut the stream is
+/// `RESOURCE_EXHAUSTED`, anything else (a provider failure; Google has no "bad gateway") is
+/// `INTERNAL`.
+fn google_status(code: &str) -> (u16, &'static str) {
+    match code {
+        "provider_timeout" => (504, "DEADLINE_EXCEEDED"),
+        "rate_limited" | "budget_exceeded" | "token_budget_exceeded" | "hourly_cost_exceeded" => {
+            (429, "RESOURCE_EXHAUSTED")
+        }
+        _ => (500, "INTERNAL"),
     }
 }
 

@@ -6,7 +6,7 @@ use axum::response::Response;
 
 use super::call::{Charging, proxied};
 use crate::app::AppState;
-use crate::providers::Provider;
+use crate::proxy::Ingress;
 
 /// `POST /v1/messages`
 #[utoipa::path(post, path = "/v1/messages", tag = "proxy",
@@ -17,7 +17,7 @@ use crate::providers::Provider;
 pub async fn post_messages(State(gw): State<AppState>, request: Request) -> Response {
     proxied(
         gw,
-        Provider::Anthropic,
+        Ingress::Messages,
         "messages",
         Charging::Charged,
         request,
@@ -30,7 +30,7 @@ pub async fn post_messages(State(gw): State<AppState>, request: Request) -> Resp
 pub async fn post_count_tokens(State(gw): State<AppState>, request: Request) -> Response {
     proxied(
         gw,
-        Provider::Anthropic,
+        Ingress::Messages,
         "count_tokens",
         Charging::Uncharged,
         request,

@@ -14,8 +14,7 @@ use rungate_wire::Dialect;
 use super::auth;
 use super::error::ApiError;
 use crate::app::Gateway;
-use crate::providers::Provider;
-use crate::proxy::{self, ProxyCall, ProxyFailure, ProxyReply, ReplyBody};
+use crate::proxy::{self, Ingress, ProxyCall, ProxyFailure, ProxyReply, ReplyBody};
 
 /// Whether the call is governed and charged, or forwarded as-is (token counting).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -52,12 +51,12 @@ pub async fn read_body(
 /// Runs one proxied call end to end and renders it.
 pub async fn proxied(
     gw: Arc<Gateway>,
-    provider: Provider,
+    ingress: Ingress,
     route: &'static str,
     charging: Charging,
     request: Request,
 ) -> Response {
-    let dialect = provider.dialect();
+    let dialect = ingress.dialect();
     let began = std::time::Instant::now();
     let (parts, body) = request.into_parts();
     let result = async {
@@ -69,7 +68,7 @@ pub async fn proxied(
             None => path,
         };
         Ok::<_, ApiError>(ProxyCall {
-            provider,
+            ingress,
             path_and_query,
             headers: parts.headers,
             body,

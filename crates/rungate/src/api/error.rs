@@ -245,7 +245,9 @@ impl ApiError {
         }
         let error = self.error_object();
         let body = match dialect {
-            Dialect::OpenAi => json!({"error": error}),
+            // Responses callers use the OpenAI SDKs, which read OpenAI's envelope; no agent
+            // calls Rungate in Gemini's dialect, but a Gemini client would find `error` too.
+            Dialect::OpenAi | Dialect::Responses | Dialect::Gemini => json!({"error": error}),
             Dialect::Anthropic => json!({"type": "error", "error": error}),
         };
         let mut response = (status, axum::Json(body)).into_response();

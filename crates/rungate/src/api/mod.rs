@@ -29,7 +29,7 @@ use error::ApiError;
 #[openapi(
     info(title = "Rungate", description = "Governance proxy for AI agents: run budgets, policies, approval gates and audit."),
     paths(
-        openai::post_chat_completions, openai::get_models, anthropic::post_messages, anthropic::post_count_tokens,
+        openai::post_chat_completions, openai::post_responses, openai::get_models, anthropic::post_messages, anthropic::post_count_tokens,
         runs::get_run, runs::complete_run, runs::post_step, health,
     ),
     nest((path = "/api", api = admin::AdminApi)),
@@ -42,6 +42,7 @@ pub struct ApiDoc;
 pub fn router(gw: AppState) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(openai::post_chat_completions))
+        .route("/v1/responses", post(openai::post_responses))
         .route("/v1/models", get(openai::get_models))
         .route("/v1/messages", post(anthropic::post_messages))
         .route("/v1/v1/messages", post(anthropic::post_messages))

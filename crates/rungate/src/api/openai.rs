@@ -1,4 +1,4 @@
-//! OpenAI-dialect routes: Chat Completions (governed) and the model list.
+//! OpenAI-dialect routes: Chat Completions and Responses (both governed) and the model list.
 
 use axum::Json;
 use axum::extract::{Request, State};
@@ -11,6 +11,7 @@ use super::call::{Charging, proxied};
 use super::error::ApiError;
 use crate::app::AppState;
 use crate::providers::Provider;
+use crate::proxy::Ingress;
 use crate::store::StoreError;
 
 /// `POST /v1/chat/completions`
@@ -23,8 +24,27 @@ use crate::store::StoreError;
 pub async fn post_chat_completions(State(gw): State<AppState>, request: Request) -> Response {
     proxied(
         gw,
-        Provider::OpenAi,
+        Ingress::ChatCompletions,
         "chat_completions",
+        Charging::Charged,
+        request,
+    )
+    .await
+}
+
+/// `POST /v1/responses`: the Responses API (OpenAI Agents SDK, Codex), governed like Chat
+/// Completions: budgets, policies, gates on proposed function calls, audit.
+#[utoipa::path(post, path = "/v1/responses", tag = "proxy",
+    responses((status = 200, description = "The provider's answer, JSON or SSE, with x-rungate-* headers"),
+              (status = 400, description = "invalid_request"), (status = 401, description = "invalid_api_key"),
+              (status = 403, description = "governance block"), (status = 409, description = "run_closed / run_id_taken"),
+              (status = 413, description = "payload_too_large"), (status = 502, description = "provider_error"),
+              (status = 504, description = "provider_timeout")))]
+pub async fn post_responses(State(gw): State<AppState>, request: Request) -> Response {
+    proxied(
+        gw,
+        Ingress::Responses,
+        "responses",
         Charging::Charged,
         request,
     )

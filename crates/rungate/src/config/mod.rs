@@ -75,6 +75,11 @@ pub struct Config {
     pub sweep_interval: Duration,
     pub demo_provider: DemoProvider,
     pub pricing: BTreeMap<String, PriceOverride>,
+    /// `model_aliases: {fast: anthropic/claude-haiku-4-5}`: a name agents may send, and the
+    /// model (provider-prefixed or bare) it stands for.
+    pub model_aliases: BTreeMap<String, String>,
+    /// `circuit_breaker: {failure_threshold, cooldown_ms}` per provider key.
+    pub circuit_breaker: crate::providers::health::BreakerSettings,
     /// Incoming-webhook URL per Slack channel named by gate rules (`slack://#ops` → URL). The URLs
     /// carry Slack's token, so they are secrets.
     pub approver_channels: BTreeMap<String, Secret<String>>,
@@ -110,6 +115,8 @@ impl Default for Config {
             sweep_interval: Duration::from_secs(30),
             demo_provider: DemoProvider::Auto,
             pricing: BTreeMap::new(),
+            model_aliases: BTreeMap::new(),
+            circuit_breaker: crate::providers::health::BreakerSettings::default(),
             approver_channels: BTreeMap::new(),
             webhook_backoff: Duration::from_secs(1),
             otlp_endpoint: None,
@@ -132,9 +139,18 @@ struct FileConfig {
     sweep_interval_s: Option<u64>,
     demo_provider: Option<DemoProvider>,
     pricing: Option<BTreeMap<String, PriceOverride>>,
+    model_aliases: Option<BTreeMap<String, String>>,
+    circuit_breaker: Option<FileBreaker>,
     approver_channels: Option<BTreeMap<String, String>>,
     webhook_backoff_ms: Option<u64>,
     otlp_endpoint: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileBreaker {
+    failure_threshold: Option<u32>,
+    cooldown_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -325,6 +341,31 @@ fn build(file: FileConfig) -> Result<Config, ConfigError> {
                 .map_err(|msg| invalid(&format!("pricing.{model}"), msg))?;
         }
         config.pricing = pricing;
+    }
+    if let Some(aliases) = file.model_aliases {
+        for (alias, model) in &aliases {
+            if model.trim().is_empty() || aliases.contains_key(model) {
+                return Err(invalid(
+                    &format!("model_aliases.{alias}"),
+                    "must name a model that is not itself an alias",
+                ));
+            }
+        }
+        config.model_aliases = aliases;
+    }
+    if let Some(breaker) = file.circuit_breaker {
+        if let Some(threshold) = breaker.failure_threshold {
+            if threshold == 0 {
+                return Err(invalid(
+                    "circuit_breaker.failure_threshold",
+                    "must be greater than 0",
+                ));
+            }
+            config.circuit_breaker.failure_threshold = threshold;
+        }
+        if let Some(ms) = breaker.cooldown_ms {
+            config.circuit_breaker.cooldown = Duration::from_millis(ms);
+        }
     }
     if let Some(endpoint) = file.otlp_endpoint.filter(|e| !e.is_empty()) {
         if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {

@@ -1,6 +1,5 @@
 //! The policy document of SPEC §4 as a typed, strict structure: an unknown or misspelled
-//! field is an error naming it, never a silently missing rule. Sections whose enforcement
-//! belongs to later work (routing) are kept as opaque JSON so they round-trip intact.
+//! field is an error naming it, never a silently missing rule.
 
 use std::collections::BTreeMap;
 
@@ -32,7 +31,7 @@ pub struct PolicyDocument {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle_timeout_s: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub routing: Option<serde_json::Value>,
+    pub routing: Option<super::Routing>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -112,6 +111,9 @@ impl PolicyDocument {
         for (i, rule) in self.gates.iter().flatten().enumerate() {
             rule.validate()
                 .map_err(|e| (format!("gates[{i}].{}", e.field), e.message))?;
+        }
+        if let Some(routing) = &self.routing {
+            routing.validate()?;
         }
         if self.idle_timeout_s == Some(0) {
             return Err(("idle_timeout_s".into(), "must be greater than 0".into()));

@@ -5,9 +5,11 @@
 
 mod document;
 mod rate;
+mod routing;
 
 pub use document::{BudgetRules, PolicyDocument, RateLimits};
 pub use rate::{RateRefusal, RateWindow, WINDOW_MS as RATE_WINDOW_MS, judge as judge_rate};
+pub use routing::{AttemptFailure, Next, OnRateLimit, RetryOn, Routing};
 
 use serde::Serialize;
 

@@ -63,6 +63,8 @@ pub struct ForwardRequest<'a> {
     pub path_and_query: &'a str,
     pub client_headers: &'a HeaderMap,
     pub body: Bytes,
+    /// Bound on the wait for the response head; `None` is the gateway's upstream timeout.
+    pub timeout: Option<Duration>,
 }
 
 /// The provider's answer, body not yet read.
@@ -106,7 +108,14 @@ impl Upstream {
         url.set_path(&joined);
         url.set_query(query);
         let mut headers = HeaderMap::with_capacity(FORWARDED_HEADERS.len() + 3);
-        for name in FORWARDED_HEADERS {
+        // A vendor's own headers go only to that vendor (a call failed over to another one
+        // keeps the generic ones).
+        let foreign = |name: &str| match req.provider {
+            Provider::Anthropic => name.starts_with("openai-"),
+            Provider::OpenAi | Provider::OpenAiCompatible => name.starts_with("anthropic-"),
+            Provider::Gemini => name.starts_with("openai-") || name.starts_with("anthropic-"),
+        };
+        for name in FORWARDED_HEADERS.iter().filter(|n| !foreign(n)) {
             if let Some(value) = req.client_headers.get(*name) {
                 headers.insert(HeaderName::from_static(name), value.clone());
             }
@@ -117,18 +126,11 @@ impl Upstream {
         );
         apply_auth(&mut headers, req.provider, req.api_key);
         let call = self.client.post(url).headers(headers).body(req.body).send();
-        let response = match tokio::time::timeout(self.timeout, call).await {
-            Err(_) => {
-                return Err(UpstreamError::Timeout {
-                    provider,
-                    after: self.timeout,
-                });
-            }
+        let after = req.timeout.unwrap_or(self.timeout);
+        let response = match tokio::time::timeout(after, call).await {
+            Err(_) => return Err(UpstreamError::Timeout { provider, after }),
             Ok(Err(err)) if err.is_timeout() => {
-                return Err(UpstreamError::Timeout {
-                    provider,
-                    after: self.timeout,
-                });
+                return Err(UpstreamError::Timeout { provider, after });
             }
             Ok(Err(err)) => {
                 return Err(UpstreamError::Unreachable {
@@ -154,16 +156,23 @@ fn apply_auth(headers: &mut HeaderMap, provider: Provider, key: Option<&Secret<S
         );
     }
     let Some(key) = key else { return };
-    let value = match provider {
-        Provider::OpenAi => HeaderValue::from_str(&format!("Bearer {}", key.expose())),
-        Provider::Anthropic => HeaderValue::from_str(key.expose()),
+    let (name, value) = match provider {
+        Provider::OpenAi | Provider::OpenAiCompatible => (
+            http::header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Bearer {}", key.expose())),
+        ),
+        Provider::Anthropic => (
+            HeaderName::from_static("x-api-key"),
+            HeaderValue::from_str(key.expose()),
+        ),
+        Provider::Gemini => (
+            HeaderName::from_static("x-goog-api-key"),
+            HeaderValue::from_str(key.expose()),
+        ),
     };
     let Ok(mut value) = value else { return };
     value.set_sensitive(true);
-    match provider {
-        Provider::OpenAi => headers.insert(http::header::AUTHORIZATION, value),
-        Provider::Anthropic => headers.insert("x-api-key", value),
-    };
+    headers.insert(name, value);
 }
 
 /// The full cause chain of a reqwest error ("error sending request: connection refused").

@@ -19,8 +19,14 @@ pub struct Route {
     /// Parsed once when the route is cached: forwarding only swaps in the path.
     pub base_url: Arc<reqwest::Url>,
     pub api_key: Option<Arc<Secret<String>>>,
-    /// The provider key id, or `demo` for the built-in provider.
+    /// The provider key id, or `demo:<provider>` for the built-in provider.
     pub key_id: Arc<str>,
+}
+
+impl Route {
+    pub fn is_demo(&self) -> bool {
+        self.key_id.starts_with("demo")
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +46,8 @@ pub struct Directory {
     agents: RwLock<HashMap<TokenHash, Arc<Agent>>>,
     keys: RwLock<HashMap<String, Route>>,
     default_keys: RwLock<HashMap<Provider, Option<Route>>>,
+    /// Provider key names (as a model prefix or a routing chain entry names them) → id.
+    key_names: RwLock<HashMap<String, Option<String>>>,
     policies: RwLock<HashMap<(String, i64), Arc<PolicyVersion>>>,
 }
 
@@ -62,6 +70,7 @@ impl Directory {
             agents: RwLock::default(),
             keys: RwLock::default(),
             default_keys: RwLock::default(),
+            key_names: RwLock::default(),
             policies: RwLock::default(),
         }
     }
@@ -98,6 +107,36 @@ impl Directory {
     pub fn forget_keys(&self) {
         write(&self.keys).clear();
         write(&self.default_keys).clear();
+        write(&self.key_names).clear();
+    }
+
+    /// The route of the active provider key called `name`; `None` when no key has that name.
+    pub async fn route_by_key_name(&self, name: &str) -> Result<Option<Route>, RouteError> {
+        let cached = read(&self.key_names).get(name).cloned();
+        let id = match cached {
+            Some(id) => id,
+            None => {
+                let id = match self.stores.keys.key_by_name(name).await {
+                    Ok(key) => Some(key.id),
+                    Err(StoreError::NotFound) => None,
+                    Err(err) => return Err(err.into()),
+                };
+                write(&self.key_names).insert(name.to_owned(), id.clone());
+                id
+            }
+        };
+        match id {
+            Some(id) => self.key_route(&id).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Does `agent` reach `provider` with a real key (its own mapping or a default key), as
+    /// opposed to the demo provider or nothing?
+    pub async fn has_real_route(&self, agent: &Agent, provider: Provider) -> bool {
+        self.route(agent, provider)
+            .await
+            .is_ok_and(|route| !route.is_demo())
     }
 
     /// The route for `agent` to `provider`: its mapped key, else the newest active key of that
@@ -133,7 +172,8 @@ impl Directory {
                     provider,
                     base_url: Arc::new(base_url),
                     api_key: None,
-                    key_id: Arc::from("demo"),
+                    // One breaker per demo provider, as for real keys.
+                    key_id: Arc::from(format!("demo:{}", provider.name())),
                 }),
         };
         write(&self.default_keys).insert(provider, route.clone());
@@ -162,10 +202,11 @@ impl Directory {
             .master_key
             .decrypt(&record.encrypted_key)
             .map_err(|e| bad(&e.to_string()))?;
-        let base_url = record
-            .base_url
-            .clone()
-            .unwrap_or_else(|| provider.default_base_url().to_owned());
+        let base_url = match (&record.base_url, provider.default_base_url()) {
+            (Some(base_url), _) => base_url.clone(),
+            (None, Some(public)) => public.to_owned(),
+            (None, None) => return Err(bad("it has no base_url, which this provider needs")),
+        };
         let base_url = reqwest::Url::parse(&base_url)
             .map_err(|e| bad(&format!("its base_url {base_url:?} is not a URL: {e}")))?;
         let route = Route {

@@ -2,13 +2,15 @@
 //! governance story as numbered steps that pass values to each other:
 //!
 //! 1. decode — parse only what governance needs from the body (400 on bad input)
+//!    1b. target — which provider and model the model name means (`route`)
 //! 2. resolve the run — join, create, or refuse (409 / 403)
 //!    2b. approval gates — a retry of a reviewed request (202 / 403 / the held answer), or a
 //!    paused run (202)
 //! 3. policy decision — allowed models (403), the run's hard budget (402)
 //!    3b. declared tools that need approval (202)
-//! 4. route — the provider key to forward with (or the built-in demo provider)
-//! 5. forward — the original bytes, rewritten only where Rungate must
+//! 4. route — the provider keys to try, in order (`route`, from the run's `routing` policy)
+//! 5. forward — the original bytes, rewritten only where Rungate must, or translated when a
+//!    failed call is re-sent to a provider of another dialect (`attempts`)
 //! 6. settle — record step, ledger and audit in one transaction (a stream settles in its own
 //!    task, so a client hanging up cannot cancel it)
 //!    6b. proposed tool calls that need approval: the answer is held behind a gate (202)
@@ -17,12 +19,14 @@
 //! Authentication happened before (in `api::auth`); rendering of errors happens after (in
 //! `api::error`). Nothing here chooses a status code except passing the provider's through.
 
+mod attempts;
 pub mod decide;
 pub mod directory;
 pub mod gates;
 pub mod lifecycle;
 pub mod live;
 pub mod resolve;
+pub mod route;
 mod settle;
 pub mod shared;
 mod stream;
@@ -30,9 +34,10 @@ mod stream;
 use std::sync::Arc;
 use std::time::Instant;
 
+use attempts::AnswerBody;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use rungate_wire::{Dialect, Rewrite, StreamTap, WireError};
+use rungate_wire::{Dialect, ResponseOptions, Rewrite, StreamTap, StreamTranslator, WireError};
 use serde_json::json;
 
 use crate::api::error::{ApiError, Block, BlockCode, ProviderFailure};
@@ -46,9 +51,38 @@ use live::LiveRun;
 use settle::{Outcome, StepDraft};
 pub use stream::ClientStream;
 
+/// The endpoint a call came in on: its wire dialect and the provider it belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ingress {
+    /// `POST /v1/chat/completions`
+    ChatCompletions,
+    /// `POST /v1/messages` (and `count_tokens`)
+    Messages,
+    /// `POST /v1/responses`
+    Responses,
+}
+
+impl Ingress {
+    pub fn dialect(self) -> Dialect {
+        match self {
+            Ingress::ChatCompletions => Dialect::OpenAi,
+            Ingress::Messages => Dialect::Anthropic,
+            Ingress::Responses => Dialect::Responses,
+        }
+    }
+
+    /// The provider a model name no rule claims goes to.
+    pub fn provider(self) -> Provider {
+        match self {
+            Ingress::ChatCompletions | Ingress::Responses => Provider::OpenAi,
+            Ingress::Messages => Provider::Anthropic,
+        }
+    }
+}
+
 /// One proxied call, authenticated.
 pub struct ProxyCall {
-    pub provider: Provider,
+    pub ingress: Ingress,
     /// Upstream path and query, e.g. `/v1/messages?beta=true`.
     pub path_and_query: String,
     pub headers: HeaderMap,
@@ -85,13 +119,18 @@ impl From<ApiError> for ProxyFailure {
 
 /// Governs and forwards one model call.
 pub async fn handle(gw: &Arc<Gateway>, call: ProxyCall) -> Result<ProxyReply, ProxyFailure> {
-    let dialect = call.provider.dialect();
+    let dialect = call.ingress.dialect();
     let began = Instant::now();
     // 1. decode
-    let facts = rungate_wire::inspect_request(dialect, &call.body).map_err(decode_error)?;
+    let mut facts = rungate_wire::inspect_request(dialect, &call.body).map_err(decode_error)?;
     if call.agent.status == AgentStatus::Disabled {
         return Err(agent_disabled(&call.agent).into());
     }
+    // 1b. target: from here on `facts.model` is the bare name the provider knows
+    let target = route::resolve_target(gw, &call.agent, call.ingress.provider(), &facts.model)
+        .await
+        .map_err(|e| route_error(call.ingress.provider(), e))?;
+    let requested_model = std::mem::replace(&mut facts.model, target.model.clone());
     // 2. resolve the run
     let joined =
         resolve::resolve_run(gw, &call.agent, &call.headers, facts.body_run_id.as_deref()).await?;
@@ -149,7 +188,7 @@ pub async fn handle(gw: &Arc<Gateway>, call: ProxyCall) -> Result<ProxyReply, Pr
         gw.shared.as_ref(),
         &run,
         &windows,
-        call.provider,
+        target.provider,
         &facts,
         &call.body,
         price,
@@ -177,105 +216,184 @@ pub async fn handle(gw: &Arc<Gateway>, call: ProxyCall) -> Result<ProxyReply, Pr
             .map_err(in_run)?;
     }
     // 4. route
-    let route = gw
-        .directory
-        .route(&call.agent, call.provider)
+    let routing = run
+        .policy
+        .as_ref()
+        .and_then(|p| p.document.routing.as_ref());
+    let plan = route::plan(gw, &call.agent, &target, routing)
         .await
-        .map_err(|e| in_run(route_error(call.provider, e)))?;
+        .map_err(|e| in_run(route_error(target.provider, e)))?;
     // 5. forward
     let inject_usage = facts.stream && dialect == Dialect::OpenAi && !facts.include_usage;
-    let rewrite = Rewrite {
-        strip_rungate: facts.has_rungate_field,
-        inject_include_usage: inject_usage,
-        max_output_tokens: hold.clamped_output,
-        ..Rewrite::default()
-    };
-    let body = rungate_wire::rewrite_request(dialect, &call.body, &rewrite)
-        .map_err(|e| in_run(decode_error(e)))?;
+    let clamp = hold.clamped_output;
     run.touch(run::now_ms());
-    let draft = StepDraft {
+    let first = &plan.candidates[0];
+    let mut draft = StepDraft {
         id: StepId::generate(),
         run: run.clone(),
         agent_id: call.agent.id.clone(),
-        provider: call.provider,
-        model: facts.model.clone(),
+        provider: first.provider(),
+        model: first.model.clone(),
         price,
         hold,
         started: Instant::now(),
         created_at_ms: run::now_ms(),
+        attempt: 1,
+        client: dialect,
+        input_estimate: budget::estimate_input_tokens(facts.prompt_chars),
     };
-    let request = ForwardRequest {
-        provider: call.provider,
-        base_url: &route.base_url,
-        api_key: route.api_key.as_deref(),
+    let attempts = attempts::Attempts {
+        gw,
+        client: dialect,
+        facts: &facts,
+        requested_model: &requested_model,
+        body: &call.body,
         path_and_query: &call.path_and_query,
-        client_headers: &call.headers,
-        body,
+        headers: &call.headers,
+        routing,
+        clamp,
+        inject_usage,
     };
+    let answer = match attempts.send(&plan, &mut draft).await {
+        Ok(answer) => answer,
+        Err(attempts::Failed::Refused(error)) => return Err(in_run(error)),
+        Err(attempts::Failed::Exhausted(exhausted)) => {
+            let error = upstream_failed(gw, draft, exhausted.error, exhausted.failures).await;
+            return Err(in_run(error));
+        }
+    };
+    let status = answer.status;
+    let translated = answer.dialect != dialect;
     let mut headers = run_headers(
         &run,
         &draft.id,
-        call.provider,
-        &facts.model,
+        answer.candidate.provider(),
+        &answer.candidate.model,
         joined.warning.as_deref(),
     );
-    let response = match gw.upstream.send(request).await {
-        Ok(response) => response,
-        Err(err) => return Err(in_run(upstream_failed(gw, draft, err).await)),
-    };
-    let status = response.status;
-    copy_provider_headers(&response.headers, &mut headers);
-    let is_sse = header_text(&response.headers, "content-type")
+    set_header(
+        &mut headers,
+        "x-rungate-failover",
+        &answer.failovers.to_string(),
+    );
+    copy_provider_headers(&answer.headers, &mut headers);
+    let is_sse = header_text(&answer.headers, "content-type")
         .is_some_and(|ct| ct.starts_with("text/event-stream"));
-    // 6. settle, 7. render
-    if status.is_success() && facts.stream && is_sse {
-        let tap = StreamTap::new(dialect, inject_usage);
-        set_header(&mut headers, "cache-control", "no-cache");
-        set_header(&mut headers, "x-accel-buffering", "no");
-        let step_id = draft.id.0.clone();
-        let stream = stream::relay(gw.clone(), response.body, tap, draft, status.as_u16());
-        // 6b. a stream that may propose a watched tool is held until its proposals are known
-        if let Some(asker) = asker
-            .as_ref()
-            .filter(|a| gates::watches_stream(a, &facts.declared_tools))
-        {
-            return gates::review_stream(gw, asker, dialect, status, headers, stream, step_id)
-                .await
-                .map_err(in_run);
+    let answered_in = ResponseOptions {
+        model: &answer.candidate.model,
+        created_unix: u64::try_from(run::now_ms() / 1000).unwrap_or(0),
+    };
+    let body = match answer.body {
+        // 6. settle, 7. render
+        AnswerBody::Unread(upstream) if status.is_success() && facts.stream && is_sse => {
+            let translator =
+                translated.then(|| StreamTranslator::new(answer.dialect, dialect, &answered_in));
+            let tap = stream::ClientTap::new(StreamTap::new(dialect, inject_usage), translator);
+            set_header(&mut headers, "cache-control", "no-cache");
+            set_header(&mut headers, "x-accel-buffering", "no");
+            set_header(&mut headers, "content-type", "text/event-stream");
+            let step_id = draft.id.0.clone();
+            let stream = stream::relay(gw.clone(), upstream, tap, draft, status.as_u16());
+            // 6b. a stream that may propose a watched tool is held until its proposals are known
+            if let Some(asker) = asker
+                .as_ref()
+                .filter(|a| gates::watches_stream(a, &facts.declared_tools))
+            {
+                return gates::review_stream(gw, asker, dialect, status, headers, stream, step_id)
+                    .await
+                    .map_err(in_run);
+            }
+            return Ok(ProxyReply {
+                status,
+                headers,
+                body: ReplyBody::Stream(stream),
+            });
         }
-        return Ok(ProxyReply {
-            status,
-            headers,
-            body: ReplyBody::Stream(stream),
-        });
-    }
-    let bytes = match tokio::time::timeout(gw.upstream.timeout(), response.body.bytes()).await {
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(err)) => {
-            let err = UpstreamError::Unreachable {
-                provider: call.provider.name(),
-                message: crate::providers::upstream_error_chain(&err),
-            };
-            return Err(in_run(upstream_failed(gw, draft, err).await));
+        AnswerBody::Unread(upstream) => {
+            match tokio::time::timeout(gw.upstream.timeout(), upstream.bytes()).await {
+                Ok(Ok(bytes)) => bytes,
+                Ok(Err(err)) => {
+                    let err = UpstreamError::Unreachable {
+                        provider: answer.candidate.provider().name(),
+                        message: crate::providers::upstream_error_chain(&err),
+                    };
+                    let error = upstream_failed(gw, draft, err, answer.failures).await;
+                    return Err(in_run(error));
+                }
+                Err(_) => {
+                    let err = UpstreamError::Timeout {
+                        provider: answer.candidate.provider().name(),
+                        after: gw.upstream.timeout(),
+                    };
+                    let error = upstream_failed(gw, draft, err, answer.failures).await;
+                    return Err(in_run(error));
+                }
+            }
         }
-        Err(_) => {
-            let err = UpstreamError::Timeout {
-                provider: call.provider.name(),
-                after: gw.upstream.timeout(),
-            };
-            return Err(in_run(upstream_failed(gw, draft, err).await));
-        }
+        AnswerBody::Read(bytes) => bytes,
     };
     let upstream_time = draft.started.elapsed();
     if status.is_server_error() {
-        let message = String::from_utf8_lossy(&bytes[..bytes.len().min(500)]).into_owned();
+        let message = String::from_utf8_lossy(&body[..body.len().min(500)]).into_owned();
         let err = UpstreamError::ServerError {
-            provider: call.provider.name(),
+            provider: answer.candidate.provider().name(),
             status: status.as_u16(),
             message,
         };
-        return Err(in_run(upstream_failed(gw, draft, err).await));
+        return Err(in_run(
+            upstream_failed(gw, draft, err, answer.failures).await,
+        ));
     }
+    // The provider's own usage figures, read in the dialect it answered in.
+    let usage = match status.is_success() {
+        true => rungate_wire::usage_from_body(answer.dialect, &body).unwrap_or_default(),
+        false => Default::default(),
+    };
+    let bytes = match (translated, status.is_success()) {
+        (false, _) => body,
+        (true, false) => {
+            set_header(&mut headers, "content-type", "application/json");
+            Bytes::from(rungate_wire::translate_error(
+                answer.dialect,
+                dialect,
+                status.as_u16(),
+                &body,
+            ))
+        }
+        (true, true) => {
+            set_header(&mut headers, "content-type", "application/json");
+            match rungate_wire::translate_response(answer.dialect, dialect, &body, &answered_in) {
+                Ok(bytes) => Bytes::from(bytes),
+                Err(err) => {
+                    // The provider billed the call: it is charged, and the agent told why it
+                    // gets no answer.
+                    let message = format!(
+                        "{} answered, but its answer cannot be translated: {err}",
+                        answer.candidate.label
+                    );
+                    let outcome = Outcome {
+                        usage,
+                        status: StepStatus::Error,
+                        http_status: Some(status.as_u16()),
+                        error: Some(message.clone()),
+                    };
+                    draft
+                        .settle(gw, outcome)
+                        .await
+                        .map_err(|e| in_run(e.into()))?;
+                    let failure = ProviderFailure {
+                        provider: answer.candidate.label.to_string(),
+                        status: Some(status.as_u16()),
+                        message: message.clone(),
+                    };
+                    return Err(in_run(ApiError::Provider {
+                        message,
+                        failures: vec![failure],
+                    }));
+                }
+            }
+        }
+    };
     // The model's proposed tool calls meet the same rules as declared and reported ones; a
     // refused proposal is still charged (the provider billed it) but its answer is withheld.
     let proposal_refusal = match status.is_success() {
@@ -285,7 +403,6 @@ pub async fn handle(gw: &Arc<Gateway>, call: ProxyCall) -> Result<ProxyReply, Pr
         false => None,
     };
     let outcome = if status.is_success() {
-        let usage = rungate_wire::usage_from_body(dialect, &bytes).unwrap_or_default();
         let (status_of_step, error) = match &proposal_refusal {
             Some(refusal) => (StepStatus::Blocked, Some(refusal.to_string())),
             None => (StepStatus::Success, None),
@@ -375,16 +492,17 @@ pub async fn forward_uncharged(
     gw: &Arc<Gateway>,
     call: ProxyCall,
 ) -> Result<ProxyReply, ProxyFailure> {
-    let dialect = call.provider.dialect();
+    let dialect = call.ingress.dialect();
+    let provider = call.ingress.provider();
     let facts = rungate_wire::inspect_request(dialect, &call.body).map_err(decode_error)?;
     if call.agent.status == AgentStatus::Disabled {
         return Err(agent_disabled(&call.agent).into());
     }
     let route = gw
         .directory
-        .route(&call.agent, call.provider)
+        .route(&call.agent, provider)
         .await
-        .map_err(|e| route_error(call.provider, e))?;
+        .map_err(|e| route_error(provider, e))?;
     let rewrite = Rewrite {
         strip_rungate: facts.has_rungate_field,
         ..Rewrite::default()
@@ -392,33 +510,40 @@ pub async fn forward_uncharged(
     let body =
         rungate_wire::rewrite_request(dialect, &call.body, &rewrite).map_err(decode_error)?;
     let request = ForwardRequest {
-        provider: call.provider,
+        provider,
         base_url: &route.base_url,
         api_key: route.api_key.as_deref(),
         path_and_query: &call.path_and_query,
         client_headers: &call.headers,
         body,
+        timeout: None,
     };
     let response = gw
         .upstream
         .send(request)
         .await
-        .map_err(|e| ProxyFailure::from(upstream_error(e)))?;
+        .map_err(|e| ProxyFailure::from(upstream_error(e, Vec::new())))?;
     let mut headers = HeaderMap::new();
     copy_provider_headers(&response.headers, &mut headers);
     let bytes = tokio::time::timeout(gw.upstream.timeout(), response.body.bytes())
         .await
         .map_err(|_| {
-            ProxyFailure::from(upstream_error(UpstreamError::Timeout {
-                provider: call.provider.name(),
-                after: gw.upstream.timeout(),
-            }))
+            ProxyFailure::from(upstream_error(
+                UpstreamError::Timeout {
+                    provider: provider.name(),
+                    after: gw.upstream.timeout(),
+                },
+                Vec::new(),
+            ))
         })?
         .map_err(|e| {
-            ProxyFailure::from(upstream_error(UpstreamError::Unreachable {
-                provider: call.provider.name(),
-                message: e.to_string(),
-            }))
+            ProxyFailure::from(upstream_error(
+                UpstreamError::Unreachable {
+                    provider: provider.name(),
+                    message: e.to_string(),
+                },
+                Vec::new(),
+            ))
         })?;
     Ok(ProxyReply {
         status: response.status,
@@ -512,37 +637,44 @@ fn route_error(provider: Provider, err: directory::RouteError) -> ApiError {
     }
 }
 
-fn upstream_error(err: UpstreamError) -> ApiError {
-    match &err {
-        UpstreamError::Timeout { provider, .. } => ApiError::ProviderTimeout {
-            message: err.to_string(),
-            provider: (*provider).to_owned(),
-        },
-        UpstreamError::Unreachable { provider, .. } => ApiError::Provider {
-            message: format!("Every provider failed: {err}"),
-            failures: vec![ProviderFailure {
-                provider: (*provider).to_owned(),
-                status: None,
-                message: err.to_string(),
-            }],
-        },
+/// The caller's 504 (the one provider tried timed out) or 502, listing the failed attempts
+/// before (`failures`) and this last one.
+fn upstream_error(err: UpstreamError, mut failures: Vec<ProviderFailure>) -> ApiError {
+    let message = err.to_string();
+    let (provider, status, detail) = match &err {
+        UpstreamError::Timeout { provider, .. } | UpstreamError::Unreachable { provider, .. } => {
+            (*provider, None, message.clone())
+        }
         UpstreamError::ServerError {
             provider,
             status,
             message,
-        } => ApiError::Provider {
-            message: format!("Every provider failed: {err}"),
-            failures: vec![ProviderFailure {
-                provider: (*provider).to_owned(),
-                status: Some(*status),
-                message: message.clone(),
-            }],
+        } => (*provider, Some(*status), message.clone()),
+    };
+    failures.push(ProviderFailure {
+        provider: provider.to_owned(),
+        status,
+        message: detail,
+    });
+    match err {
+        UpstreamError::Timeout { .. } if failures.len() == 1 => ApiError::ProviderTimeout {
+            message,
+            provider: provider.to_owned(),
+        },
+        _ => ApiError::Provider {
+            message: format!("Every provider failed: {message}"),
+            failures,
         },
     }
 }
 
 /// Records the failed step, then turns the failure into the caller's 502/504.
-async fn upstream_failed(gw: &Gateway, draft: StepDraft, err: UpstreamError) -> ApiError {
+async fn upstream_failed(
+    gw: &Gateway,
+    draft: StepDraft,
+    err: UpstreamError,
+    failures: Vec<ProviderFailure>,
+) -> ApiError {
     let status = if matches!(err, UpstreamError::Timeout { .. }) {
         StepStatus::Timeout
     } else {
@@ -552,8 +684,12 @@ async fn upstream_failed(gw: &Gateway, draft: StepDraft, err: UpstreamError) -> 
         UpstreamError::ServerError { status, .. } => Some(*status),
         UpstreamError::Timeout { .. } | UpstreamError::Unreachable { .. } => None,
     };
+    let usage = match status {
+        StepStatus::Timeout => draft.timed_out_usage(),
+        _ => Default::default(),
+    };
     let outcome = Outcome {
-        usage: Default::default(),
+        usage,
         status,
         http_status,
         error: Some(err.to_string()),
@@ -562,7 +698,7 @@ async fn upstream_failed(gw: &Gateway, draft: StepDraft, err: UpstreamError) -> 
         tracing::error!(error = %store_err, "failed to record a failed step");
     }
     tracing::warn!(error = %err, "upstream call failed");
-    upstream_error(err)
+    upstream_error(err, failures)
 }
 
 /// Provider headers worth passing back (content type, request ids, rate-limit hints).
@@ -616,7 +752,6 @@ fn run_headers(
     set_header(&mut headers, "x-rungate-step-id", &step.0);
     set_header(&mut headers, "x-rungate-provider", provider.name());
     set_header(&mut headers, "x-rungate-model", model);
-    set_header(&mut headers, "x-rungate-failover", "0");
     set_budget_headers(&mut headers, run, run.spend(), run.tokens());
     if let Some(warning) = warning {
         append_warning(&mut headers, warning);

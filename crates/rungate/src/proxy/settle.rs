@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use rungate_wire::Usage;
+use rungate_wire::{Dialect, Usage};
 use serde_json::json;
 
 use super::live::LiveRun;
@@ -31,6 +31,13 @@ pub struct StepDraft {
     pub hold: Hold,
     pub started: Instant,
     pub created_at_ms: i64,
+    /// 1 for the first attempt; retries and failovers count up.
+    pub attempt: u32,
+    /// The dialect the caller speaks (a stream's error event is written in it).
+    pub client: Dialect,
+    /// The call's estimated input tokens: what an attempt that timed out is charged, since the
+    /// provider may have processed (and will bill) the prompt without answering in time.
+    pub input_estimate: u64,
 }
 
 /// How the call ended.
@@ -71,9 +78,15 @@ impl StepDraft {
         ]
     }
 
-    pub async fn settle(self, gw: &Gateway, outcome: Outcome) -> StoreResult<Settled> {
-        let price = self.price;
-        let cost = price.map_or(UsdNanos::ZERO, |p| budget::cost_of(&outcome.usage, &p));
+    /// The step of this attempt, its ledger entries and audit events, as one store record.
+    /// `with_hold`: the entries that release the call's hold (only the final attempt's).
+    fn record(
+        &self,
+        outcome: &Outcome,
+        cost: UsdNanos,
+        with_hold: bool,
+        extra: Vec<AuditEvent>,
+    ) -> StepRecord {
         let latency_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let now = run::now_ms();
         let step = Step {
@@ -94,18 +107,27 @@ impl StepDraft {
             response: None,
             created_at_ms: self.created_at_ms,
         };
-        let ledger = self.ledger_entries(cost, now);
-        let audit = vec![AuditEvent {
+        let ledger = match with_hold {
+            true => self.ledger_entries(cost, now),
+            false => vec![LedgerEntry {
+                kind: LedgerKind::Settlement,
+                step_id: self.id.0.clone(),
+                amount: cost,
+                created_at_ms: now,
+            }],
+        };
+        let mut audit = vec![AuditEvent {
             kind: "step.recorded",
             actor: format!("agent:{}", self.agent_id),
             data: json!({
                 "step_id": self.id, "type": "llm_call", "provider": step.provider, "model": step.model,
                 "status": step.status, "http_status": step.http_status, "cost_nanos": cost.0,
                 "tokens": {"input": step.input_tokens, "output": step.output_tokens},
-                "latency_ms": latency_ms, "error": outcome.error,
+                "latency_ms": latency_ms, "error": outcome.error, "attempt": self.attempt,
             }),
             at_ms: now,
         }];
+        audit.extend(extra);
         let alert = self.run.alert_threshold.map(|threshold| Crossing {
             threshold,
             event: AuditEvent {
@@ -118,13 +140,70 @@ impl StepDraft {
                 at_ms: now,
             },
         });
-        let record = StepRecord {
+        StepRecord {
             step,
             ledger,
             audit,
-            hold_id: self.hold.shared_id().map(str::to_owned),
+            hold_id: match with_hold {
+                true => self.hold.shared_id().map(str::to_owned),
+                false => None,
+            },
             alert,
-        };
+        }
+    }
+
+    /// The usage an attempt that got no answer in time is charged for.
+    pub fn timed_out_usage(&self) -> Usage {
+        Usage {
+            input_tokens: self.input_estimate,
+            ..Usage::default()
+        }
+    }
+
+    fn cost_of(&self, usage: &Usage) -> UsdNanos {
+        self.price
+            .map_or(UsdNanos::ZERO, |p| budget::cost_of(usage, &p))
+    }
+
+    /// Records an attempt that failed and is followed by another (a retry or a failover): its
+    /// own step, settled without touching the call's hold, which moves on to the next attempt.
+    pub async fn record_failed_attempt(
+        &self,
+        gw: &Gateway,
+        outcome: Outcome,
+        events: Vec<AuditEvent>,
+    ) -> StoreResult<()> {
+        let cost = self.cost_of(&outcome.usage);
+        let record = self.record(&outcome, cost, false, events);
+        let latency_ms = record.step.latency_ms;
+        let committed = gw.stores.runs.record_step(&record).await?;
+        self.run.refresh(&committed);
+        if let Some(hour) = gw.runs.agent_hour(&self.agent_id) {
+            hour.record(run::now_ms(), cost);
+        }
+        gw.metrics
+            .record_step(self.provider.name(), outcome.status, cost, latency_ms);
+        gw.metrics.record_spend(&self.agent_id, &self.model, cost);
+        Ok(())
+    }
+
+    /// Points the draft at the next attempt: a new step on `provider` / `model`.
+    pub fn retarget(&mut self, provider: Provider, model: &str, price: Option<Price>) {
+        self.id = StepId::generate();
+        self.provider = provider;
+        model.clone_into(&mut self.model);
+        self.price = price;
+        self.started = Instant::now();
+        self.created_at_ms = run::now_ms();
+        self.attempt += 1;
+    }
+
+    pub async fn settle(self, gw: &Gateway, outcome: Outcome) -> StoreResult<Settled> {
+        let price = self.price;
+        let cost = self.cost_of(&outcome.usage);
+        let record = self.record(&outcome, cost, true, Vec::new());
+        let latency_ms = record.step.latency_ms;
+        let now = run::now_ms();
         let committed = gw.stores.runs.record_step(&record).await?;
         self.hold.settle(
             committed.spend,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use rungate_wire::{RungateTrailer, StreamTap, TrailerTokens};
+use rungate_wire::{RungateTrailer, StreamTap, StreamTranslator, TrailerTokens, Usage};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -18,11 +18,69 @@ use crate::run::StepStatus;
 
 pub type ClientStream = ReceiverStream<Result<Bytes, std::io::Error>>;
 
+/// The tap a stream goes through on its way to the client: the upstream's events as they
+/// are, or translated into the client's dialect first (a failed-over call). Either way the
+/// tap reads the client-dialect events, so hiding, proposals and completion work alike.
+pub struct ClientTap {
+    tap: StreamTap,
+    translator: Option<StreamTranslator>,
+}
+
+impl ClientTap {
+    pub fn new(tap: StreamTap, translator: Option<StreamTranslator>) -> ClientTap {
+        ClientTap { tap, translator }
+    }
+
+    fn push(&mut self, chunk: Bytes) -> Bytes {
+        match &mut self.translator {
+            None => self.tap.push(chunk),
+            Some(translator) => {
+                let translated = translator.push(&chunk);
+                self.tap.push(translated)
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Bytes {
+        let Some(translator) = &mut self.translator else {
+            return self.tap.finish();
+        };
+        let last = translator.finish();
+        let mut out = self.tap.push(last).to_vec();
+        out.extend_from_slice(&self.tap.finish());
+        Bytes::from(out)
+    }
+
+    /// The provider's own figures where translated (they carry what a client dialect may not,
+    /// e.g. Gemini's thinking tokens).
+    fn usage(&self) -> Option<Usage> {
+        self.translator
+            .as_ref()
+            .and_then(StreamTranslator::usage)
+            .or_else(|| self.tap.usage())
+    }
+
+    fn completed(&self) -> bool {
+        self.tap.completed()
+            || self
+                .translator
+                .as_ref()
+                .is_some_and(StreamTranslator::completed)
+    }
+
+    fn upstream_error(&self) -> Option<&str> {
+        self.translator
+            .as_ref()
+            .and_then(StreamTranslator::upstream_error)
+            .or_else(|| self.tap.upstream_error())
+    }
+}
+
 /// Starts relaying `upstream` to the returned client stream.
 pub fn relay(
     gw: Arc<Gateway>,
     upstream: reqwest::Response,
-    tap: StreamTap,
+    tap: ClientTap,
     draft: StepDraft,
     http_status: u16,
 ) -> ClientStream {
@@ -43,7 +101,7 @@ enum End {
 async fn pump(
     gw: Arc<Gateway>,
     mut upstream: reqwest::Response,
-    mut tap: StreamTap,
+    mut tap: ClientTap,
     draft: StepDraft,
     http_status: u16,
     tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
@@ -74,7 +132,7 @@ async fn pump(
         }
     };
     drop(upstream);
-    let dialect = draft.provider.dialect();
+    let dialect = draft.client;
     let (status, error) = match (&end, tap.completed()) {
         (End::Finished, true) => (StepStatus::Success, tap.upstream_error().map(str::to_owned)),
         (End::Finished, false) => (
@@ -99,7 +157,7 @@ async fn pump(
             .await;
     }
     // Streamed proposals already reached the client; they still count toward `tool_limits`.
-    for tool in tap.proposed_tools() {
+    for tool in tap.tap.proposed_tools() {
         if let Err(err) = crate::proxy::shared::record_proposals(&gw, &draft.run, tool, 1).await {
             tracing::warn!(run_id = %draft.run.id, error = %err, "could not count a streamed tool proposal");
         }

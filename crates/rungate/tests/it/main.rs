@@ -15,6 +15,7 @@ mod dashboard_session;
 mod db_copy;
 mod docs;
 mod errors;
+mod failover;
 mod gates;
 mod harness;
 mod pg;

@@ -60,8 +60,10 @@ fn normalize_base_url(raw: &str) -> Result<String, ApiError> {
 fn apply(gw: &Gateway, key: &mut ProviderKeyRecord, body: KeyBody) -> Result<(), ApiError> {
     if let Some(provider) = body.provider {
         Provider::parse(&provider).ok_or_else(|| {
+            let known: Vec<&str> = Provider::ALL.iter().map(|p| p.name()).collect();
             ApiError::invalid(format!(
-                "unknown provider {provider:?}; expected openai or anthropic"
+                "unknown provider {provider:?}; expected one of {}",
+                known.join(", ")
             ))
         })?;
         key.provider = provider;
@@ -89,6 +91,14 @@ fn apply(gw: &Gateway, key: &mut ProviderKeyRecord, body: KeyBody) -> Result<(),
     }
     if key.name.trim().is_empty() || key.encrypted_key.is_empty() || key.provider.is_empty() {
         return Err(ApiError::invalid("provider, name and api_key are required"));
+    }
+    let needs_base_url =
+        Provider::parse(&key.provider).is_some_and(|p| p.default_base_url().is_none());
+    if needs_base_url && key.base_url.is_none() {
+        return Err(ApiError::invalid(format!(
+            "a {} key needs a base_url (the endpoint without /v1)",
+            key.provider
+        )));
     }
     key.updated_at_ms = now_ms();
     Ok(())
@@ -217,4 +227,72 @@ pub async fn upsert_key(
     };
     gw.directory.forget_keys();
     Ok(response)
+}
+
+/// `GET /api/providers/health`: every provider key with its circuit breaker, plus the demo
+/// provider once it has carried traffic. Figures are this gateway's, since it started.
+#[utoipa::path(get, path = "/providers/health", tag = "admin", responses((status = 200, description = "list")))]
+pub async fn providers_health(
+    State(gw): State<AppState>,
+    parts: Parts,
+) -> Result<Response, ApiError> {
+    authorize_admin(&gw, &parts, Scope::Read).await?;
+    let now = now_ms();
+    let mut health: std::collections::BTreeMap<String, crate::providers::health::KeyHealth> = gw
+        .breakers
+        .snapshot(now)
+        .into_iter()
+        .map(|h| (h.key_id.clone(), h))
+        .collect();
+    let (keys, _) = gw
+        .stores
+        .keys
+        .list_keys(
+            None,
+            None,
+            crate::store::Page {
+                limit: 1000,
+                offset: 0,
+            },
+        )
+        .await?;
+    let mut items: Vec<Value> = keys
+        .iter()
+        .map(|key| {
+            let known = health.remove(&key.id);
+            render_health(&key.id, Some(key), &key.provider, known.as_ref())
+        })
+        .collect();
+    items.extend(
+        health
+            .values()
+            .map(|h| render_health(&h.key_id, None, h.provider, Some(h))),
+    );
+    let total = items.len() as u64;
+    Ok(list(items, total))
+}
+
+fn render_health(
+    key_id: &str,
+    key: Option<&ProviderKeyRecord>,
+    provider: &str,
+    health: Option<&crate::providers::health::KeyHealth>,
+) -> Value {
+    use crate::providers::health::CircuitState;
+    let state = health.map_or(CircuitState::Closed, |h| h.state);
+    json!({
+        "key_id": key_id,
+        "name": key.map(|k| k.name.as_str()),
+        "provider": provider,
+        "key_status": key.map(|k| k.status.as_str()),
+        "circuit": state,
+        "healthy": state == CircuitState::Closed,
+        "consecutive_failures": health.map_or(0, |h| h.consecutive_failures),
+        "successes": health.map_or(0, |h| h.successes),
+        "failures": health.map_or(0, |h| h.failures),
+        "times_opened": health.map_or(0, |h| h.times_opened),
+        "last_error": health.and_then(|h| h.last_error.as_deref()),
+        "last_failure_at": health.and_then(|h| h.last_failure_at_ms).map(rfc3339),
+        "next_probe_at": health.and_then(|h| h.retry_at_ms).map(rfc3339),
+    })
 }

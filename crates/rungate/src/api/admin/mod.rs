@@ -35,6 +35,7 @@ use crate::store::Page;
     keys::update_key,
     keys::delete_key,
     keys::upsert_key,
+    keys::providers_health,
     policies::list_policies,
     policies::create_policy,
     policies::get_policy,
@@ -98,6 +99,7 @@ pub fn router() -> Router<AppState> {
                 .delete(keys::delete_key),
         )
         .route("/provider-keys/by-name/{name}", put(keys::upsert_key))
+        .route("/providers/health", get(keys::providers_health))
         .route(
             "/policies",
             get(policies::list_policies).post(policies::create_policy),

@@ -1,0 +1,167 @@
+//! Readers over parsed JSON that say which member was wrong.
+//!
+//! Translation must fail with the member's path (so the client can fix its request), and must
+//! treat an absent member and `null` alike, as the providers do. Answers are read leniently
+//! instead: an upstream that said something odd still gets its text through.
+
+use serde_json::{Map, Number, Value};
+
+use super::TranslateError;
+
+pub(crate) type Object = Map<String, Value>;
+
+/// The member, with `null` read as absent.
+pub(crate) fn get<'a>(object: &'a Object, key: &str) -> Option<&'a Value> {
+    object.get(key).filter(|v| !v.is_null())
+}
+
+/// A Gemini member by its camelCase name, or the snake_case one the REST API also accepts.
+pub(crate) fn get_camel<'a>(value: &'a Value, camel: &str) -> Option<&'a Value> {
+    let object = value.as_object()?;
+    if let Some(found) = get(object, camel) {
+        return Some(found);
+    }
+    let mut snake = String::with_capacity(camel.len() + 4);
+    for c in camel.chars() {
+        if c.is_ascii_uppercase() {
+            snake.push('_');
+            snake.push(c.to_ascii_lowercase());
+        } else {
+            snake.push(c);
+        }
+    }
+    get(object, &snake)
+}
+
+pub(crate) fn path(parent: &str, key: &str) -> String {
+    if parent.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{parent}.{key}")
+    }
+}
+
+pub(crate) fn index(parent: &str, i: usize) -> String {
+    format!("{parent}[{i}]")
+}
+
+/// An optional array member; absent and `null` are empty.
+pub(crate) fn array<'a>(
+    value: Option<&'a Value>,
+    field: &str,
+) -> Result<&'a [Value], TranslateError> {
+    match value {
+        None | Some(Value::Null) => Ok(&[]),
+        Some(Value::Array(items)) => Ok(items),
+        Some(_) => Err(TranslateError::invalid(field, "expected an array")),
+    }
+}
+
+pub(crate) fn object<'a>(value: &'a Value, field: &str) -> Result<&'a Object, TranslateError> {
+    value
+        .as_object()
+        .ok_or_else(|| TranslateError::invalid(field, "expected an object"))
+}
+
+pub(crate) fn string<'a>(value: Option<&'a Value>, field: &str) -> Result<&'a str, TranslateError> {
+    match value {
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(TranslateError::invalid(field, "expected a string")),
+        None => Err(TranslateError::invalid(field, "is required")),
+    }
+}
+
+pub(crate) fn opt_string(
+    value: Option<&Value>,
+    field: &str,
+) -> Result<Option<String>, TranslateError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(TranslateError::invalid(field, "expected a string")),
+    }
+}
+
+pub(crate) fn opt_number(
+    value: Option<&Value>,
+    field: &str,
+) -> Result<Option<Number>, TranslateError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => Ok(Some(n.clone())),
+        Some(_) => Err(TranslateError::invalid(field, "expected a number")),
+    }
+}
+
+pub(crate) fn opt_u64(value: Option<&Value>, field: &str) -> Result<Option<u64>, TranslateError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(n) => Ok(Some(n)),
+            None => Err(TranslateError::invalid(
+                field,
+                "expected a non-negative integer",
+            )),
+        },
+        Some(_) => Err(TranslateError::invalid(field, "expected an integer")),
+    }
+}
+
+pub(crate) fn opt_bool(value: Option<&Value>, field: &str) -> Result<Option<bool>, TranslateError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(TranslateError::invalid(field, "expected a boolean")),
+    }
+}
+
+/// A stop list: one string or an array of strings.
+pub(crate) fn stop_list(value: Option<&Value>, field: &str) -> Result<Vec<String>, TranslateError> {
+    match value {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::String(s)) => Ok(vec![s.clone()]),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| string(Some(item), &index(field, i)).map(str::to_owned))
+            .collect(),
+        Some(_) => Err(TranslateError::invalid(
+            field,
+            "expected a string or an array",
+        )),
+    }
+}
+
+/// A token count in an answer: anything but a non-negative integer reads as zero.
+pub(crate) fn count(value: Option<&Value>) -> u64 {
+    value.and_then(Value::as_u64).unwrap_or(0)
+}
+
+/// A lenient string in an answer.
+pub(crate) fn text(value: Option<&Value>) -> Option<&str> {
+    value.and_then(Value::as_str)
+}
+
+/// Arguments that arrived as an object (Anthropic `input`, Gemini `args`), as JSON text.
+pub(crate) fn arguments_text(value: Option<&Value>) -> String {
+    match value {
+        None | Some(Value::Null) => "{}".to_owned(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// Builds an object from members, skipping `None`s.
+pub(crate) fn build<const N: usize>(members: [(&str, Option<Value>); N]) -> Value {
+    let mut object = Object::new();
+    for (key, value) in members {
+        if let Some(value) = value {
+            object.insert(key.to_owned(), value);
+        }
+    }
+    Value::Object(object)
+}
+
+pub(crate) fn number(n: &Number) -> Value {
+    Value::Number(n.clone())
+}

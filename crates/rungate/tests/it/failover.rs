@@ -1,0 +1,369 @@
+//! Routing across vendors: a primary provider that answers 500 / 429 or hangs is replaced by
+//! the next one of the policy's chain, in another dialect, and the agent still gets its own
+//! format (streams included). Every attempt is its own step and ledger entry, and the circuit
+//! breaker stops sending calls to a key that keeps failing.
+
+use mock_upstream::{MockConfig, MockUpstream};
+use serde_json::{Value, json};
+
+use crate::harness::{self, Harness, PROVIDER_SECRET, Setup, TestResult, user};
+
+/// A gateway whose agent's OpenAI traffic goes to a second mock that fails every call with
+/// `script`; the policy's chain continues on the regular mock's Anthropic and Gemini keys.
+struct Flaky {
+    h: Harness,
+    primary: MockUpstream,
+    token: String,
+}
+
+async fn flaky(script: Value, routing: Value, extra_yaml: &str) -> TestResult<Flaky> {
+    let h = harness::start_with(Setup {
+        extra_yaml: extra_yaml.to_owned(),
+        ..Setup::default()
+    })
+    .await?;
+    let primary = MockUpstream::start(MockConfig {
+        require_key: Some(PROVIDER_SECRET.into()),
+        default_script: Some(script),
+        ..MockConfig::default()
+    })
+    .await?;
+    let flaky_key = h
+        .admin_post(
+            "/api/provider-keys",
+            json!({"provider": "openai", "name": "flaky-openai", "api_key": PROVIDER_SECRET, "base_url": primary.base_url()}),
+        )
+        .await?;
+    let flaky_id = flaky_key["data"]["id"]
+        .as_str()
+        .ok_or("no key id")?
+        .to_owned();
+    let gemini = h
+        .admin_post(
+            "/api/provider-keys",
+            json!({"provider": "gemini", "name": "mock-gemini", "api_key": PROVIDER_SECRET, "base_url": h.mock.base_url()}),
+        )
+        .await?;
+    let gemini_id = gemini["data"]["id"].as_str().ok_or("no key id")?.to_owned();
+    let policy = h
+        .admin_post(
+            "/api/policies",
+            json!({"name": "failover", "routing": routing}),
+        )
+        .await?;
+    let created = h
+        .admin_post(
+            "/api/agents",
+            json!({"name": "failing-over", "policy_id": policy["data"]["id"],
+                   "provider_keys": {"openai": flaky_id, "anthropic": h.anthropic_key, "gemini": gemini_id}}),
+        )
+        .await?;
+    let token = created["data"]["api_key"]
+        .as_str()
+        .ok_or("no token")?
+        .to_owned();
+    Ok(Flaky { h, primary, token })
+}
+
+fn to_anthropic() -> Value {
+    json!({"default_chain": ["anthropic"], "model_map": {"gpt-4o-mini": {"anthropic": "claude-sonnet-4-5"}}})
+}
+
+/// The run's steps, oldest first (step ids are time-ordered).
+async fn attempts(h: &Harness, run_id: &str) -> TestResult<Vec<Value>> {
+    let mut steps = h.steps(run_id).await?;
+    steps.sort_by_key(|s| s["id"].as_str().map(str::to_owned));
+    Ok(steps)
+}
+
+async fn audit_kinds(h: &Harness, run_id: &str) -> TestResult<Vec<Value>> {
+    let audit = h.admin_get(&format!("/api/runs/{run_id}/audit")).await?;
+    Ok(audit["data"].as_array().cloned().unwrap_or_default())
+}
+
+#[tokio::test]
+async fn a_500_fails_over_to_anthropic_and_the_openai_caller_gets_a_chat_completion() -> TestResult
+{
+    let f = flaky(json!({"status": 500}), to_anthropic(), "").await?;
+    let reply =
+        f.h.chat(
+            &f.token,
+            json!({"model": "gpt-4o-mini", "messages": user("hello there")}),
+            &[],
+        )
+        .await?;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let body = reply.json();
+    assert_eq!(body["object"], "chat.completion", "{body}");
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        "Echo: hello there"
+    );
+    assert_eq!(body["choices"][0]["finish_reason"], "stop");
+    assert!(
+        body["usage"]["prompt_tokens"].as_u64().unwrap_or(0) > 0,
+        "{body}"
+    );
+    assert_eq!(reply.header("x-rungate-failover"), Some("1"));
+    assert_eq!(reply.header("x-rungate-provider"), Some("anthropic"));
+    assert_eq!(reply.header("x-rungate-model"), Some("claude-sonnet-4-5"));
+    // The primary was asked once, the secondary got an Anthropic request for the mapped model.
+    assert_eq!(f.primary.requests().len(), 1);
+    let seen = f.h.mock.requests().pop().ok_or("secondary saw nothing")?;
+    assert_eq!(seen.path, "/v1/messages");
+    let sent: Value = serde_json::from_slice(&seen.body)?;
+    assert_eq!(sent["model"], "claude-sonnet-4-5");
+    assert_eq!(sent["messages"][0]["role"], "user");
+    // Two attempts, two steps, both in the ledger; the failed one cost nothing.
+    let run_id = reply.run_id();
+    let steps = attempts(&f.h, &run_id).await?;
+    assert_eq!(steps.len(), 2, "{steps:?}");
+    assert_eq!(steps[0]["provider"], "openai");
+    assert_eq!(steps[0]["status"], "error");
+    assert_eq!(steps[0]["http_status"], 500);
+    assert_eq!(steps[1]["provider"], "anthropic");
+    assert_eq!(steps[1]["status"], "success");
+    assert!(steps[1]["cost_usd"].as_f64().unwrap_or(0.0) > 0.0);
+    let ledger = f.h.admin_get(&format!("/api/runs/{run_id}/ledger")).await?;
+    let charged: Vec<&Value> = ledger["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["kind"] == "settlement")
+        .collect();
+    assert_eq!(charged.len(), 2, "{ledger}");
+    let events = audit_kinds(&f.h, &run_id).await?;
+    let failed_over = events
+        .iter()
+        .find(|e| e["kind"] == "step.failed_over")
+        .ok_or("no step.failed_over event")?;
+    assert_eq!(failed_over["data"]["from"]["provider"], "openai");
+    assert_eq!(failed_over["data"]["to"]["provider"], "anthropic");
+    assert_eq!(failed_over["data"]["reason"], "status 500");
+    let recorded = events
+        .iter()
+        .filter(|e| e["kind"] == "step.recorded")
+        .count();
+    assert_eq!(recorded, 2);
+    f.h.assert_books_balance(&run_id).await
+}
+
+#[tokio::test]
+async fn a_streamed_call_fails_over_and_streams_openai_chunks_from_anthropic() -> TestResult {
+    let f = flaky(json!({"status": 503}), to_anthropic(), "").await?;
+    let reply =
+        f.h.chat(
+            &f.token,
+            json!({"model": "gpt-4o-mini", "stream": true, "messages": user("stream me")}),
+            &[],
+        )
+        .await?;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert!(
+        reply
+            .header("content-type")
+            .unwrap_or("")
+            .starts_with("text/event-stream")
+    );
+    assert_eq!(reply.header("x-rungate-failover"), Some("1"));
+    let events = reply.events();
+    let mut text = String::new();
+    let mut finish = None;
+    for (name, data) in &events {
+        if name != "message" || data == "[DONE]" {
+            continue;
+        }
+        let chunk: Value = serde_json::from_str(data)?;
+        assert_eq!(chunk["object"], "chat.completion.chunk", "{chunk}");
+        // The client did not ask for usage: the usage-only chunk stays hidden.
+        assert!(
+            chunk["usage"].is_null() || chunk["choices"].as_array().is_some_and(|c| !c.is_empty()),
+            "{chunk}"
+        );
+        if let Some(delta) = chunk["choices"][0]["delta"]["content"].as_str() {
+            text.push_str(delta);
+        }
+        if let Some(reason) = chunk["choices"][0]["finish_reason"].as_str() {
+            finish = Some(reason.to_owned());
+        }
+    }
+    assert_eq!(text, "Echo: stream me");
+    assert_eq!(finish.as_deref(), Some("stop"));
+    assert!(events.iter().any(|(_, d)| d == "[DONE]"), "{}", reply.text);
+    let trailer = reply.rungate_trailer().ok_or("no trailer")?;
+    assert_eq!(trailer["provider"], "anthropic");
+    assert!(
+        trailer["tokens"]["output"].as_u64().unwrap_or(0) > 0,
+        "{trailer}"
+    );
+    let run_id = reply.run_id();
+    f.h.eventually("both attempts recorded", || async {
+        Ok(f.h.steps(&run_id).await?.len() == 2)
+    })
+    .await?;
+    let steps = attempts(&f.h, &run_id).await?;
+    assert_eq!(steps[0]["http_status"], 503);
+    assert_eq!(steps[1]["status"], "success");
+    assert!(
+        steps[1]["tokens"]["output"].as_u64().unwrap_or(0) > 0,
+        "{steps:?}"
+    );
+    f.h.assert_books_balance(&run_id).await
+}
+
+#[tokio::test]
+async fn a_rate_limited_primary_fails_over_to_gemini_and_the_anthropic_caller_gets_a_message()
+-> TestResult {
+    // The agent speaks Anthropic, but asks for an OpenAI model by prefix: OpenAI answers 429,
+    // Gemini takes over, and the answer comes back as an Anthropic message.
+    let routing = json!({"default_chain": ["gemini"], "model_map": {"gpt-4o-mini": {"gemini": "gemini-2.5-flash"}}});
+    let f = flaky(json!({"status": 429}), routing, "").await?;
+    let reply =
+        f.h.messages(
+            &f.token,
+            json!({"model": "openai/gpt-4o-mini", "max_tokens": 100, "system": "be brief",
+                   "messages": user("from anthropic")}),
+            &[],
+        )
+        .await?;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let body = reply.json();
+    assert_eq!(body["type"], "message", "{body}");
+    assert_eq!(body["content"][0]["text"], "Echo: from anthropic");
+    assert_eq!(body["stop_reason"], "end_turn");
+    assert_eq!(reply.header("x-rungate-provider"), Some("gemini"));
+    // The primary got an OpenAI request (translated from Anthropic, prefix stripped).
+    let first = f.primary.requests().pop().ok_or("primary saw nothing")?;
+    assert_eq!(first.path, "/v1/chat/completions");
+    let sent: Value = serde_json::from_slice(&first.body)?;
+    assert_eq!(sent["model"], "gpt-4o-mini");
+    assert_eq!(sent["messages"][0]["role"], "system");
+    let seen = f.h.mock.requests().pop().ok_or("gemini saw nothing")?;
+    assert_eq!(seen.path, "/v1beta/models/gemini-2.5-flash:generateContent");
+    assert_eq!(seen.header("x-goog-api-key"), Some(PROVIDER_SECRET));
+    let sent: Value = serde_json::from_slice(&seen.body)?;
+    assert_eq!(sent["systemInstruction"]["parts"][0]["text"], "be brief");
+    let steps = attempts(&f.h, &reply.run_id()).await?;
+    assert_eq!(steps.len(), 2);
+    assert_eq!(steps[0]["http_status"], 429);
+    assert_eq!(steps[1]["provider"], "gemini");
+    f.h.assert_books_balance(&reply.run_id()).await
+}
+
+#[tokio::test]
+async fn a_hanging_primary_times_out_and_the_call_is_charged_for_both_attempts() -> TestResult {
+    let routing = json!({"default_chain": ["anthropic"], "timeout_ms": 300,
+                         "model_map": {"gpt-4o-mini": {"anthropic": "claude-sonnet-4-5"}}});
+    let f = flaky(json!({"hang": true}), routing, "").await?;
+    let reply =
+        f.h.chat(
+            &f.token,
+            json!({"model": "gpt-4o-mini", "messages": user("are you there")}),
+            &[],
+        )
+        .await?;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(
+        reply.json()["choices"][0]["message"]["content"],
+        "Echo: are you there"
+    );
+    let steps = attempts(&f.h, &reply.run_id()).await?;
+    assert_eq!(steps.len(), 2);
+    assert_eq!(steps[0]["status"], "timeout");
+    // The provider may have processed the prompt: the timed-out attempt is charged its input.
+    assert!(
+        steps[0]["tokens"]["input"].as_u64().unwrap_or(0) > 0,
+        "{steps:?}"
+    );
+    assert!(
+        steps[0]["cost_usd"].as_f64().unwrap_or(0.0) > 0.0,
+        "{steps:?}"
+    );
+    let run = f.h.run(&reply.run_id()).await?;
+    let total = run["total_cost_usd"].as_f64().unwrap_or(0.0);
+    let parts: f64 = steps
+        .iter()
+        .map(|s| s["cost_usd"].as_f64().unwrap_or(0.0))
+        .sum();
+    assert!((total - parts).abs() < 1e-9, "run {total} vs steps {parts}");
+    f.h.assert_books_balance(&reply.run_id()).await
+}
+
+#[tokio::test]
+async fn without_a_chain_a_500_is_a_502_listing_the_provider() -> TestResult {
+    let f = flaky(json!({"status": 500}), json!({"max_retries": 1}), "").await?;
+    let reply =
+        f.h.chat(
+            &f.token,
+            json!({"model": "gpt-4o-mini", "messages": user("x")}),
+            &[],
+        )
+        .await?;
+    assert_eq!(reply.status, 502, "{}", reply.text);
+    let error = &reply.json()["error"];
+    assert_eq!(error["code"], "provider_error");
+    // One retry on the same provider, then the caller hears about both attempts.
+    assert_eq!(
+        error["details"].as_array().map(Vec::len),
+        Some(2),
+        "{error}"
+    );
+    assert_eq!(f.primary.requests().len(), 2);
+    assert_eq!(f.h.steps(&reply.run_id()).await?.len(), 2);
+    f.h.assert_books_balance(&reply.run_id()).await
+}
+
+#[tokio::test]
+async fn the_circuit_opens_after_repeated_failures_and_health_shows_it() -> TestResult {
+    let yaml = "circuit_breaker:\n  failure_threshold: 2\n  cooldown_ms: 60000\n";
+    let f = flaky(json!({"status": 500}), to_anthropic(), yaml).await?;
+    for i in 0..3 {
+        let reply =
+            f.h.chat(
+                &f.token,
+                json!({"model": "gpt-4o-mini", "messages": user(&format!("call {i}"))}),
+                &[],
+            )
+            .await?;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+    // Two failures opened the circuit: the third call went straight to Anthropic.
+    assert_eq!(f.primary.requests().len(), 2);
+    let health = f.h.admin_get("/api/providers/health").await?;
+    let rows = health["data"].as_array().ok_or("no data")?;
+    let flaky = rows
+        .iter()
+        .find(|r| r["name"] == "flaky-openai")
+        .ok_or("flaky key missing from health")?;
+    assert_eq!(flaky["circuit"], "open", "{flaky}");
+    assert_eq!(flaky["failures"], 2);
+    assert!(flaky["next_probe_at"].is_string());
+    let anthropic = rows
+        .iter()
+        .find(|r| r["name"] == "mock-anthropic")
+        .ok_or("anthropic key missing")?;
+    assert_eq!(anthropic["circuit"], "closed");
+    assert_eq!(anthropic["successes"], 3);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_4xx_is_not_failed_over_and_reaches_the_caller_in_its_dialect() -> TestResult {
+    let f = flaky(json!({"status": 400}), to_anthropic(), "").await?;
+    let reply =
+        f.h.chat(
+            &f.token,
+            json!({"model": "gpt-4o-mini", "messages": user("x")}),
+            &[],
+        )
+        .await?;
+    assert_eq!(reply.status, 400, "{}", reply.text);
+    assert!(
+        reply.json()["error"]["message"].is_string(),
+        "{}",
+        reply.text
+    );
+    assert_eq!(reply.header("x-rungate-failover"), Some("0"));
+    assert!(f.h.mock.requests().is_empty(), "no failover on a 400");
+    Ok(())
+}
