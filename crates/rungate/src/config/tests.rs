@@ -127,3 +127,26 @@ fn approver_channels_are_checked_and_their_urls_kept_secret()
     assert!(bad_url.is_err());
     Ok(())
 }
+
+#[test]
+fn aliases_and_the_circuit_breaker_are_configurable_and_checked() -> Result<(), ConfigError> {
+    let config = Config::from_yaml(
+        "model_aliases:\n  fast: anthropic/claude-haiku-4-5\ncircuit_breaker:\n  failure_threshold: 3\n  cooldown_ms: 1500\n",
+        &[],
+    )?;
+    assert_eq!(
+        config.model_aliases.get("fast").map(String::as_str),
+        Some("anthropic/claude-haiku-4-5")
+    );
+    assert_eq!(config.circuit_breaker.failure_threshold, 3);
+    assert_eq!(config.circuit_breaker.cooldown, Duration::from_millis(1500));
+    let defaults = Config::from_yaml("", &[])?;
+    assert_eq!(defaults.circuit_breaker.failure_threshold, 5);
+    let chained = err_text("model_aliases:\n  a: b\n  b: gpt-4o\n");
+    assert!(chained.contains("model_aliases.a"), "{chained}");
+    let zero = err_text("circuit_breaker:\n  failure_threshold: 0\n");
+    assert!(zero.contains("circuit_breaker.failure_threshold"), "{zero}");
+    let typo = err_text("circuit_breaker:\n  cooldown: 5\n");
+    assert!(typo.contains("cooldown"), "{typo}");
+    Ok(())
+}

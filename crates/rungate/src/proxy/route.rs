@@ -9,8 +9,9 @@
 //! 3. a bare name of a known family (`gpt-*`, `claude-*`, `gemini-*`) goes to that family's
 //!    provider when the agent maps it or a real key of it exists — never to the demo provider
 //!    behind the operator's back;
-//! 4. anything else goes to the provider of the endpoint it was sent to (a self-hosted model
-//!    behind an `openai_compatible` key the agent maps for `openai`, say).
+//! 4. anything else goes to the provider of the endpoint it was sent to — or, for OpenAI-format
+//!    calls of an agent that maps an `openai_compatible` key and no `openai` one, to that key
+//!    (a self-hosted model).
 
 use std::sync::Arc;
 
@@ -86,6 +87,15 @@ pub async fn resolve_target(
                 || gw.directory.has_real_route(agent, family).await =>
         {
             family
+        }
+        // An agent whose OpenAI-format traffic goes to a self-hosted endpoint.
+        _ if ingress == Provider::OpenAi
+            && !agent.provider_keys.contains_key(Provider::OpenAi.name())
+            && agent
+                .provider_keys
+                .contains_key(Provider::OpenAiCompatible.name()) =>
+        {
+            Provider::OpenAiCompatible
         }
         _ => ingress,
     };

@@ -367,3 +367,45 @@ async fn a_4xx_is_not_failed_over_and_reaches_the_caller_in_its_dialect() -> Tes
     assert!(f.h.mock.requests().is_empty(), "no failover on a 400");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_routing_block_with_a_bad_value_is_refused_naming_the_field() -> TestResult {
+    let h = harness::start().await?;
+    for (routing, field) in [
+        (json!({"retry_on": ["4xx"]}), "retry_on"),
+        (json!({"max_retries": 99}), "routing.max_retries"),
+        (json!({"on_rate_limit": "wait"}), "on_rate_limit"),
+        (json!({"chain": ["openai"]}), "chain"),
+    ] {
+        let response = h
+            .http
+            .post(format!("{}/api/policies", h.url))
+            .bearer_auth(harness::ADMIN_PASSWORD)
+            .json(&json!({"name": "bad-routing", "routing": routing}))
+            .send()
+            .await?;
+        assert_eq!(response.status(), 400, "{routing}");
+        let body: Value = response.json().await?;
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(field), "{routing}: {message}");
+    }
+    // The accepted block reads back as it was written.
+    let routing = json!({"default_chain": ["openai", "anthropic"], "timeout_ms": 10000,
+        "retry_on": [429, "5xx", "timeout"], "max_retries": 1, "on_rate_limit": "failover_first",
+        "model_map": {"gpt-4o": {"anthropic": "claude-sonnet-4"}}});
+    let created = h
+        .admin_post(
+            "/api/policies",
+            json!({"name": "good-routing", "routing": routing}),
+        )
+        .await?;
+    let id = created["data"]["id"].as_str().ok_or("no id")?;
+    let read = h.admin_get(&format!("/api/policies/{id}")).await?;
+    let stored = if read["data"]["routing"].is_null() {
+        read["data"]["document"]["routing"].clone()
+    } else {
+        read["data"]["routing"].clone()
+    };
+    assert_eq!(stored, routing, "{read}");
+    Ok(())
+}

@@ -22,6 +22,7 @@ mod pg;
 mod process;
 mod proxy_anthropic;
 mod proxy_openai;
+mod responses;
 mod rules;
 mod runs;
 mod scale_out;
