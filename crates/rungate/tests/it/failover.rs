@@ -85,6 +85,18 @@ async fn audit_kinds(h: &Harness, run_id: &str) -> TestResult<Vec<Value>> {
 async fn a_500_fails_over_to_anthropic_and_the_openai_caller_gets_a_chat_completion() -> TestResult
 {
     let f = flaky(json!({"status": 500}), to_anthropic(), "").await?;
+    // A webhook subscribed to failovers (its receiver need not exist: the delivery log shows it).
+    let hook = f
+        .h
+        .admin_post(
+            "/api/webhooks",
+            json!({"name": "ops", "url": "http://127.0.0.1:9/hook", "events": ["step.failed_over"]}),
+        )
+        .await?;
+    let hook_id = hook["data"]["id"]
+        .as_str()
+        .ok_or("no webhook id")?
+        .to_owned();
     let reply =
         f.h.chat(
             &f.token,
@@ -145,6 +157,16 @@ async fn a_500_fails_over_to_anthropic_and_the_openai_caller_gets_a_chat_complet
         .filter(|e| e["kind"] == "step.recorded")
         .count();
     assert_eq!(recorded, 2);
+    let deliveries =
+        f.h.admin_get(&format!("/api/webhooks/{hook_id}/deliveries"))
+            .await?;
+    let delivery = deliveries["data"]
+        .as_array()
+        .and_then(|d| d.first().cloned())
+        .ok_or("no step.failed_over delivery")?;
+    assert_eq!(delivery["event"], "step.failed_over");
+    assert_eq!(delivery["data"]["run_id"], json!(run_id));
+    assert_eq!(delivery["data"]["to"]["model"], "claude-sonnet-4-5");
     f.h.assert_books_balance(&run_id).await
 }
 
