@@ -15,7 +15,7 @@ import openai
 import pytest
 import rungate
 
-from clients import ALLOWED_MODELS, OPENAI_MODEL, openai_client, user
+from clients import ALLOWED_MODELS, OPENAI_MODEL, get_json, openai_client, user
 from conftest import Agent
 from conditions import eventually
 
@@ -187,3 +187,27 @@ def test_without_a_routing_chain_the_outage_is_a_502_naming_the_provider(
     error = raised.value.response.json()["error"]
     assert error["code"] == "provider_error"
     assert [(d["provider"], d["status"]) for d in error["details"]] == [("openai", 500)]
+
+
+def test_a_key_that_keeps_failing_is_skipped_once_its_circuit_opens(
+    oai: openai.OpenAI, agent: Agent, admin: rungate.Admin, stack
+) -> None:
+    # The breaker opens after five consecutive failures of one key (the gateway's default).
+    answered = [
+        oai.chat.completions.with_raw_response.create(model=OPENAI_MODEL, messages=user(f"call {n}"))
+        for n in range(6)
+    ]
+
+    assert [raw.headers.get("x-rungate-failover") for raw in answered] == ["1"] * 5 + ["0"]
+    assert all(raw.headers.get("x-rungate-provider") == "anthropic" for raw in answered)
+    assert answered[-1].parse().choices[0].message.content == "Echo: call 5"
+    run_id = answered[-1].headers.get("x-rungate-run-id")
+    steps = admin.runs.steps(run_id)["data"]
+    assert sorted(step["provider"] for step in steps).count("openai") == 5, "the sixth call never tried openai"
+
+    health = get_json(f"{stack.gateway_url}/api/providers/health", stack.password)
+    assert health.status_code == 200, health.text
+    key = next(k for k in health.json()["data"] if k["key_id"] == agent.created["provider_keys"]["openai"])
+    assert key["circuit"] == "open"
+    assert key["healthy"] is False
+    assert key["consecutive_failures"] == 5
