@@ -42,8 +42,9 @@ def failover_policy(admin: rungate.Admin) -> dict[str, Any]:
     )["data"]
 
 
-def failing_key(admin: rungate.Admin, provider: str, base_url: str) -> str:
-    name = f"failing-{provider}-{uuid.uuid4().hex[:8]}"
+def mock_key(admin: rungate.Admin, provider: str, base_url: str) -> str:
+    """A fresh provider key (its own circuit breaker) for `provider` at one of the mocks."""
+    name = f"mock-{provider}-{uuid.uuid4().hex[:8]}"
     return admin.provider_keys.create(provider=provider, name=name, api_key="sk-mock", base_url=base_url)["data"]["id"]
 
 
@@ -58,7 +59,7 @@ def agent(
     return make_agent(
         policy_id=failover_policy["id"],
         provider_keys={
-            "openai": failing_key(admin, "openai", failing_openai_url),
+            "openai": mock_key(admin, "openai", failing_openai_url),
             "anthropic": provider_keys["anthropic"]["id"],
         },
     )
@@ -155,8 +156,8 @@ def test_when_every_provider_fails_the_agent_gets_502_listing_each(
     doomed = make_agent(
         policy_id=failover_policy["id"],
         provider_keys={
-            "openai": failing_key(admin, "openai", failing_openai_url),
-            "anthropic": failing_key(admin, "anthropic", failing_openai_url),
+            "openai": mock_key(admin, "openai", failing_openai_url),
+            "anthropic": mock_key(admin, "anthropic", failing_openai_url),
         },
     )
     client = openai_client(gw, doomed.token)
@@ -175,7 +176,7 @@ def test_when_every_provider_fails_the_agent_gets_502_listing_each(
 def test_without_a_routing_chain_the_outage_is_a_502_naming_the_provider(
     gw: str, admin: rungate.Admin, make_agent: Callable[..., Agent], failing_openai_url: str
 ) -> None:
-    lone = make_agent(provider_keys={"openai": failing_key(admin, "openai", failing_openai_url)})
+    lone = make_agent(provider_keys={"openai": mock_key(admin, "openai", failing_openai_url)})
     client = openai_client(gw, lone.token)
     try:
         with pytest.raises(openai.APIStatusError) as raised:
@@ -211,3 +212,36 @@ def test_a_key_that_keeps_failing_is_skipped_once_its_circuit_opens(
     assert key["circuit"] == "open"
     assert key["healthy"] is False
     assert key["consecutive_failures"] == 5
+
+
+def test_a_primary_slower_than_timeout_ms_fails_over_on_timeout(
+    gw: str, admin: rungate.Admin, make_agent: Callable[..., Agent], provider_keys: dict, spawn_mock
+) -> None:
+    slow = spawn_mock("--latency-ms", "5000", name="slow-openai")
+    policy = admin.policies.create(
+        name=f"sdk-tests-timeout-{uuid.uuid4().hex[:6]}",
+        allowed_models=ALLOWED_MODELS,
+        routing={
+            "default_chain": ["anthropic"],
+            "timeout_ms": 300,
+            "retry_on": ["timeout"],
+            "model_map": {OPENAI_MODEL: {"anthropic": FALLBACK_MODEL}},
+        },
+    )["data"]
+    owner = make_agent(
+        policy_id=policy["id"],
+        provider_keys={"openai": mock_key(admin, "openai", slow.base_url), "anthropic": provider_keys["anthropic"]["id"]},
+    )
+    client = openai_client(gw, owner.token)
+    try:
+        raw = client.responses.with_raw_response.create(model=OPENAI_MODEL, input="no time to wait")
+    finally:
+        client.close()
+
+    assert raw.parse().output_text == "Echo: no time to wait"
+    assert raw.headers.get("x-rungate-failover") == "1"
+    assert raw.headers.get("x-rungate-provider") == "anthropic"
+    steps = {step["provider"]: step for step in admin.runs.steps(raw.headers["x-rungate-run-id"])["data"]}
+    assert steps["openai"]["status"] == "timeout"
+    assert steps["openai"]["latency_ms"] < 5000
+    assert steps["anthropic"]["status"] == "success"
