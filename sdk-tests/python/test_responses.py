@@ -4,6 +4,7 @@ cost headers, typed-event streams ending in Rungate's trailer, function calls, a
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 import openai
@@ -13,8 +14,8 @@ import rungate
 from clients import ALLOWED_MODELS, OPENAI_MODEL, openai_client
 from conditions import eventually
 from refusals import governance_block
-from test_openai import SIX_DECIMALS
 
+SIX_DECIMALS = re.compile(r"\d+\.\d{6}")
 WEATHER_TOOL = {
     "type": "function",
     "name": "get_weather",
