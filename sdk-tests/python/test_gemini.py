@@ -173,6 +173,37 @@ def test_responses_with_a_gemini_model_get_a_response(oai: openai.OpenAI, admin:
     assert_gemini_step(admin, raw.headers)
 
 
+def test_geminis_own_refusal_reaches_each_sdk_in_its_own_error_format(
+    gw: str,
+    admin: rungate.Admin,
+    make_agent: Callable[..., Agent],
+    gemini_key: dict[str, Any],
+    gemini_policy: dict[str, Any],
+) -> None:
+    # A second key on the same key-checking mock, with a secret Gemini does not accept.
+    wrong = admin.provider_keys.create(
+        provider="gemini", name=f"wrong-gemini-{uuid.uuid4().hex[:6]}", api_key="not-the-key", base_url=gemini_key["base_url"]
+    )["data"]
+    owner = make_agent(policy_id=gemini_policy["id"], provider_keys={"gemini": wrong["id"]})
+    oai, claude = openai_client(gw, owner.token), anthropic_client(gw, owner.token)
+    try:
+        with pytest.raises(openai.AuthenticationError) as from_openai:
+            oai.chat.completions.create(model=PREFIXED, messages=user("wrong key"))
+        with pytest.raises(anthropic.AuthenticationError) as from_anthropic:
+            claude.messages.create(model=GEMINI_MODEL, max_tokens=16, messages=user("wrong key"))
+    finally:
+        oai.close()
+        claude.close()
+
+    openai_body = from_openai.value.response.json()
+    assert "type" not in openai_body, f"an OpenAI error has no top-level type: {openai_body}"
+    assert "API key not valid" in openai_body["error"]["message"]
+    anthropic_body = from_anthropic.value.response.json()
+    assert anthropic_body["type"] == "error"
+    assert anthropic_body["error"]["type"] == "authentication_error"
+    assert "API key not valid" in anthropic_body["error"]["message"]
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="gateway bug: gemini-2.5-flash is not in the built-in price table (SPEC §7 promises Gemini "
