@@ -62,6 +62,22 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         mock.close()
 
 
+@pytest.fixture(scope="module")
+def spawn_mock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., MockUpstream]]:
+    """Starts extra mock providers with their own options (`--script`, `--require-key`) for one
+    module, e.g. a primary that always fails; all are stopped when the module is done."""
+    started: list[MockUpstream] = []
+
+    def spawn(*args: str, name: str) -> MockUpstream:
+        mock = MockUpstream(binary("MOCK_BIN", "mock-upstream"), tmp_path_factory.mktemp(name), *args, name=name)
+        started.append(mock)
+        return mock
+
+    yield spawn
+    for mock in started:
+        mock.close()
+
+
 @pytest.fixture(scope="session")
 def gw(stack: Stack) -> str:
     """The gateway's base URL (no /v1)."""

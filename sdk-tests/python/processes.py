@@ -81,13 +81,17 @@ def _first_line(proc: subprocess.Popen, timeout: float) -> str | None:
 
 
 class MockUpstream:
-    """`mock-upstream --port 0`; its one stdout line tells the base URL (without /v1)."""
+    """`mock-upstream --port 0 [args]`; its one stdout line tells the base URL (without /v1).
 
-    def __init__(self, executable: Path, workdir: Path) -> None:
-        self.log_path = workdir / "mock-upstream.log"
+    `args` are the binary's own options (`--script '{"status":500}'`, `--require-key K`); `name`
+    names the log file, so a second mock in one session keeps its own.
+    """
+
+    def __init__(self, executable: Path, workdir: Path, *args: str, name: str = "mock-upstream") -> None:
+        self.log_path = workdir / f"{name}.log"
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                [str(executable), "--port", "0"],
+                [str(executable), "--port", "0", *args],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=log,

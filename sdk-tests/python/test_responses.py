@@ -4,16 +4,18 @@ cost headers, typed-event streams ending in Rungate's trailer, function calls, a
 from __future__ import annotations
 
 import json
+import re
+import uuid
 
 import openai
 import pytest
 import rungate
 
-from clients import OPENAI_MODEL
+from clients import ALLOWED_MODELS, OPENAI_MODEL, openai_client
 from conditions import eventually
 from refusals import governance_block
-from test_openai import SIX_DECIMALS
 
+SIX_DECIMALS = re.compile(r"\d+\.\d{6}")
 WEATHER_TOOL = {
     "type": "function",
     "name": "get_weather",
@@ -186,3 +188,62 @@ def test_responses_stream_refusal_is_json_before_any_event(oai: openai.OpenAI) -
         oai.responses.create(model="gpt-3.5-turbo", input="not allowed", stream=True)
 
     governance_block(raised.value.response, 403, "model_not_allowed")
+
+
+def flat_tool(name: str) -> dict:
+    """A Responses function tool: flat, with no `function` wrapper as Chat Completions has."""
+    return {"type": "function", "name": name, "parameters": {"type": "object", "properties": {}}}
+
+
+@pytest.fixture
+def guarded(gw: str, admin: rungate.Admin, make_agent):
+    """An openai client whose agent's policy blocks `delete_database`."""
+    policy = admin.policies.create(
+        name=f"responses-guarded-{uuid.uuid4().hex[:6]}", allowed_models=ALLOWED_MODELS, blocked_tools=["delete_database"]
+    )["data"]
+    client = openai_client(gw, make_agent(policy_id=policy["id"]).token)
+    yield client
+    client.close()
+
+
+def test_responses_declaring_a_blocked_tool_is_refused(guarded: openai.OpenAI) -> None:
+    with pytest.raises(openai.PermissionDeniedError) as raised:
+        guarded.responses.create(model=OPENAI_MODEL, input="clean up", tools=[flat_tool("delete_database")])
+
+    error = governance_block(raised.value.response, 403, "tool_blocked")
+    assert error["details"]["tool"] == "delete_database"
+
+
+def test_responses_model_proposing_a_blocked_tool_is_refused(guarded: openai.OpenAI) -> None:
+    with pytest.raises(openai.PermissionDeniedError) as raised:
+        guarded.responses.create(
+            model=OPENAI_MODEL,
+            input="tidy up",
+            tools=[flat_tool("list_tables")],
+            extra_body={"mock": {"tool_call": {"name": "delete_database"}}},
+        )
+
+    error = governance_block(raised.value.response, 403, "tool_blocked")
+    assert error["details"]["tool"] == "delete_database"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=pytest.fail.Exception,
+    reason="gateway bug: a streamed call (Responses and Chat alike) passes a blocked tool the model "
+    "proposes through to the agent with 200; the same call unstreamed is refused 403 tool_blocked "
+    "(SPEC §4 blocked_tools, §3.1 refusals before the stream starts)",
+)
+def test_responses_stream_proposing_a_blocked_tool_is_refused_before_the_stream(guarded: openai.OpenAI) -> None:
+    with pytest.raises(openai.PermissionDeniedError) as raised:
+        stream = guarded.responses.create(
+            model=OPENAI_MODEL,
+            input="tidy up",
+            tools=[flat_tool("list_tables")],
+            stream=True,
+            extra_body={"mock": {"tool_call": {"name": "delete_database"}}},
+        )
+        proposed = [e.item.name for e in stream if getattr(e, "type", None) == "response.output_item.done"]
+        pytest.fail(f"the stream delivered the blocked proposal {proposed}")
+
+    governance_block(raised.value.response, 403, "tool_blocked")
