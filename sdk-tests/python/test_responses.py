@@ -227,23 +227,26 @@ def test_responses_model_proposing_a_blocked_tool_is_refused(guarded: openai.Ope
     assert error["details"]["tool"] == "delete_database"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,
-    reason="gateway bug: a streamed call (Responses and Chat alike) passes a blocked tool the model "
-    "proposes through to the agent with 200; the same call unstreamed is refused 403 tool_blocked "
-    "(SPEC §4 blocked_tools, §3.1 refusals before the stream starts)",
-)
-def test_responses_stream_proposing_a_blocked_tool_is_refused_before_the_stream(guarded: openai.OpenAI) -> None:
-    with pytest.raises(openai.PermissionDeniedError) as raised:
-        stream = guarded.responses.create(
-            model=OPENAI_MODEL,
-            input="tidy up",
-            tools=[flat_tool("list_tables")],
-            stream=True,
-            extra_body={"mock": {"tool_call": {"name": "delete_database"}}},
-        )
-        proposed = [e.item.name for e in stream if getattr(e, "type", None) == "response.output_item.done"]
-        pytest.fail(f"the stream delivered the blocked proposal {proposed}")
-
-    governance_block(raised.value.response, 403, "tool_blocked")
+def test_responses_stream_proposing_a_blocked_tool_is_cut_with_an_error_event(guarded: openai.OpenAI) -> None:
+    # The stream has started when the model names the tool: the gateway cuts it there, so the
+    # call never reaches the agent, and says why in the stream's own error event.
+    stream = guarded.responses.create(
+        model=OPENAI_MODEL,
+        input="tidy up",
+        tools=[flat_tool("list_tables")],
+        stream=True,
+        extra_body={"mock": {"tool_call": {"name": "delete_database"}}},
+    )
+    events = list(stream)
+    types = [getattr(e, "type", None) for e in events]
+    proposed = [
+        e.item.name
+        for e in events
+        if getattr(e, "type", None) in ("response.output_item.added", "response.output_item.done")
+        and getattr(e.item, "type", None) == "function_call"
+    ]
+    assert proposed == [], f"the blocked proposal reached the agent: {proposed}"
+    errors = [e for e in events if getattr(e, "type", None) == "error"]
+    assert errors, types
+    assert errors[0].code == "tool_blocked"
+    assert "response.completed" not in types

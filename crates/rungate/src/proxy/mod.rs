@@ -554,7 +554,7 @@ pub async fn forward_uncharged(
 
 /// Writes `run.blocked` (and, the first time the budget refuses, `budget.exceeded`) to the
 /// run's audit chain, for operators and the webhooks that will deliver them.
-async fn record_refusal(
+pub(crate) async fn record_refusal(
     gw: &Gateway,
     run: &LiveRun,
     agent_id: &str,

@@ -68,6 +68,18 @@ impl ClientTap {
                 .is_some_and(StreamTranslator::completed)
     }
 
+    /// The first proposed tool that is in `blocked`.
+    fn proposes_one_of(&self, blocked: &[String]) -> Option<String> {
+        if blocked.is_empty() {
+            return None;
+        }
+        self.tap
+            .proposed_tools()
+            .iter()
+            .find(|tool| blocked.contains(tool))
+            .cloned()
+    }
+
     fn upstream_error(&self) -> Option<&str> {
         self.translator
             .as_ref()
@@ -96,6 +108,9 @@ enum End {
     Finished,
     ClientGone,
     Failed(String),
+    /// The model proposed a tool the run's policy blocks: the stream is cut before the chunk
+    /// that names it, so the agent never receives the call.
+    Blocked(String),
 }
 
 async fn pump(
@@ -107,16 +122,28 @@ async fn pump(
     tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
 ) {
     let idle: Duration = gw.upstream.timeout();
+    let blocked = draft
+        .run
+        .policy
+        .as_ref()
+        .and_then(|p| p.document.blocked_tools.clone())
+        .unwrap_or_default();
     let end = loop {
         match tokio::time::timeout(idle, upstream.chunk()).await {
             Ok(Ok(Some(chunk))) => {
                 let out = tap.push(chunk);
+                if let Some(tool) = tap.proposes_one_of(&blocked) {
+                    break End::Blocked(tool);
+                }
                 if !out.is_empty() && tx.send(Ok(out)).await.is_err() {
                     break End::ClientGone;
                 }
             }
             Ok(Ok(None)) => {
                 let rest = tap.finish();
+                if let Some(tool) = tap.proposes_one_of(&blocked) {
+                    break End::Blocked(tool);
+                }
                 if !rest.is_empty() && tx.send(Ok(rest)).await.is_err() {
                     break End::ClientGone;
                 }
@@ -144,9 +171,30 @@ async fn pump(
             Some("client disconnected mid-stream".to_owned()),
         ),
         (End::Failed(message), _) => (StepStatus::Error, Some(message.clone())),
+        (End::Blocked(tool), _) => (
+            StepStatus::Blocked,
+            Some(format!("the model proposed the blocked tool {tool}")),
+        ),
     };
     let client_open = !matches!(end, End::ClientGone);
-    if client_open && status == StepStatus::Error {
+    let refusal = match (&end, &draft.run.policy) {
+        (End::Blocked(tool), Some(policy)) => Some(super::decide::tool_blocked(
+            &draft.run.id,
+            policy,
+            tool,
+            super::decide::ToolUse::Proposed,
+        )),
+        _ => None,
+    };
+    if let Some(refusal) = &refusal {
+        let _ = tx
+            .send(Ok(rungate_wire::stream_error_event(
+                dialect,
+                "tool_blocked",
+                &refusal.to_string(),
+            )))
+            .await;
+    } else if client_open && status == StepStatus::Error {
         let message = error.as_deref().unwrap_or("upstream stream failed");
         let _ = tx
             .send(Ok(rungate_wire::stream_error_event(
@@ -175,6 +223,7 @@ async fn pump(
         http_status: Some(http_status),
         error,
     };
+    let (run, agent_id) = (draft.run.clone(), draft.agent_id.clone());
     let cost = match draft.settle(&gw, outcome).await {
         Ok(settled) => settled.cost,
         Err(err) => {
@@ -182,6 +231,9 @@ async fn pump(
             crate::money::UsdNanos::ZERO
         }
     };
+    if let Some(refusal) = &refusal {
+        super::record_refusal(&gw, &run, &agent_id, &model, refusal).await;
+    }
     if client_open {
         let trailer = RungateTrailer {
             run_id,

@@ -248,3 +248,53 @@ async fn tool_calls_the_model_proposes_meet_blocked_tools_and_tool_limits() -> T
     );
     h.assert_books_balance("prop-1").await
 }
+
+#[tokio::test]
+async fn a_streamed_proposal_of_a_blocked_tool_is_cut_before_the_agent_receives_it() -> TestResult {
+    let h = harness::start().await?;
+    let token = governed(
+        &h,
+        "streamed-proposals",
+        json!({"blocked_tools": ["send_money"]}),
+    )
+    .await?;
+    let mut body = chat_with_tool("get_weather");
+    body["stream"] = json!(true);
+    body["mock"] = json!({"tool_call": {"name": "send_money", "arguments": {"to": "mallory"}}});
+    let reply = h
+        .chat(&token, body, &[("x-rungate-run-id", "prop-stream")])
+        .await?;
+    assert_eq!(reply.status, 200, "the stream had started: {}", reply.text);
+    assert!(
+        !reply.text.contains("send_money\""),
+        "the call never reaches the agent: {}",
+        reply.text
+    );
+    assert!(
+        !reply.text.contains("mallory"),
+        "nor its arguments: {}",
+        reply.text
+    );
+    let error = reply
+        .events()
+        .into_iter()
+        .filter_map(|(_, data)| serde_json::from_str::<Value>(&data).ok())
+        .find(|event| !event["error"].is_null())
+        .ok_or("no error event")?;
+    assert_eq!(error["error"]["code"], "tool_blocked", "{error}");
+    h.eventually("the blocked step is recorded", || async {
+        Ok(h.steps("prop-stream").await?.len() == 1)
+    })
+    .await?;
+    let steps = h.steps("prop-stream").await?;
+    assert_eq!(steps[0]["status"], "blocked");
+    let audit = h.admin_get("/api/runs/prop-stream/audit").await?;
+    let kinds: Vec<&str> = audit["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert!(kinds.contains(&"run.blocked"), "{kinds:?}");
+    h.assert_books_balance("prop-stream").await
+}
