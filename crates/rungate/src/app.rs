@@ -15,7 +15,7 @@ use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::providers::Upstream;
 use crate::providers::health::Breakers;
-use crate::providers::pricing::PriceTable;
+use crate::providers::pricing::{PriceTable, Prices};
 use crate::proxy::directory::Directory;
 use crate::proxy::live::LiveRuns;
 use crate::proxy::shared::SharedBooks;
@@ -41,7 +41,9 @@ pub enum StartError {
 pub struct Gateway {
     pub config: Config,
     pub stores: Stores,
-    pub prices: PriceTable,
+    /// The price table in use (the newest import, else the built-in one) under the config's
+    /// `pricing:`; swapped whole by `POST /api/prices/import`.
+    pub prices: Prices,
     pub upstream: Upstream,
     pub directory: Directory,
     /// A circuit breaker per provider key (`GET /api/providers/health`).
@@ -98,6 +100,7 @@ pub async fn build(config: Config) -> Result<AppState, StartError> {
         }
     };
     let master_key = load_master_key(&config, &data_dir(&config.storage))?;
+    let prices = Prices::new(&config.pricing, stored_price_table(&stores).await?);
     let demo = match config.demo_provider {
         DemoProvider::Auto => {
             Some(mock_upstream::MockUpstream::start(mock_upstream::MockConfig::default()).await?)
@@ -111,7 +114,7 @@ pub async fn build(config: Config) -> Result<AppState, StartError> {
     );
     let gateway = Gateway {
         notifier: Notifier::new(config.approver_channels.clone(), tasks.clone())?,
-        prices: PriceTable::new(&config.pricing),
+        prices,
         breakers: Breakers::new(config.circuit_breaker),
         upstream: Upstream::new(config.upstream_timeout)?,
         directory,
@@ -125,6 +128,20 @@ pub async fn build(config: Config) -> Result<AppState, StartError> {
         config,
     };
     Ok(Arc::new(gateway))
+}
+
+/// The newest imported price table, else the built-in one.
+async fn stored_price_table(stores: &Stores) -> Result<PriceTable, StartError> {
+    let Some(record) = stores.prices.latest_price_table().await? else {
+        return Ok(PriceTable::built_in());
+    };
+    PriceTable::from_stored(
+        &record.version,
+        &record.source,
+        record.imported_at_ms,
+        &record.prices,
+    )
+    .map_err(|e| StoreError::Corrupt(format!("price table {}: {e}", record.version)).into())
 }
 
 /// Where the key and bootstrap token files go: beside the SQLite file, or the working
