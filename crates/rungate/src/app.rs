@@ -144,6 +144,41 @@ async fn stored_price_table(stores: &Stores) -> Result<PriceTable, StartError> {
     .map_err(|e| StoreError::Corrupt(format!("price table {}: {e}", record.version)).into())
 }
 
+/// How often a gateway sharing its database looks for a table another gateway imported.
+const PRICE_POLL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// With shared books (PostgreSQL, maybe several gateways), adopts a price table imported
+/// through another gateway within `PRICE_POLL`; a lone SQLite gateway imports through itself.
+async fn follow_price_tables(gw: AppState) {
+    if gw.shared.is_none() {
+        return;
+    }
+    let mut tick = tokio::time::interval(PRICE_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let current = gw.prices.table();
+        let newest = match gw.stores.prices.latest_price_version().await {
+            Ok(Some(newest)) => newest,
+            Ok(None) => continue,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read the newest price table version");
+                continue;
+            }
+        };
+        if (&*current.version, current.imported_at_ms) == (newest.0.as_str(), Some(newest.1)) {
+            continue;
+        }
+        match stored_price_table(&gw.stores).await {
+            Ok(table) => {
+                tracing::info!(version = %table.version, "adopted a price table imported elsewhere");
+                gw.prices.swap(table);
+            }
+            Err(err) => tracing::warn!(error = %err, "cannot load the newest price table"),
+        }
+    }
+}
+
 /// Where the key and bootstrap token files go: beside the SQLite file, or the working
 /// directory with PostgreSQL (where every gateway must be given the same key, see
 /// `encryption_key`).
@@ -217,6 +252,7 @@ pub async fn serve(
     let sweeper = tokio::spawn(crate::proxy::lifecycle::sweep_idle_runs(gw.clone()));
     let webhooks = tokio::spawn(crate::notify::outbox::deliver_webhooks(gw.clone()));
     let books = tokio::spawn(crate::proxy::shared::keep_books(gw.clone()));
+    let prices = tokio::spawn(follow_price_tables(gw.clone()));
     let router = crate::api::router(gw.clone());
     // TCP_NODELAY: without it small SSE frames wait for delayed ACKs (tens of ms per event).
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
@@ -230,6 +266,7 @@ pub async fn serve(
     sweeper.abort();
     webhooks.abort();
     books.abort();
+    prices.abort();
     gw.tasks.close();
     gw.tasks.wait().await;
     result

@@ -27,6 +27,8 @@ pub trait PriceStore: Send + Sync {
     async fn save_price_table(&self, table: &PriceTableRecord) -> StoreResult<()>;
     /// The newest imported table, if any.
     async fn latest_price_table(&self) -> StoreResult<Option<PriceTableRecord>>;
+    /// The newest import's version and time, without its prices (a cheap poll).
+    async fn latest_price_version(&self) -> StoreResult<Option<(String, i64)>>;
 }
 
 pub(super) fn price_table_from_row(row: &impl Columns) -> StoreResult<PriceTableRecord> {

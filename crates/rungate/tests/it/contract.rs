@@ -107,6 +107,7 @@ async fn contract(stores: Stores) -> TestResult {
 async fn the_newest_price_table_and_prices_read_back_as_written(stores: &Stores) -> TestResult {
     use rungate::store::{KeyStatus, PriceTableRecord, ProviderKeyRecord};
     assert_eq!(stores.prices.latest_price_table().await?, None);
+    assert_eq!(stores.prices.latest_price_version().await?, None);
     let table = |version: &str, at: i64| PriceTableRecord {
         version: version.into(),
         source: "litellm".into(),
@@ -134,6 +135,10 @@ async fn the_newest_price_table_and_prices_read_back_as_written(stores: &Stores)
     assert_eq!(
         stores.prices.latest_price_table().await?,
         Some(table("litellm-a", 30))
+    );
+    assert_eq!(
+        stores.prices.latest_price_version().await?,
+        Some(("litellm-a".to_owned(), 30))
     );
 
     let mut key = ProviderKeyRecord {

@@ -284,3 +284,72 @@ async fn the_cli_imports_a_price_map_and_shows_the_table_in_use() -> TestResult 
     assert!(err.contains("400") && err.contains("LiteLLM"), "{err}");
     Ok(())
 }
+
+#[tokio::test]
+async fn each_failover_attempt_is_priced_by_its_own_key() -> TestResult {
+    let h = harness::start().await?;
+    let primary = mock_upstream::MockUpstream::start(mock_upstream::MockConfig {
+        require_key: Some(PROVIDER_SECRET.into()),
+        default_script: Some(json!({"status": 500})),
+        ..mock_upstream::MockConfig::default()
+    })
+    .await?;
+    let flaky = h
+        .admin_post(
+            "/api/provider-keys",
+            json!({"provider": "openai", "name": "flaky-openai", "api_key": PROVIDER_SECRET,
+                   "base_url": primary.base_url(),
+                   "pricing": {"gpt-4o-mini": {"input_per_million": 1.0, "output_per_million": 1.0}}}),
+        )
+        .await?;
+    let flaky_id = flaky["data"]["id"].as_str().ok_or("no key id")?.to_owned();
+    h.admin_put(
+        &format!("/api/provider-keys/{}", h.anthropic_key),
+        json!({"pricing": {"*": {"input_per_million": 4.0, "output_per_million": 8.0}}}),
+    )
+    .await?;
+    let routing = json!({"default_chain": ["anthropic"],
+                         "model_map": {"gpt-4o-mini": {"anthropic": "claude-sonnet-4-5"}}});
+    let policy = h
+        .admin_post(
+            "/api/policies",
+            json!({"name": "failover", "routing": routing}),
+        )
+        .await?;
+    let created = h
+        .admin_post(
+            "/api/agents",
+            json!({"name": "failing-over", "policy_id": policy["data"]["id"],
+                   "provider_keys": {"openai": flaky_id, "anthropic": h.anthropic_key}}),
+        )
+        .await?;
+    let token = created["data"]["api_key"].as_str().ok_or("no token")?;
+    let reply = h
+        .chat(
+            token,
+            json!({"model": "gpt-4o-mini", "messages": user("hello")}),
+            &[],
+        )
+        .await?;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let run_id = reply.run_id();
+    h.assert_books_balance(&run_id).await?;
+    let steps = h.steps(&run_id).await?;
+    let versions: Vec<&Value> = steps.iter().map(|s| &s["price_version"]).collect();
+    assert_eq!(
+        versions,
+        [
+            &json!(format!("key:{flaky_id}")),
+            &json!(format!("key:{}", h.anthropic_key))
+        ],
+        "{steps:?}"
+    );
+    let answered = &steps[1];
+    let (input, output) = tokens(answered);
+    assert_eq!(
+        nanos(answered),
+        input * 4_000 + output * 8_000,
+        "{answered}"
+    );
+    Ok(())
+}

@@ -7,6 +7,7 @@ macro_rules! price_store {
     ($store:ty) => {
         const _: () = {
             use async_trait::async_trait;
+            use sqlx::Row;
 
             use $crate::store::prices::price_table_from_row;
             use $crate::store::sql::to_i64;
@@ -38,6 +39,16 @@ macro_rules! price_store {
                     .fetch_optional(self.reads())
                     .await?;
                     row.as_ref().map(price_table_from_row).transpose()
+                }
+
+                async fn latest_price_version(&self) -> StoreResult<Option<(String, i64)>> {
+                    let row = sqlx::query(
+                        "SELECT version, imported_at FROM price_tables ORDER BY imported_at DESC, version DESC LIMIT 1",
+                    )
+                    .fetch_optional(self.reads())
+                    .await?;
+                    row.map(|row| Ok((row.try_get("version")?, row.try_get("imported_at")?)))
+                        .transpose()
                 }
             }
         };
