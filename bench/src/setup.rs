@@ -254,6 +254,7 @@ async fn provision(gateway: &AppState, mock_base_url: &str) -> Result<(String, S
         key_suffix: rungate::security::mask_suffix(PROVIDER_KEY),
         base_url: Some(mock_base_url.to_owned()),
         status: KeyStatus::Active,
+        pricing: Default::default(),
         created_at_ms: now,
         updated_at_ms: now,
     };

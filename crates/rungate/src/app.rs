@@ -15,7 +15,7 @@ use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::providers::Upstream;
 use crate::providers::health::Breakers;
-use crate::providers::pricing::PriceTable;
+use crate::providers::pricing::{PriceTable, Prices};
 use crate::proxy::directory::Directory;
 use crate::proxy::live::LiveRuns;
 use crate::proxy::shared::SharedBooks;
@@ -41,7 +41,9 @@ pub enum StartError {
 pub struct Gateway {
     pub config: Config,
     pub stores: Stores,
-    pub prices: PriceTable,
+    /// The price table in use (the newest import, else the built-in one) under the config's
+    /// `pricing:`; swapped whole by `POST /api/prices/import`.
+    pub prices: Prices,
     pub upstream: Upstream,
     pub directory: Directory,
     /// A circuit breaker per provider key (`GET /api/providers/health`).
@@ -98,6 +100,7 @@ pub async fn build(config: Config) -> Result<AppState, StartError> {
         }
     };
     let master_key = load_master_key(&config, &data_dir(&config.storage))?;
+    let prices = Prices::new(&config.pricing, stored_price_table(&stores).await?);
     let demo = match config.demo_provider {
         DemoProvider::Auto => {
             Some(mock_upstream::MockUpstream::start(mock_upstream::MockConfig::default()).await?)
@@ -111,7 +114,7 @@ pub async fn build(config: Config) -> Result<AppState, StartError> {
     );
     let gateway = Gateway {
         notifier: Notifier::new(config.approver_channels.clone(), tasks.clone())?,
-        prices: PriceTable::new(&config.pricing),
+        prices,
         breakers: Breakers::new(config.circuit_breaker),
         upstream: Upstream::new(config.upstream_timeout)?,
         directory,
@@ -125,6 +128,55 @@ pub async fn build(config: Config) -> Result<AppState, StartError> {
         config,
     };
     Ok(Arc::new(gateway))
+}
+
+/// The newest imported price table, else the built-in one.
+async fn stored_price_table(stores: &Stores) -> Result<PriceTable, StartError> {
+    let Some(record) = stores.prices.latest_price_table().await? else {
+        return Ok(PriceTable::built_in());
+    };
+    PriceTable::from_stored(
+        &record.version,
+        &record.source,
+        record.imported_at_ms,
+        &record.prices,
+    )
+    .map_err(|e| StoreError::Corrupt(format!("price table {}: {e}", record.version)).into())
+}
+
+/// How often a gateway sharing its database looks for a table another gateway imported.
+const PRICE_POLL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// With shared books (PostgreSQL, maybe several gateways), adopts a price table imported
+/// through another gateway within `PRICE_POLL`; a lone SQLite gateway imports through itself.
+async fn follow_price_tables(gw: AppState) {
+    if gw.shared.is_none() {
+        return;
+    }
+    let mut tick = tokio::time::interval(PRICE_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let current = gw.prices.table();
+        let newest = match gw.stores.prices.latest_price_version().await {
+            Ok(Some(newest)) => newest,
+            Ok(None) => continue,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read the newest price table version");
+                continue;
+            }
+        };
+        if (&*current.version, current.imported_at_ms) == (newest.0.as_str(), Some(newest.1)) {
+            continue;
+        }
+        match stored_price_table(&gw.stores).await {
+            Ok(table) => {
+                tracing::info!(version = %table.version, "adopted a price table imported elsewhere");
+                gw.prices.swap(table);
+            }
+            Err(err) => tracing::warn!(error = %err, "cannot load the newest price table"),
+        }
+    }
 }
 
 /// Where the key and bootstrap token files go: beside the SQLite file, or the working
@@ -200,6 +252,7 @@ pub async fn serve(
     let sweeper = tokio::spawn(crate::proxy::lifecycle::sweep_idle_runs(gw.clone()));
     let webhooks = tokio::spawn(crate::notify::outbox::deliver_webhooks(gw.clone()));
     let books = tokio::spawn(crate::proxy::shared::keep_books(gw.clone()));
+    let prices = tokio::spawn(follow_price_tables(gw.clone()));
     let router = crate::api::router(gw.clone());
     // TCP_NODELAY: without it small SSE frames wait for delayed ACKs (tens of ms per event).
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
@@ -213,6 +266,7 @@ pub async fn serve(
     sweeper.abort();
     webhooks.abort();
     books.abort();
+    prices.abort();
     gw.tasks.close();
     gw.tasks.wait().await;
     result

@@ -162,6 +162,9 @@ pub struct Step {
     pub request: Option<serde_json::Value>,
     pub response: Option<serde_json::Value>,
     pub created_at_ms: i64,
+    /// What priced the step: a price table version, `config`, or `key:<provider key id>`;
+    /// `None` when nothing did (an unpriced model, a tool step).
+    pub price_version: Option<String>,
 }
 
 /// Why a call may not join the run it named (SPEC §3.2 rule 1).

@@ -55,6 +55,7 @@ pub fn step(step: &Step) -> Value {
         "request": step.request,
         "response": step.response,
         "created_at": time(Some(step.created_at_ms)),
+        "price_version": step.price_version,
     })
 }
 

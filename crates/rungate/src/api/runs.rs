@@ -306,5 +306,6 @@ fn tool_step(
         request: body.request,
         response: body.response,
         created_at_ms: run::now_ms(),
+        price_version: None,
     }
 }

@@ -130,6 +130,18 @@ impl AdminClient {
             .await
     }
 
+    /// POSTs a JSON file as it is on disk (the gateway may hash the exact bytes).
+    pub async fn post_json_bytes(&self, segments: &[&str], body: Vec<u8>) -> anyhow::Result<Value> {
+        let url = self.url(segments, &[]);
+        let request = self
+            .http
+            .post(url.clone())
+            .bearer_auth(&self.token)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        self.answer(Method::POST, url, request).await
+    }
+
     async fn send(&self, method: Method, url: Url, body: Option<&Value>) -> anyhow::Result<Value> {
         let mut request = self
             .http
@@ -138,6 +150,16 @@ impl AdminClient {
         if let Some(body) = body {
             request = request.json(body);
         }
+        self.answer(method, url, request).await
+    }
+
+    /// Sends `request` and reads the API's answer (its error envelope on a failure).
+    async fn answer(
+        &self,
+        method: Method,
+        url: Url,
+        request: reqwest::RequestBuilder,
+    ) -> anyhow::Result<Value> {
         let response = request.send().await.with_context(|| {
             format!(
                 "cannot reach the gateway at {}: is `rungate start` running there? (set --url or RUNGATE_URL)",

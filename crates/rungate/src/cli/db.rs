@@ -51,11 +51,12 @@ pub const TABLES: &[&str] = &[
     "gates",
     "webhooks",
     "webhook_deliveries",
+    "price_tables",
 ];
 
 /// The SQLite schema version this build writes: one per file in `migrations/sqlite` (a test
 /// below keeps the two in step).
-const SQLITE_SCHEMA_VERSION: i64 = 6;
+const SQLITE_SCHEMA_VERSION: i64 = 7;
 
 /// Rows per INSERT statement, lowered for wide tables so a statement stays within PostgreSQL's
 /// 65 535 bind parameters.

@@ -11,6 +11,7 @@ mod client;
 mod db;
 mod keys;
 mod policies;
+mod prices;
 mod runs;
 mod table;
 
@@ -90,6 +91,9 @@ enum Command {
     /// A run's audit chain: verify, export.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// The price table: import LiteLLM's price map, show the table in use.
+    #[command(subcommand)]
+    Prices(prices::PricesCommand),
 }
 
 pub fn main() -> ExitCode {
@@ -122,6 +126,7 @@ pub fn main() -> ExitCode {
         Command::Policies(c) => Operation::Policies(c),
         Command::Approvals(c) => Operation::Approvals(c),
         Command::Audit(c) => Operation::Audit(c),
+        Command::Prices(c) => Operation::Prices(c),
     };
     match runtime.block_on(operate(cli.remote, command)) {
         Ok(output) => print_output(&output),
@@ -166,6 +171,7 @@ enum Operation {
     Policies(policies::PoliciesCommand),
     Approvals(approvals::ApprovalsCommand),
     Audit(audit::AuditCommand),
+    Prices(prices::PricesCommand),
 }
 
 /// What an operator command needs: the client and whether to print raw JSON.
@@ -202,6 +208,7 @@ async fn operate(remote: Remote, operation: Operation) -> anyhow::Result<String>
         Operation::Policies(c) => policies::run(&ctx, c).await,
         Operation::Approvals(c) => approvals::run(&ctx, c).await,
         Operation::Audit(c) => audit::run(&ctx, c).await,
+        Operation::Prices(c) => prices::run(&ctx, c).await,
     }
 }
 

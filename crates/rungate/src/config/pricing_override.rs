@@ -1,9 +1,10 @@
-//! A price the operator sets for one model in `pricing:`, replacing the built-in table's entry.
+//! A price the operator sets for one model in `pricing:`, replacing the price table's entry; a
+//! provider key's own `pricing` uses the same shape and checks.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// USD per million tokens, as providers publish them.
-#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PriceOverride {
     pub input_per_million: f64,
@@ -12,7 +13,7 @@ pub struct PriceOverride {
 }
 
 impl PriceOverride {
-    pub(super) fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), String> {
         let fields = [
             ("input_per_million", Some(self.input_per_million)),
             ("output_per_million", Some(self.output_per_million)),

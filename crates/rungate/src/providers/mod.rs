@@ -1,8 +1,9 @@
 //! Upstream providers: who they are (name, wire dialect, public endpoint, how a key is sent),
-//! the one pooled HTTP client that reaches them, and the price table. Adding a provider means
+//! the one pooled HTTP client that reaches them, and the price table (with its LiteLLM import). Adding a provider means
 //! a variant here and an adapter file; the proxy pipeline does not change.
 
 pub mod health;
+pub mod litellm;
 pub mod pricing;
 pub mod tokenizer;
 mod upstream;

@@ -400,7 +400,8 @@ impl Attempts<'_> {
 }
 
 fn retarget(gw: &Gateway, draft: &mut StepDraft, to: &Candidate) {
-    draft.retarget(to.provider(), &to.model, gw.prices.lookup(&to.model));
+    let price = gw.prices.lookup(to.route.pricing.as_deref(), &to.model);
+    draft.retarget(to.provider(), &to.model, price);
 }
 
 /// The endpoint of a dialect, for a translated call.

@@ -9,6 +9,7 @@ use std::sync::{Arc, RwLock};
 
 use crate::policy::PolicyVersion;
 use crate::providers::Provider;
+use crate::providers::pricing::KeyPrices;
 use crate::security::{MasterKey, Secret, TokenHash, hash_token};
 use crate::store::{Agent, KeyStatus, Page, StoreError, StoreResult, Stores};
 
@@ -21,6 +22,8 @@ pub struct Route {
     pub api_key: Option<Arc<Secret<String>>>,
     /// The provider key id, or `demo:<provider>` for the built-in provider.
     pub key_id: Arc<str>,
+    /// The key's own prices, which beat the price table and the config's.
+    pub pricing: Option<Arc<KeyPrices>>,
 }
 
 impl Route {
@@ -174,6 +177,7 @@ impl Directory {
                     api_key: None,
                     // One breaker per demo provider, as for real keys.
                     key_id: Arc::from(format!("demo:{}", provider.name())),
+                    pricing: None,
                 }),
         };
         write(&self.default_keys).insert(provider, route.clone());
@@ -214,6 +218,7 @@ impl Directory {
             base_url: Arc::new(base_url),
             api_key: Some(Arc::new(secret)),
             key_id: Arc::from(record.id.as_str()),
+            pricing: KeyPrices::new(&record.id, &record.pricing).map(Arc::new),
         };
         write(&self.keys).insert(key_id.to_owned(), route.clone());
         Ok(route)

@@ -161,8 +161,14 @@ pub async fn handle(gw: &Arc<Gateway>, call: ProxyCall) -> Result<ProxyReply, Pr
             gates::Pass::Held(reply) => return Ok(reply),
         }
     }
-    // 3. policy decision
-    let price = gw.prices.lookup(&facts.model);
+    // 3. policy decision, at the price of the first candidate's key (what `route::plan` tries
+    // first); a route that fails here fails again, with its error, at step 4
+    let first_route = match &target.key {
+        Some(route) => Ok(route.clone()),
+        None => gw.directory.route(&call.agent, target.provider).await,
+    };
+    let key_prices = first_route.as_ref().ok().and_then(|r| r.pricing.as_deref());
+    let price = gw.prices.lookup(key_prices, &facts.model);
     // Agent-wide windows are looked up only when the run's policy uses them.
     let rated = run
         .policy
@@ -191,7 +197,7 @@ pub async fn handle(gw: &Arc<Gateway>, call: ProxyCall) -> Result<ProxyReply, Pr
         target.provider,
         &facts,
         &call.body,
-        price,
+        price.as_ref().map(|p| p.price),
         run::now_ms(),
     )
     .await

@@ -14,7 +14,7 @@ use crate::audit::AuditEvent;
 use crate::budget::{self, Hold, LedgerEntry, LedgerKind};
 use crate::money::UsdNanos;
 use crate::providers::Provider;
-use crate::providers::pricing::Price;
+use crate::providers::pricing::Priced;
 use crate::run::{self, RunTotals, Step, StepId, StepKind, StepStatus};
 use crate::store::{Crossing, StepRecord, StoreResult};
 
@@ -26,7 +26,8 @@ pub struct StepDraft {
     pub agent_id: String,
     pub provider: Provider,
     pub model: String,
-    pub price: Option<Price>,
+    /// The attempt's price and what set it (recorded as the step's `price_version`).
+    pub price: Option<Priced>,
     /// The projected cost held for this call; settling releases it.
     pub hold: Hold,
     pub started: Instant,
@@ -106,6 +107,7 @@ impl StepDraft {
             request: None,
             response: None,
             created_at_ms: self.created_at_ms,
+            price_version: self.price.as_ref().map(|p| p.version.to_string()),
         };
         let ledger = match with_hold {
             true => self.ledger_entries(cost, now),
@@ -124,6 +126,7 @@ impl StepDraft {
                 "status": step.status, "http_status": step.http_status, "cost_nanos": cost.0,
                 "tokens": {"input": step.input_tokens, "output": step.output_tokens},
                 "latency_ms": latency_ms, "error": outcome.error, "attempt": self.attempt,
+                "price_version": step.price_version,
             }),
             at_ms: now,
         }];
@@ -162,7 +165,8 @@ impl StepDraft {
 
     fn cost_of(&self, usage: &Usage) -> UsdNanos {
         self.price
-            .map_or(UsdNanos::ZERO, |p| budget::cost_of(usage, &p))
+            .as_ref()
+            .map_or(UsdNanos::ZERO, |p| budget::cost_of(usage, &p.price))
     }
 
     /// Records an attempt that failed and is followed by another (a retry or a failover): its
@@ -188,7 +192,7 @@ impl StepDraft {
     }
 
     /// Points the draft at the next attempt: a new step on `provider` / `model`.
-    pub fn retarget(&mut self, provider: Provider, model: &str, price: Option<Price>) {
+    pub fn retarget(&mut self, provider: Provider, model: &str, price: Option<Priced>) {
         self.id = StepId::generate();
         self.provider = provider;
         model.clone_into(&mut self.model);
@@ -199,7 +203,7 @@ impl StepDraft {
     }
 
     pub async fn settle(self, gw: &Gateway, outcome: Outcome) -> StoreResult<Settled> {
-        let price = self.price;
+        let unpriced = self.price.is_none();
         let cost = self.cost_of(&outcome.usage);
         let record = self.record(&outcome, cost, true, Vec::new());
         let latency_ms = record.step.latency_ms;
@@ -223,7 +227,7 @@ impl StepDraft {
             cost,
             usage: outcome.usage,
             run: committed,
-            unpriced: price.is_none(),
+            unpriced,
         })
     }
 }

@@ -1,10 +1,13 @@
 //! Provider keys: the operator's credentials for upstream providers, stored encrypted.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 
 use super::StoreError;
 use super::sql::Columns;
 use super::{Page, StoreResult};
+use crate::config::PriceOverride;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyStatus {
@@ -40,6 +43,9 @@ pub struct ProviderKeyRecord {
     /// Provider base URL without `/v1`; `None` means the provider's public endpoint.
     pub base_url: Option<String>,
     pub status: KeyStatus,
+    /// The key's own prices by model (or `*`), beating the price table and the config; empty
+    /// when the key has none (stored as NULL).
+    pub pricing: BTreeMap<String, PriceOverride>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
 }
@@ -70,7 +76,23 @@ pub(super) fn key_from_row(row: &impl Columns) -> StoreResult<ProviderKeyRecord>
         base_url: row.col("base_url")?,
         status: KeyStatus::parse(&status)
             .ok_or_else(|| StoreError::Corrupt(format!("key status {status}")))?,
+        pricing: pricing_from_column(row.col("pricing")?)?,
         created_at_ms: row.col("created_at")?,
         updated_at_ms: row.col("updated_at")?,
     })
+}
+
+fn pricing_from_column(text: Option<String>) -> StoreResult<BTreeMap<String, PriceOverride>> {
+    match text {
+        None => Ok(BTreeMap::new()),
+        Some(text) => serde_json::from_str(&text)
+            .map_err(|e| StoreError::Corrupt(format!("provider key pricing: {e}"))),
+    }
+}
+
+/// The `pricing` column: JSON, or NULL for a key without prices.
+pub(super) fn pricing_column(pricing: &BTreeMap<String, PriceOverride>) -> Option<String> {
+    (!pricing.is_empty())
+        .then(|| serde_json::to_string(pricing).ok())
+        .flatten()
 }

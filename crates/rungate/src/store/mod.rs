@@ -12,6 +12,7 @@ mod holds;
 mod keys;
 mod policies;
 pub mod postgres;
+mod prices;
 mod runs;
 mod sessions;
 mod sql;
@@ -27,6 +28,7 @@ pub use gates::{GateFilter, GateReads, GateStore};
 pub use holds::{ExpiredHolds, HoldStore, HourlyCheck, RateCheck, Reservation, Reserved};
 pub use keys::{KeyStatus, ProviderKeyRecord, ProviderKeyStore};
 pub use policies::PolicyStore;
+pub use prices::{PriceStore, PriceTableRecord};
 pub use runs::{AgentTotals, Crossing, RunFilter, RunReads, RunStore, StepRecord};
 pub use sessions::{DashboardSession, SessionStore};
 pub use webhooks::{Attempt, Delivery, DeliveryFilter, WebhookRecord, WebhookStore};
@@ -77,6 +79,7 @@ pub struct Stores {
     pub webhooks: Arc<dyn WebhookStore>,
     pub analytics: Arc<dyn AnalyticsStore>,
     pub sessions: Arc<dyn SessionStore>,
+    pub prices: Arc<dyn PriceStore>,
 }
 
 impl Stores {
@@ -91,6 +94,7 @@ impl Stores {
             + WebhookStore
             + AnalyticsStore
             + SessionStore
+            + PriceStore
             + 'static,
     {
         Stores {
@@ -102,7 +106,8 @@ impl Stores {
             gates: backend.clone(),
             webhooks: backend.clone(),
             analytics: backend.clone(),
-            sessions: backend,
+            sessions: backend.clone(),
+            prices: backend,
         }
     }
 }

@@ -179,6 +179,7 @@ pub(super) fn step_from_row(row: &impl Columns) -> StoreResult<Step> {
         request: optional_json("request")?,
         response: optional_json("response")?,
         created_at_ms: row.col("created_at")?,
+        price_version: row.col("price_version")?,
     })
 }
 
@@ -199,7 +200,7 @@ pub(super) fn status_str(status: StepStatus) -> &'static str {
 }
 
 pub(super) const RUN_COLUMNS: &str = "id, agent_id, team, policy_id, policy_version, status, auto, spend_nanos, input_tokens, output_tokens, steps_count, started_at, last_activity_at, idle_timeout_ms, ended_at, ended_reason, metadata, budget_limit_nanos";
-pub(super) const STEP_COLUMNS: &str = "id, run_id, agent_id, kind, provider, model, input_tokens, output_tokens, cost_nanos, latency_ms, status, http_status, error_message, request, response, created_at";
+pub(super) const STEP_COLUMNS: &str = "id, run_id, agent_id, kind, provider, model, input_tokens, output_tokens, cost_nanos, latency_ms, status, http_status, error_message, request, response, created_at, price_version";
 pub(super) const LEDGER_COLUMNS: &str = "step_id, kind, amount_nanos, created_at";
 pub(super) const AUDIT_COLUMNS: &str = "run_id, seq, kind, actor, data, at, prev_hash, hash";
 /// Per-agent totals; the sums are cast because PostgreSQL sums BIGINTs to NUMERIC.

@@ -3,7 +3,8 @@
 //! concurrency-sensitive ones are what several gateways on one database will lean on: a consumed
 //! approval is consumed once, a decision is taken once, identical requests share one gate, a
 //! webhook delivery is leased to one worker, names are unique. And a dashboard session is only
-//! ever found while it is live.
+//! ever found while it is live. A price table, a key's prices and a step's price version read
+//! back as written.
 
 use std::sync::Arc;
 
@@ -97,6 +98,92 @@ async fn contract(stores: Stores) -> TestResult {
     concurrent_steps_add_up_and_a_bad_one_fails_alone(&stores).await?;
     settling_the_same_step_twice_charges_once(&stores).await?;
     a_session_is_found_only_until_it_expires_or_is_revoked(&stores).await?;
+    the_newest_price_table_and_prices_read_back_as_written(&stores).await?;
+    Ok(())
+}
+
+/// The newest import is the one found; re-importing a version refreshes it; a key's prices and
+/// a step's price version survive the round trip.
+async fn the_newest_price_table_and_prices_read_back_as_written(stores: &Stores) -> TestResult {
+    use rungate::store::{KeyStatus, PriceTableRecord, ProviderKeyRecord};
+    assert_eq!(stores.prices.latest_price_table().await?, None);
+    assert_eq!(stores.prices.latest_price_version().await?, None);
+    let table = |version: &str, at: i64| PriceTableRecord {
+        version: version.into(),
+        source: "litellm".into(),
+        models: 2,
+        skipped: 1,
+        prices: r#"{"m":{"input":1,"output":2,"cached_input":null}}"#.into(),
+        imported_at_ms: at,
+    };
+    stores
+        .prices
+        .save_price_table(&table("litellm-a", 10))
+        .await?;
+    stores
+        .prices
+        .save_price_table(&table("litellm-b", 20))
+        .await?;
+    assert_eq!(
+        stores.prices.latest_price_table().await?,
+        Some(table("litellm-b", 20))
+    );
+    stores
+        .prices
+        .save_price_table(&table("litellm-a", 30))
+        .await?;
+    assert_eq!(
+        stores.prices.latest_price_table().await?,
+        Some(table("litellm-a", 30))
+    );
+    assert_eq!(
+        stores.prices.latest_price_version().await?,
+        Some(("litellm-a".to_owned(), 30))
+    );
+
+    let mut key = ProviderKeyRecord {
+        id: "pk_priced".into(),
+        provider: "openai_compatible".into(),
+        name: "priced".into(),
+        encrypted_key: "v1:x".into(),
+        key_suffix: "...x".into(),
+        base_url: Some("http://127.0.0.1:1".into()),
+        status: KeyStatus::Active,
+        pricing: Default::default(),
+        created_at_ms: 1,
+        updated_at_ms: 1,
+    };
+    stores.keys.create_key(&key).await?;
+    assert!(stores.keys.get_key("pk_priced").await?.pricing.is_empty());
+    key.pricing.insert(
+        "*".into(),
+        rungate::config::PriceOverride {
+            input_per_million: 0.5,
+            output_per_million: 1.5,
+            cached_input_per_million: Some(0.05),
+        },
+    );
+    stores.keys.update_key(&key).await?;
+    assert_eq!(stores.keys.get_key("pk_priced").await?, key);
+
+    stores
+        .runs
+        .create_run(&run("priced"), event("run.started"))
+        .await?;
+    stores.runs.record_step(&step("priced", 3)).await?;
+    let mut unpriced = step("priced", 0);
+    unpriced.step.price_version = None;
+    stores.runs.record_step(&unpriced).await?;
+    let (steps, _) = stores
+        .runs
+        .steps(
+            &RunId("priced".into()),
+            rungate::store::Page::default(),
+            true,
+        )
+        .await?;
+    let versions: Vec<Option<&str>> = steps.iter().map(|s| s.price_version.as_deref()).collect();
+    assert_eq!(versions, [Some("litellm-0123456789ab"), None]);
     Ok(())
 }
 
@@ -234,6 +321,7 @@ fn step(run_id: &str, cost: i64) -> StepRecord {
             request: None,
             response: None,
             created_at_ms: 2,
+            price_version: Some("litellm-0123456789ab".into()),
         },
     }
 }

@@ -19,6 +19,7 @@ mod failover;
 mod gates;
 mod harness;
 mod pg;
+mod prices;
 mod process;
 mod proxy_anthropic;
 mod proxy_openai;

@@ -1,5 +1,8 @@
 //! `/api/provider-keys`: upstream credentials. The secret is encrypted before it reaches the
-//! store and never returned — responses carry only a masked suffix.
+//! store and never returned — responses carry only a masked suffix. A key may carry its own
+//! `pricing` (by model, or `*`), which prices its calls ahead of the price table and config.
+
+use std::collections::BTreeMap;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -12,15 +15,21 @@ use super::{Paging, Params, created, item, list, missing, new_id, parse_body};
 use crate::api::auth::authorize_admin;
 use crate::api::error::ApiError;
 use crate::app::{AppState, Gateway};
+use crate::config::PriceOverride;
 use crate::providers::Provider;
 use crate::run::{now_ms, rfc3339};
 use crate::security::mask_suffix;
 use crate::store::{KeyStatus, ProviderKeyRecord, Scope, StoreError};
 
 fn render(key: &ProviderKeyRecord) -> Value {
+    let pricing = match key.pricing.is_empty() {
+        true => Value::Null,
+        false => json!(key.pricing),
+    };
     json!({
         "id": key.id, "provider": key.provider, "name": key.name, "base_url": key.base_url,
         "status": key.status.as_str(), "key_suffix": key.key_suffix, "masked_key": key.key_suffix,
+        "pricing": pricing,
         "created_at": rfc3339(key.created_at_ms), "updated_at": rfc3339(key.updated_at_ms),
     })
 }
@@ -33,6 +42,19 @@ struct KeyBody {
     api_key: Option<String>,
     base_url: Option<String>,
     status: Option<String>,
+    /// `{"<model or *>": {"input_per_million", "output_per_million", "cached_input_per_million"?}}`;
+    /// `null` or `{}` removes the key's prices.
+    #[serde(default, deserialize_with = "present")]
+    pricing: Option<Option<BTreeMap<String, PriceOverride>>>,
+}
+
+/// A field that is present (even as `null`) is `Some`, so `null` can clear it.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 #[derive(Debug, Deserialize)]
@@ -85,6 +107,18 @@ fn apply(gw: &Gateway, key: &mut ProviderKeyRecord, body: KeyBody) -> Result<(),
             Some(normalize_base_url(&base_url)?)
         };
     }
+    if let Some(pricing) = body.pricing {
+        let pricing = pricing.unwrap_or_default();
+        for (model, price) in &pricing {
+            if model.trim().is_empty() {
+                return Err(ApiError::invalid("pricing: a model name must not be empty"));
+            }
+            price
+                .validate()
+                .map_err(|msg| ApiError::invalid(format!("pricing.{model}: {msg}")))?;
+        }
+        key.pricing = pricing;
+    }
     if let Some(status) = body.status {
         key.status = KeyStatus::parse(&status)
             .ok_or_else(|| ApiError::invalid(format!("unknown status {status:?}")))?;
@@ -114,6 +148,7 @@ fn blank(id: String) -> ProviderKeyRecord {
         key_suffix: String::new(),
         base_url: None,
         status: KeyStatus::Active,
+        pricing: BTreeMap::new(),
         created_at_ms: now,
         updated_at_ms: now,
     }

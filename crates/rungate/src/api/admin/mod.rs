@@ -1,5 +1,5 @@
 //! The operator API under `/api/*` (SPEC §8): provider keys, policies, agents, admin tokens,
-//! runs and approval requests, and the dashboard's login session. Every handler first checks
+//! runs and approval requests, the price table, and the dashboard's login session. Every handler first checks
 //! the admin credential and its scope (`read` for reads, `write` for changes); agent tokens
 //! never work here. Lists are `{"data":[...],"total":N}`, newest first, with `limit`/`offset`;
 //! items are `{"data":{...}}`; creates answer 201.
@@ -9,6 +9,7 @@ mod analytics;
 mod approvals;
 mod keys;
 mod policies;
+mod prices;
 mod runs;
 mod session;
 mod tokens;
@@ -83,6 +84,8 @@ use crate::store::Page;
     analytics::get_figure,
     analytics::cleanup_preview,
     analytics::cleanup,
+    prices::get_prices,
+    prices::import_prices,
 ))]
 pub struct AdminApi;
 
@@ -183,6 +186,8 @@ pub fn router() -> Router<AppState> {
         )
         .route("/analytics/cleanup", post(analytics::cleanup))
         .route("/analytics/{figure}", get(analytics::get_figure))
+        .route("/prices", get(prices::get_prices))
+        .route("/prices/import", post(prices::import_prices))
 }
 
 /// `limit` / `offset` of list endpoints. Flattened into each filter, where serde hands the

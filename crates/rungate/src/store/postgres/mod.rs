@@ -13,6 +13,7 @@ mod gates;
 mod holds;
 mod keys;
 mod policies;
+mod prices;
 mod runs;
 mod sessions;
 mod webhooks;
@@ -33,6 +34,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         2,
         include_str!("../../../migrations/postgres/0002_dashboard_sessions.sql"),
+    ),
+    (
+        3,
+        include_str!("../../../migrations/postgres/0003_prices.sql"),
     ),
 ];
 

@@ -196,6 +196,7 @@ struct Writes {
     st_request: Vec<Option<String>>,
     st_response: Vec<Option<String>>,
     st_at: Vec<i64>,
+    st_price_version: Vec<Option<String>>,
     // ledger
     le_run: Vec<String>,
     le_step: Vec<String>,
@@ -572,6 +573,7 @@ fn settle(
         .st_response
         .push(s.response.as_ref().map(|v| v.to_string()));
     writes.st_at.push(s.created_at_ms);
+    writes.st_price_version.push(s.price_version.clone());
     if s.cost > UsdNanos::ZERO {
         *writes
             .agent_minutes
@@ -602,8 +604,8 @@ fn settle(
 /// numbers in every variant; sqlx sends their types, so an unused one is no error.
 const EVENTS: &str = "ev AS (INSERT INTO audit_events (run_id, seq, kind, actor, data, at, prev_hash, hash) \
     SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[]))";
-const STEPS: &str = "st AS (INSERT INTO steps (id, run_id, agent_id, kind, provider, model, input_tokens, output_tokens, cost_nanos, latency_ms, status, http_status, error_message, request, response, created_at) \
-    SELECT * FROM UNNEST($9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::bigint[], $16::bigint[], $17::bigint[], $18::bigint[], $19::text[], $20::bigint[], $21::text[], $22::text[], $23::text[], $24::bigint[]))";
+const STEPS: &str = "st AS (INSERT INTO steps (id, run_id, agent_id, kind, provider, model, input_tokens, output_tokens, cost_nanos, latency_ms, status, http_status, error_message, request, response, created_at, price_version) \
+    SELECT * FROM UNNEST($9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::bigint[], $16::bigint[], $17::bigint[], $18::bigint[], $19::text[], $20::bigint[], $21::text[], $22::text[], $23::text[], $24::bigint[], $58::text[]))";
 /// Ledger entries are keyed by step, so a replayed settlement adds nothing.
 const LEDGER: &str = "led AS (INSERT INTO ledger (run_id, step_id, kind, amount_nanos, created_at) \
     SELECT * FROM UNNEST($25::text[], $26::text[], $27::text[], $28::bigint[], $29::bigint[]) \
@@ -775,6 +777,7 @@ async fn apply(
         .bind(&minute_agents)
         .bind(&minutes)
         .bind(&minute_costs)
+        .bind(&w.st_price_version)
         .fetch_all(&mut **tx)
         .await
         .map_err(|e| crate::store::sql::conflict_or(e, "this step is already recorded"))?;

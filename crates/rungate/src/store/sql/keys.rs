@@ -10,12 +10,12 @@ macro_rules! provider_key_store {
             use async_trait::async_trait;
             use sqlx::Row;
 
-            use $crate::store::keys::key_from_row;
+            use $crate::store::keys::{key_from_row, pricing_column};
             use $crate::store::sql::{conflict_or, found, page_binds, to_u64};
             use $crate::store::{KeyStatus, Page, ProviderKeyRecord, ProviderKeyStore, StoreError, StoreResult};
 
             const COLUMNS: &str =
-                "id, provider, name, encrypted_key, key_suffix, base_url, status, created_at, updated_at";
+                "id, provider, name, encrypted_key, key_suffix, base_url, status, created_at, updated_at, pricing";
 
             const FILTER: &str = "(CAST($1 AS TEXT) IS NULL OR provider = $1) AND (CAST($2 AS TEXT) IS NULL OR status = $2)";
 
@@ -39,7 +39,7 @@ macro_rules! provider_key_store {
             impl ProviderKeyStore for $store {
                 async fn create_key(&self, k: &ProviderKeyRecord) -> StoreResult<()> {
                     let sql = format!(
-                        "INSERT INTO provider_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                        "INSERT INTO provider_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
                     );
                     sqlx::query(&sql)
                         .bind(&k.id)
@@ -51,6 +51,7 @@ macro_rules! provider_key_store {
                         .bind(k.status.as_str())
                         .bind(k.created_at_ms)
                         .bind(k.updated_at_ms)
+                        .bind(pricing_column(&k.pricing))
                         .execute(self.writes())
                         .await
                         .map_err(|e| conflict_or(e, CONFLICT))?;
@@ -96,7 +97,7 @@ macro_rules! provider_key_store {
 
                 async fn update_key(&self, k: &ProviderKeyRecord) -> StoreResult<()> {
                     let result = sqlx::query(
-                        "UPDATE provider_keys SET provider = $1, name = $2, encrypted_key = $3, key_suffix = $4, base_url = $5, status = $6, updated_at = $7 WHERE id = $8",
+                        "UPDATE provider_keys SET provider = $1, name = $2, encrypted_key = $3, key_suffix = $4, base_url = $5, status = $6, updated_at = $7, pricing = $9 WHERE id = $8",
                     )
                     .bind(&k.provider)
                     .bind(&k.name)
@@ -106,6 +107,7 @@ macro_rules! provider_key_store {
                     .bind(k.status.as_str())
                     .bind(k.updated_at_ms)
                     .bind(&k.id)
+                    .bind(pricing_column(&k.pricing))
                     .execute(self.writes())
                     .await
                     .map_err(|e| conflict_or(e, CONFLICT))?;

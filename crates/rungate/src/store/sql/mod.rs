@@ -10,6 +10,7 @@ pub(super) mod agents;
 pub(super) mod gates;
 pub(super) mod keys;
 pub(super) mod policies;
+pub(super) mod prices;
 pub(super) mod runs;
 pub(super) mod sessions;
 pub(super) mod webhooks;

@@ -10,6 +10,7 @@ mod gate_writes;
 mod gates;
 mod keys;
 mod policies;
+mod prices;
 mod run_writer;
 mod runs;
 mod sessions;
@@ -42,6 +43,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         6,
         include_str!("../../../migrations/sqlite/0006_dashboard_sessions.sql"),
+    ),
+    (
+        7,
+        include_str!("../../../migrations/sqlite/0007_prices.sql"),
     ),
 ];
 

@@ -264,13 +264,13 @@ fn create_run(tx: &Connection, r: &Run, event: &AuditEvent) -> StoreResult<()> {
 fn record_step(tx: &Connection, record: &StepRecord) -> StoreResult<RunTotals> {
     let s = &record.step;
     tx.prepare_cached(
-        "INSERT INTO steps (id, run_id, agent_id, kind, provider, model, input_tokens, output_tokens, cost_nanos, latency_ms, status, http_status, error_message, request, response, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+        "INSERT INTO steps (id, run_id, agent_id, kind, provider, model, input_tokens, output_tokens, cost_nanos, latency_ms, status, http_status, error_message, request, response, created_at, price_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     )?
     .execute(params![
         s.id.0, s.run_id.0, s.agent_id, kind_str(s.kind), s.provider, s.model, to_i64(s.input_tokens),
         to_i64(s.output_tokens), s.cost.0, to_i64(s.latency_ms), status_str(s.status), s.http_status,
         s.error_message, s.request.as_ref().map(|v| v.to_string()), s.response.as_ref().map(|v| v.to_string()),
-        s.created_at_ms,
+        s.created_at_ms, s.price_version,
     ])?;
     let mut charged = UsdNanos::ZERO;
     let mut ledger = tx.prepare_cached(
