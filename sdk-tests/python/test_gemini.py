@@ -204,11 +204,6 @@ def test_geminis_own_refusal_reaches_each_sdk_in_its_own_error_format(
     assert "API key not valid" in anthropic_body["error"]["message"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gateway bug: gemini-2.5-flash is not in the built-in price table (SPEC §7 promises Gemini "
-    "prices); the call is recorded at $0 with x-rungate-warning 'model gemini-2.5-flash has no price'",
-)
 def test_a_gemini_call_is_priced(oai: openai.OpenAI) -> None:
     raw = oai.chat.completions.with_raw_response.create(model=PREFIXED, messages=user("what does gemini cost?"))
 
