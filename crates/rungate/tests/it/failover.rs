@@ -65,6 +65,19 @@ async fn flaky(script: Value, routing: Value, extra_yaml: &str) -> TestResult<Fl
     Ok(Flaky { h, primary, token })
 }
 
+impl Flaky {
+    /// The agent's OpenAI chat call for `gpt-4o-mini` saying `text`.
+    async fn ask(&self, text: &str) -> TestResult<harness::Reply> {
+        self.h
+            .chat(
+                &self.token,
+                json!({"model": "gpt-4o-mini", "messages": user(text)}),
+                &[],
+            )
+            .await
+    }
+}
+
 fn to_anthropic() -> Value {
     json!({"default_chain": ["anthropic"], "model_map": {"gpt-4o-mini": {"anthropic": "claude-sonnet-4-5"}}})
 }
@@ -97,13 +110,7 @@ async fn a_500_fails_over_to_anthropic_and_the_openai_caller_gets_a_chat_complet
         .as_str()
         .ok_or("no webhook id")?
         .to_owned();
-    let reply =
-        f.h.chat(
-            &f.token,
-            json!({"model": "gpt-4o-mini", "messages": user("hello there")}),
-            &[],
-        )
-        .await?;
+    let reply = f.ask("hello there").await?;
     assert_eq!(reply.status, 200, "{}", reply.text);
     let body = reply.json();
     assert_eq!(body["object"], "chat.completion", "{body}");
@@ -189,28 +196,18 @@ async fn a_streamed_call_fails_over_and_streams_openai_chunks_from_anthropic() -
     );
     assert_eq!(reply.header("x-rungate-failover"), Some("1"));
     let events = reply.events();
-    let mut text = String::new();
-    let mut finish = None;
-    for (name, data) in &events {
-        if name != "message" || data == "[DONE]" {
-            continue;
-        }
-        let chunk: Value = serde_json::from_str(data)?;
+    let chunks = reply.event_data("message");
+    for chunk in &chunks {
         assert_eq!(chunk["object"], "chat.completion.chunk", "{chunk}");
         // The client did not ask for usage: the usage-only chunk stays hidden.
-        assert!(
-            chunk["usage"].is_null() || chunk["choices"].as_array().is_some_and(|c| !c.is_empty()),
-            "{chunk}"
-        );
-        if let Some(delta) = chunk["choices"][0]["delta"]["content"].as_str() {
-            text.push_str(delta);
-        }
-        if let Some(reason) = chunk["choices"][0]["finish_reason"].as_str() {
-            finish = Some(reason.to_owned());
-        }
+        let has_choices = chunk["choices"].as_array().is_some_and(|c| !c.is_empty());
+        assert!(chunk["usage"].is_null() || has_choices, "{chunk}");
     }
-    assert_eq!(text, "Echo: stream me");
-    assert_eq!(finish.as_deref(), Some("stop"));
+    assert_eq!(reply.streamed_chat_text(), "Echo: stream me");
+    let finish = chunks
+        .iter()
+        .find_map(|c| c["choices"][0]["finish_reason"].as_str());
+    assert_eq!(finish, Some("stop"));
     assert!(events.iter().any(|(_, d)| d == "[DONE]"), "{}", reply.text);
     let trailer = reply.rungate_trailer().ok_or("no trailer")?;
     assert_eq!(trailer["provider"], "anthropic");
@@ -277,13 +274,7 @@ async fn a_hanging_primary_times_out_and_the_call_is_charged_for_both_attempts()
     let routing = json!({"default_chain": ["anthropic"], "timeout_ms": 300,
                          "model_map": {"gpt-4o-mini": {"anthropic": "claude-sonnet-4-5"}}});
     let f = flaky(json!({"hang": true}), routing, "").await?;
-    let reply =
-        f.h.chat(
-            &f.token,
-            json!({"model": "gpt-4o-mini", "messages": user("are you there")}),
-            &[],
-        )
-        .await?;
+    let reply = f.ask("are you there").await?;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(
         reply.json()["choices"][0]["message"]["content"],
@@ -314,13 +305,7 @@ async fn a_hanging_primary_times_out_and_the_call_is_charged_for_both_attempts()
 #[tokio::test]
 async fn without_a_chain_a_500_is_a_502_listing_the_provider() -> TestResult {
     let f = flaky(json!({"status": 500}), json!({"max_retries": 1}), "").await?;
-    let reply =
-        f.h.chat(
-            &f.token,
-            json!({"model": "gpt-4o-mini", "messages": user("x")}),
-            &[],
-        )
-        .await?;
+    let reply = f.ask("x").await?;
     assert_eq!(reply.status, 502, "{}", reply.text);
     let error = &reply.json()["error"];
     assert_eq!(error["code"], "provider_error");
@@ -340,13 +325,7 @@ async fn the_circuit_opens_after_repeated_failures_and_health_shows_it() -> Test
     let yaml = "circuit_breaker:\n  failure_threshold: 2\n  cooldown_ms: 60000\n";
     let f = flaky(json!({"status": 500}), to_anthropic(), yaml).await?;
     for i in 0..3 {
-        let reply =
-            f.h.chat(
-                &f.token,
-                json!({"model": "gpt-4o-mini", "messages": user(&format!("call {i}"))}),
-                &[],
-            )
-            .await?;
+        let reply = f.ask(&format!("call {i}")).await?;
         assert_eq!(reply.status, 200, "{}", reply.text);
     }
     // Two failures opened the circuit: the third call went straight to Anthropic.
@@ -372,13 +351,7 @@ async fn the_circuit_opens_after_repeated_failures_and_health_shows_it() -> Test
 #[tokio::test]
 async fn a_4xx_is_not_failed_over_and_reaches_the_caller_in_its_dialect() -> TestResult {
     let f = flaky(json!({"status": 400}), to_anthropic(), "").await?;
-    let reply =
-        f.h.chat(
-            &f.token,
-            json!({"model": "gpt-4o-mini", "messages": user("x")}),
-            &[],
-        )
-        .await?;
+    let reply = f.ask("x").await?;
     assert_eq!(reply.status, 400, "{}", reply.text);
     assert!(
         reply.json()["error"]["message"].is_string(),

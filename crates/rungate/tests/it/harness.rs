@@ -415,6 +415,35 @@ impl Reply {
         events
     }
 
+    /// The JSON data of every event named `name` (`message` for unnamed ones), `[DONE]` left out.
+    pub fn event_data(&self, name: &str) -> Vec<Value> {
+        self.events()
+            .into_iter()
+            .filter(|(event, data)| event == name && data != "[DONE]")
+            .filter_map(|(_, data)| serde_json::from_str(&data).ok())
+            .collect()
+    }
+
+    /// The text an OpenAI chat stream carries, its chunks' content deltas joined.
+    pub fn streamed_chat_text(&self) -> String {
+        self.event_data("message")
+            .iter()
+            .filter_map(|c| {
+                c["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect()
+    }
+
+    /// The text a Responses stream carries, its `response.output_text.delta` events joined.
+    pub fn streamed_responses_text(&self) -> String {
+        self.event_data("response.output_text.delta")
+            .iter()
+            .filter_map(|e| e["delta"].as_str().map(str::to_owned))
+            .collect()
+    }
+
     pub fn rungate_trailer(&self) -> Option<Value> {
         self.events()
             .into_iter()

@@ -89,12 +89,7 @@ async fn a_streamed_responses_call_reports_usage_and_ends_with_the_trailer() -> 
     .await?;
     assert_eq!(reply.status, 200, "{}", reply.text);
     let events = reply.events();
-    let text: String = events
-        .iter()
-        .filter(|(name, _)| name == "response.output_text.delta")
-        .filter_map(|(_, data)| serde_json::from_str::<Value>(data).ok())
-        .filter_map(|e| e["delta"].as_str().map(str::to_owned))
-        .collect();
+    let text = reply.streamed_responses_text();
     assert_eq!(text, "Echo: stream it");
     let completed = events
         .iter()
@@ -209,13 +204,7 @@ async fn a_responses_call_can_fail_over_to_anthropic_and_stream_back_as_response
         "{names:?}"
     );
     assert!(names.iter().any(|n| n == "response.completed"), "{names:?}");
-    let text: String = reply
-        .events()
-        .iter()
-        .filter(|(name, _)| name == "response.output_text.delta")
-        .filter_map(|(_, data)| serde_json::from_str::<Value>(data).ok())
-        .filter_map(|e| e["delta"].as_str().map(str::to_owned))
-        .collect();
+    let text = reply.streamed_responses_text();
     assert_eq!(text, "Echo: over to claude");
     let seen = h.mock.requests().pop().ok_or("anthropic saw nothing")?;
     assert_eq!(seen.path, "/v1/messages");
@@ -276,18 +265,7 @@ async fn model_names_route_by_prefix_family_and_alias() -> TestResult {
     let alias = h.chat(token, streamed, &[]).await?;
     assert_eq!(alias.status, 200, "{}", alias.text);
     assert_eq!(alias.header("x-rungate-provider"), Some("gemini"));
-    let text: String = alias
-        .events()
-        .iter()
-        .filter(|(name, data)| name == "message" && data != "[DONE]")
-        .filter_map(|(_, data)| serde_json::from_str::<Value>(data).ok())
-        .filter_map(|c| {
-            c["choices"][0]["delta"]["content"]
-                .as_str()
-                .map(str::to_owned)
-        })
-        .collect();
-    assert_eq!(text, "Echo: route me");
+    assert_eq!(alias.streamed_chat_text(), "Echo: route me");
     let seen = h.mock.requests().pop().ok_or("nothing seen")?;
     assert_eq!(
         seen.path,
