@@ -28,40 +28,16 @@ async fn flaky(script: Value, routing: Value, extra_yaml: &str) -> TestResult<Fl
         ..MockConfig::default()
     })
     .await?;
-    let flaky_key = h
-        .admin_post(
-            "/api/provider-keys",
-            json!({"provider": "openai", "name": "flaky-openai", "api_key": PROVIDER_SECRET, "base_url": primary.base_url()}),
-        )
+    let flaky_id = h
+        .provider_key("openai", "flaky-openai", &primary.base_url())
         .await?;
-    let flaky_id = flaky_key["data"]["id"]
-        .as_str()
-        .ok_or("no key id")?
-        .to_owned();
-    let gemini = h
-        .admin_post(
-            "/api/provider-keys",
-            json!({"provider": "gemini", "name": "mock-gemini", "api_key": PROVIDER_SECRET, "base_url": h.mock.base_url()}),
-        )
+    let gemini_id = h
+        .provider_key("gemini", "mock-gemini", &h.mock.base_url())
         .await?;
-    let gemini_id = gemini["data"]["id"].as_str().ok_or("no key id")?.to_owned();
-    let policy = h
-        .admin_post(
-            "/api/policies",
-            json!({"name": "failover", "routing": routing}),
-        )
+    let keys = json!({"openai": flaky_id, "anthropic": h.anthropic_key, "gemini": gemini_id});
+    let token = h
+        .mapped_agent("failing-over", json!({"routing": routing}), keys)
         .await?;
-    let created = h
-        .admin_post(
-            "/api/agents",
-            json!({"name": "failing-over", "policy_id": policy["data"]["id"],
-                   "provider_keys": {"openai": flaky_id, "anthropic": h.anthropic_key, "gemini": gemini_id}}),
-        )
-        .await?;
-    let token = created["data"]["api_key"]
-        .as_str()
-        .ok_or("no token")?
-        .to_owned();
     Ok(Flaky { h, primary, token })
 }
 

@@ -191,6 +191,48 @@ impl Harness {
         admin_request(&self.http, &self.url, method, path, body).await
     }
 
+    /// Adds a provider key (secret [`PROVIDER_SECRET`]) for `provider` at `base_url`; its id.
+    pub async fn provider_key(
+        &self,
+        provider: &str,
+        name: &str,
+        base_url: &str,
+    ) -> TestResult<String> {
+        let created = self
+            .admin_post(
+                "/api/provider-keys",
+                json!({"provider": provider, "name": name, "api_key": PROVIDER_SECRET, "base_url": base_url}),
+            )
+            .await?;
+        Ok(created["data"]["id"]
+            .as_str()
+            .ok_or("no key id")?
+            .to_owned())
+    }
+
+    /// Creates a policy from `document` and an agent under it mapped to `keys`
+    /// (`{provider: key id}`); the agent's token.
+    pub async fn mapped_agent(
+        &self,
+        name: &str,
+        document: Value,
+        keys: Value,
+    ) -> TestResult<String> {
+        let mut document = document;
+        document["name"] = json!(format!("{name}-policy"));
+        let policy = self.admin_post("/api/policies", document).await?;
+        let created = self
+            .admin_post(
+                "/api/agents",
+                json!({"name": name, "policy_id": policy["data"]["id"], "provider_keys": keys}),
+            )
+            .await?;
+        Ok(created["data"]["api_key"]
+            .as_str()
+            .ok_or("no api_key")?
+            .to_owned())
+    }
+
     /// Creates an agent mapped to both mock keys under the test policy; returns (id, token).
     pub async fn agent(&self, name: &str) -> TestResult<(String, String)> {
         self.agent_with(json!({"name": name})).await

@@ -174,20 +174,14 @@ async fn a_responses_call_can_fail_over_to_anthropic_and_stream_back_as_response
     })
     .await?;
     let flaky = h
-        .admin_post("/api/provider-keys", json!({"provider": "openai", "name": "down", "api_key": "k", "base_url": primary.base_url()}))
+        .provider_key("openai", "down", &primary.base_url())
         .await?;
-    let policy = h
-        .admin_post("/api/policies", json!({"name": "resp-failover", "routing": {
-            "default_chain": ["anthropic"], "model_map": {"gpt-4o-mini": {"anthropic": "claude-haiku-4-5"}}}}))
+    let routing = json!({"default_chain": ["anthropic"],
+                         "model_map": {"gpt-4o-mini": {"anthropic": "claude-haiku-4-5"}}});
+    let keys = json!({"openai": flaky, "anthropic": h.anthropic_key});
+    let token = &h
+        .mapped_agent("resp-fo", json!({"routing": routing}), keys)
         .await?;
-    let agent = h
-        .admin_post(
-            "/api/agents",
-            json!({"name": "resp-fo", "policy_id": policy["data"]["id"],
-            "provider_keys": {"openai": flaky["data"]["id"], "anthropic": h.anthropic_key}}),
-        )
-        .await?;
-    let token = agent["data"]["api_key"].as_str().ok_or("no token")?;
     let reply = responses(
         &h,
         token,
@@ -223,12 +217,10 @@ async fn model_names_route_by_prefix_family_and_alias() -> TestResult {
         allowed_models: json!(["gpt-4o-mini", "claude-sonnet-4*", "gemini-2.5-flash"]),
     })
     .await?;
-    let gemini = h
-        .admin_post("/api/provider-keys", json!({"provider": "gemini", "name": "g", "api_key": PROVIDER_SECRET, "base_url": h.mock.base_url()}))
-        .await?;
+    let gemini = h.provider_key("gemini", "g", &h.mock.base_url()).await?;
     let agent = h
         .admin_post("/api/agents", json!({"name": "router", "policy_id": h.policy_id,
-            "provider_keys": {"openai": h.openai_key, "anthropic": h.anthropic_key, "gemini": gemini["data"]["id"]}}))
+            "provider_keys": {"openai": h.openai_key, "anthropic": h.anthropic_key, "gemini": gemini}}))
         .await?;
     let token = agent["data"]["api_key"].as_str().ok_or("no token")?;
     let ask = |model: &str| json!({"model": model, "max_tokens": 50, "messages": [{"role": "user", "content": "route me"}]});
@@ -298,19 +290,11 @@ async fn an_openai_compatible_key_needs_a_base_url_and_serves_self_hosted_models
     let text = refused.text().await?;
     assert!(text.contains("base_url"), "{text}");
     let vllm = h
-        .admin_post("/api/provider-keys", json!({"provider": "openai_compatible", "name": "vllm", "api_key": PROVIDER_SECRET, "base_url": h.mock.base_url()}))
+        .provider_key("openai_compatible", "vllm", &h.mock.base_url())
         .await?;
-    let policy = h
-        .admin_post("/api/policies", json!({"name": "open"}))
+    let token = &h
+        .mapped_agent("selfhosted", json!({}), json!({"openai_compatible": vllm}))
         .await?;
-    let agent = h
-        .admin_post(
-            "/api/agents",
-            json!({"name": "selfhosted", "policy_id": policy["data"]["id"],
-            "provider_keys": {"openai_compatible": vllm["data"]["id"]}}),
-        )
-        .await?;
-    let token = agent["data"]["api_key"].as_str().ok_or("no token")?;
     // A model that lives only on the self-hosted endpoint, named by the key's name.
     let reply = h
         .chat(token, json!({"model": "vllm/meta-llama/Llama-3.1-8B-Instruct", "messages": [{"role": "user", "content": "hi llama"}]}), &[])
