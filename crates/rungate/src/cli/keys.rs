@@ -16,12 +16,13 @@ use super::table::{self, Align, Table, text};
 pub enum KeysCommand {
     /// Store a provider API key (secret from --api-key, RUNGATE_PROVIDER_API_KEY or stdin).
     Add {
-        /// openai or anthropic.
+        /// openai, anthropic, gemini or openai_compatible.
         provider: String,
         /// A name for the key, unique on this gateway.
         #[arg(long)]
         name: String,
-        /// An OpenAI-compatible endpoint, without `/v1` (default: the provider's own API).
+        /// The endpoint, without `/v1` (default: the provider's own API; required for
+        /// openai_compatible).
         #[arg(long)]
         base_url: Option<String>,
         /// The secret; prefer the env variable or stdin, which stay out of shell history.
@@ -35,6 +36,8 @@ pub enum KeysCommand {
         #[arg(long)]
         offset: Option<u32>,
     },
+    /// Each key's circuit breaker: closed, open (skipped until its next probe) or half-open.
+    Health,
 }
 
 pub async fn run(ctx: &Ctx, command: KeysCommand) -> anyhow::Result<String> {
@@ -79,6 +82,10 @@ pub async fn run(ctx: &Ctx, command: KeysCommand) -> anyhow::Result<String> {
                 .await?;
             Ok(ctx.show(&list, render_list))
         }
+        KeysCommand::Health => {
+            let health = ctx.client.get(&["providers", "health"], &[]).await?;
+            Ok(ctx.show(&health, render_health))
+        }
     }
 }
 
@@ -99,6 +106,40 @@ async fn read_secret(provider: &str) -> anyhow::Result<String> {
             .context("cannot read the API key from stdin")?;
     }
     Ok(secret)
+}
+
+fn render_health(body: &Value) -> String {
+    let keys = table::items(body);
+    let mut out = String::new();
+    if !keys.is_empty() {
+        let mut table = Table::new(&[
+            ("KEY", Align::Left),
+            ("NAME", Align::Left),
+            ("PROVIDER", Align::Left),
+            ("CIRCUIT", Align::Left),
+            ("OK", Align::Right),
+            ("FAILED", Align::Right),
+            ("IN A ROW", Align::Right),
+            ("NEXT PROBE", Align::Left),
+            ("LAST ERROR", Align::Left),
+        ]);
+        for key in keys {
+            table.row(vec![
+                text(key.get("key_id")),
+                text(key.get("name")),
+                text(key.get("provider")),
+                text(key.get("circuit")),
+                text(key.get("successes")),
+                text(key.get("failures")),
+                text(key.get("consecutive_failures")),
+                text(key.get("next_probe_at")),
+                text(key.get("last_error")),
+            ]);
+        }
+        out.push_str(&table.render());
+    }
+    out.push_str(&table::footer(body, "provider keys"));
+    out
 }
 
 fn render_list(body: &Value) -> String {

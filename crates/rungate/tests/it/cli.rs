@@ -247,7 +247,18 @@ async fn provider_key_read_from_stdin_is_listed_only_as_a_masked_suffix() -> any
         "the secret never comes back"
     );
 
-    let key_id = row.split_whitespace().next().context("id column")?;
+    let health = gw.ok(&["keys", "health"]).await?;
+    let row = health
+        .lines()
+        .find(|l| l.contains("main"))
+        .context("health row")?;
+    assert!(row.contains("openai") && row.contains("closed"), "{health}");
+
+    let key_id = list
+        .lines()
+        .find(|l| l.contains("main"))
+        .and_then(|l| l.split_whitespace().next())
+        .context("id column")?;
     let pin = format!("openai={key_id}");
     let agent = gw
         .ok(&["agents", "create", "pinned", "--key", &pin, "--json"])
