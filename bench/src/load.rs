@@ -14,13 +14,13 @@ use anyhow::{Context, Result};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
-use hyper::{Method, Request, StatusCode, header};
+use hyper::{HeaderMap, Method, Request, StatusCode, header};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-/// Where requests go and what they carry: the same body to the mock directly or through the gateway.
+/// Where one target's requests go and whose token they carry.
 #[derive(Clone)]
-pub struct Target {
+pub struct Endpoint {
     pub addr: SocketAddr,
     /// The full `Authorization` header value (`Bearer sk-mock` direct, `Bearer rg_agt_…` via the gateway).
     pub authorization: Arc<str>,
@@ -80,7 +80,7 @@ impl PhaseResult {
 /// Sends `requests` requests over `conns` (one worker per connection) and returns the connections for
 /// the next phase. A connection that fails is replaced, so one error does not end a worker.
 pub async fn run_phase(
-    target: &Target,
+    endpoint: &Endpoint,
     shape: &Shape,
     conns: Vec<Conn>,
     requests: usize,
@@ -90,8 +90,8 @@ pub async fn run_phase(
     let workers: Vec<_> = conns
         .into_iter()
         .map(|conn| {
-            let (target, shape, next) = (target.clone(), shape.clone(), Arc::clone(&next));
-            tokio::spawn(async move { worker(target, shape, conn, next, requests).await })
+            let (endpoint, shape, next) = (endpoint.clone(), shape.clone(), Arc::clone(&next));
+            tokio::spawn(async move { worker(endpoint, shape, conn, next, requests).await })
         })
         .collect();
     let mut result = PhaseResult {
@@ -109,7 +109,7 @@ pub async fn run_phase(
 }
 
 async fn worker(
-    target: Target,
+    endpoint: Endpoint,
     shape: Shape,
     mut conn: Conn,
     next: Arc<AtomicUsize>,
@@ -117,7 +117,7 @@ async fn worker(
 ) -> Result<(PhaseResult, Conn)> {
     let mut result = PhaseResult::default();
     while next.fetch_add(1, Ordering::Relaxed) < requests {
-        match send_one(&target, &shape, &mut conn).await {
+        match send_one(&endpoint, &shape, &mut conn).await {
             Ok(latency) => result.latencies.push(latency),
             Err(error) => {
                 result.errors += 1;
@@ -125,7 +125,7 @@ async fn worker(
                     result.first_error = Some(format!("{error:#}"));
                 }
                 if conn.sender.is_closed() {
-                    conn = Conn::open(target.addr).await?;
+                    conn = Conn::open(endpoint.addr).await?;
                 }
             }
         }
@@ -134,15 +134,9 @@ async fn worker(
 }
 
 /// One request, timed from handing it to hyper until the last body byte is in.
-async fn send_one(target: &Target, shape: &Shape, conn: &mut Conn) -> Result<Duration> {
+async fn send_one(endpoint: &Endpoint, shape: &Shape, conn: &mut Conn) -> Result<Duration> {
+    let request = request(endpoint, shape.body.clone())?;
     conn.sender.ready().await?;
-    let request = Request::builder()
-        .method(Method::POST)
-        .uri("/v1/chat/completions")
-        .header(header::HOST, target.addr.to_string())
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::AUTHORIZATION, &*target.authorization)
-        .body(Full::new(shape.body.clone()))?;
     let started = Instant::now();
     let response = conn.sender.send_request(request).await?;
     let status = response.status();
@@ -159,6 +153,31 @@ async fn send_one(target: &Target, shape: &Shape, conn: &mut Conn) -> Result<Dur
     };
     anyhow::ensure!(complete, "incomplete body ({} bytes)", body.len());
     Ok(latency)
+}
+
+/// One untimed request on a connection of its own, for checking what a target answers; fails
+/// unless the status is 200.
+pub async fn fetch(endpoint: &Endpoint, body: Bytes) -> Result<(HeaderMap, Bytes)> {
+    let mut conn = Conn::open(endpoint.addr).await?;
+    conn.sender.ready().await?;
+    let response = conn.sender.send_request(request(endpoint, body)?).await?;
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await?.to_bytes();
+    if parts.status != StatusCode::OK {
+        let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+        anyhow::bail!("status {}: {text}", parts.status);
+    }
+    Ok((parts.headers, body))
+}
+
+fn request(endpoint: &Endpoint, body: Bytes) -> Result<Request<Full<Bytes>>> {
+    Ok(Request::builder()
+        .method(Method::POST)
+        .uri("/v1/chat/completions")
+        .header(header::HOST, endpoint.addr.to_string())
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::AUTHORIZATION, &*endpoint.authorization)
+        .body(Full::new(body))?)
 }
 
 fn memmem(haystack: &[u8], needle: &[u8]) -> bool {

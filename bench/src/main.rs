@@ -3,31 +3,35 @@
 //! The mock provider (zero latency) and a real gateway (SQLite, runs and cost accounting on) are
 //! started in this process; the same requests are sent to the mock directly, through a bare
 //! forwarder (the cost of any HTTP hop in series), through the gateway as an agent without a policy
-//! (plain), and through the same gateway as an agent whose policy sets every rule (governed). The
-//! differences are the gateway's price: added latency at concurrency 1, throughput ratio at high
-//! concurrency (against direct, and against the bare hop), and what governance adds on top of the
-//! plain path. The four targets take turns in rounds so that drift (CPU frequency, page cache, the database growing)
-//! lands on all of them. See `bench/README.md` for how to read the output.
+//! (plain), as an agent whose policy sets every rule (governed), as agents whose model names
+//! another provider so that the gateway translates the call and its answer (translated-anthropic,
+//! translated-gemini), and as an agent whose OpenAI key always fails and whose routing fails over
+//! to Anthropic (failover). The differences are the gateway's price: added latency at
+//! concurrency 1, throughput ratio at high concurrency (against direct, and against the bare hop),
+//! and what governance, translation and a failed attempt add on top of the plain path. The targets
+//! take turns in rounds so that drift (CPU frequency, page cache, the database growing) lands on
+//! all of them. See `bench/README.md` for how to read the output.
 
 mod forwarder; // the bare axum + reqwest hop: the ceiling for any proxy on these cores
 mod load; // connections, workers and per-request timing
 mod report; // percentiles, ratios, targets; table and JSON output
-mod setup; // the in-process mock and gateway, with a provisioned agent
+mod setup; // the in-process mocks and gateway, with one provisioned agent per gateway target
+mod targets; // what each target sends and must answer: plain, governed, translated, failover
 
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::Result;
-use bytes::Bytes;
+use anyhow::{Context, Result};
 use clap::Parser;
 
 /// The same allocator as the `rungate` binary, so the in-process gateway is measured as it ships.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use load::{Conn, PhaseResult, Shape, Target};
+use load::{Conn, Endpoint, PhaseResult, Shape};
 use report::{Report, Scenario, Summary};
-use setup::{Stack, Who};
+use setup::Stack;
+use targets::{COUNT, Target};
 
 /// Added latency and throughput of the Rungate gateway against the in-process mock provider.
 #[derive(Parser, Debug)]
@@ -45,7 +49,7 @@ struct Args {
     /// Unmeasured requests per target before each scenario.
     #[arg(long, default_value_t = 500)]
     warmup: usize,
-    /// Direct, gateway and governed phases take turns this many times per scenario.
+    /// The targets' phases take turns this many times per scenario.
     #[arg(long, default_value_t = 4)]
     rounds: usize,
     /// Skip the streaming scenario.
@@ -93,7 +97,7 @@ fn main() -> Result<ExitCode> {
 /// One scenario's request shape and concurrency.
 struct Plan {
     name: &'static str,
-    shape: Shape,
+    stream: bool,
     concurrency: usize,
     requests: usize,
 }
@@ -105,34 +109,44 @@ async fn run(args: &Args) -> Result<Report> {
         .unwrap_or(args.requests.saturating_mul(4));
     let mut plans = vec![Plan {
         name: "chat",
-        shape: chat(false),
+        stream: false,
         concurrency: 1,
         requests: args.requests,
     }];
     if !args.no_stream {
         plans.push(Plan {
             name: "chat stream TTLB",
-            shape: chat(true),
+            stream: true,
             concurrency: 1,
             requests: args.requests,
         });
     }
     plans.push(Plan {
         name: "chat",
-        shape: chat(false),
+        stream: false,
         concurrency: args.concurrency_high,
         requests: high,
     });
+    // Before anything is timed: every target answers as its path must (translated, failed over).
+    for target in Target::ALL {
+        for stream in [false, true] {
+            check_target(&stack, target, stream).await?;
+        }
+    }
+    // Calls sent to each target (warm-up and the checks above included).
+    let mut calls = 2u64;
     let mut scenarios = Vec::with_capacity(plans.len());
-    // Calls sent through the gateway per agent (plain and governed alike), warm-up included.
-    let mut gateway_calls = 0u64;
     for plan in &plans {
         progress(&format!(
-            "{} c={}: {} warm-up + {} measured requests per target (direct, forwarder, gateway, governed)",
-            plan.name, plan.concurrency, args.warmup, plan.requests
+            "{} c={}: {} warm-up + {} measured requests per target ({})",
+            plan.name,
+            plan.concurrency,
+            args.warmup,
+            plan.requests,
+            Target::ALL.map(Target::name).join(", ")
         ));
         scenarios.push(measure(&stack, plan, args).await?);
-        gateway_calls += (args.warmup + plan.requests) as u64;
+        calls += (args.warmup + plan.requests) as u64;
     }
     let throughput = scenarios
         .pop()
@@ -141,52 +155,14 @@ async fn run(args: &Args) -> Result<Report> {
     let latency = scenarios
         .pop()
         .ok_or_else(|| anyhow::anyhow!("no scenario"))?;
-    // Every governed call must have been answered 200: a refusal (403, 429) means the policy was
-    // mis-set and the governed figures would time refusals, not governed calls.
-    let governed_failed: u64 = [Some(&latency), streaming.as_ref(), Some(&throughput)]
-        .into_iter()
-        .flatten()
-        .map(|s| s.governed.errors as u64)
-        .sum();
-    let governed_ledger = stack.ledger_counts(Who::Governed).await?;
-    let plain_ledger = stack.ledger_counts(Who::Plain).await?;
-    let checks = vec![
-        (
-            "governed calls answered 200",
-            gateway_calls.saturating_sub(governed_failed),
-            gateway_calls,
-        ),
-        (
-            "steps recorded, plain agent",
-            stack.recorded_steps(Who::Plain).await?,
-            gateway_calls,
-        ),
-        (
-            "steps recorded, governed agent",
-            stack.recorded_steps(Who::Governed).await?,
-            gateway_calls,
-        ),
-        (
-            "holds reserved, governed agent (ledger)",
-            governed_ledger.reservations,
-            gateway_calls,
-        ),
-        (
-            "holds released, governed agent (ledger)",
-            governed_ledger.releases,
-            gateway_calls,
-        ),
-        (
-            "holds reserved, plain agent (ledger; no caps)",
-            plain_ledger.reservations,
-            0,
-        ),
-        (
-            "requests answered by the mock",
-            stack.mock.request_count() as u64,
-            TARGETS as u64 * gateway_calls,
-        ),
-    ];
+    let failed = |target: Target| -> u64 {
+        [Some(&latency), streaming.as_ref(), Some(&throughput)]
+            .into_iter()
+            .flatten()
+            .map(|s| s.summaries[target.index()].errors as u64)
+            .sum()
+    };
+    let checks = checks(&stack, calls, failed).await?;
     stack.cleanup().await?;
     Ok(Report {
         setup: describe(args, high, &stack.data_dir()),
@@ -197,26 +173,100 @@ async fn run(args: &Args) -> Result<Report> {
     })
 }
 
-/// The targets of every scenario, in the order of odd rounds (even rounds run it backwards).
-const TARGETS: usize = 4;
+/// One untimed call to `target`; fails loudly unless its answer is what its path must produce.
+async fn check_target(stack: &Stack, target: Target, stream: bool) -> Result<()> {
+    let mode = if stream { "streaming" } else { "non-streaming" };
+    let (headers, body) = load::fetch(stack.endpoint(target), targets::chat_body(target, stream))
+        .await
+        .with_context(|| format!("{} ({mode}) check call", target.name()))?;
+    targets::check_answer(target, stream, &headers, &body).with_context(|| {
+        format!(
+            "{} ({mode}) did not answer as its path must: {}",
+            target.name(),
+            String::from_utf8_lossy(&body[..body.len().min(600)])
+        )
+    })
+}
+
+/// Cross-checks, all calls included: what each agent's runs recorded, and what the mocks answered.
+/// `failed` is the number of failed requests of a target.
+async fn checks(
+    stack: &Stack,
+    calls: u64,
+    failed: impl Fn(Target) -> u64,
+) -> Result<Vec<(String, u64, u64)>> {
+    let governed_ledger = stack.ledger_counts(Target::Governed).await?;
+    let plain_ledger = stack.ledger_counts(Target::Gateway).await?;
+    let mut checks = Vec::new();
+    // A refusal (403, 429) would mean the policy was mis-set and the governed figures would time
+    // refusals; a failed failover, that the routing was.
+    for target in [Target::Governed, Target::Failover] {
+        checks.push((
+            format!("{} calls answered 200", target.name()),
+            calls.saturating_sub(failed(target)),
+            calls,
+        ));
+    }
+    for target in Target::ALL.into_iter().filter(|t| t.through_gateway()) {
+        let what = match target.steps_per_call() {
+            1 => format!("steps recorded, {} agent", target.name()),
+            n => format!(
+                "steps recorded, {} agent ({n} per call: the failed attempt is a step)",
+                target.name()
+            ),
+        };
+        checks.push((
+            what,
+            stack.recorded_steps(target).await?,
+            calls * target.steps_per_call(),
+        ));
+    }
+    checks.extend([
+        (
+            "holds reserved, governed agent (ledger)".to_owned(),
+            governed_ledger.reservations,
+            calls,
+        ),
+        (
+            "holds released, governed agent (ledger)".to_owned(),
+            governed_ledger.releases,
+            calls,
+        ),
+        (
+            "holds reserved, plain agent (ledger; no caps)".to_owned(),
+            plain_ledger.reservations,
+            0,
+        ),
+        (
+            "requests answered by the mock (every target's calls)".to_owned(),
+            stack.mock.request_count() as u64,
+            COUNT as u64 * calls,
+        ),
+        (
+            "requests answered 500 by the failing mock (failover calls)".to_owned(),
+            stack.failing_mock.request_count() as u64,
+            calls,
+        ),
+    ]);
+    Ok(checks)
+}
 
 /// Warms every target up, then runs them in turn for `args.rounds` rounds.
 async fn measure(stack: &Stack, plan: &Plan, args: &Args) -> Result<Scenario> {
-    let targets: [(&str, &Target); TARGETS] = [
-        ("direct", &stack.direct),
-        ("forwarder", &stack.forwarder),
-        ("gateway", &stack.via_gateway),
-        ("governed", &stack.governed),
-    ];
-    let mut conns: [Vec<Conn>; TARGETS] = Default::default();
-    for ((_, target), slot) in targets.iter().zip(&mut conns) {
-        *slot = open(target, plan.concurrency).await?;
+    let shapes = Target::ALL.map(|target| Shape {
+        body: targets::chat_body(target, plan.stream),
+        stream: plan.stream,
+    });
+    let mut conns: [Vec<Conn>; COUNT] = Default::default();
+    for (target, slot) in Target::ALL.iter().zip(&mut conns) {
+        *slot = open(stack.endpoint(*target), plan.concurrency).await?;
     }
-    let mut results: [PhaseResult; TARGETS] = Default::default();
-    for (i, (_, target)) in targets.iter().enumerate() {
+    let mut results: [PhaseResult; COUNT] = Default::default();
+    for target in Target::ALL {
+        let i = target.index();
         let (warm, back) = load::run_phase(
-            target,
-            &plan.shape,
+            stack.endpoint(target),
+            &shapes[i],
             std::mem::take(&mut conns[i]),
             args.warmup,
         )
@@ -229,16 +279,17 @@ async fn measure(stack: &Stack, plan: &Plan, args: &Args) -> Result<Scenario> {
     for round in 0..args.rounds {
         let requests =
             plan.requests / args.rounds + usize::from(round < plan.requests % args.rounds);
-        // ABCD DCBA order: every target's mean position is the same, and plain and governed
-        // gateway take turns going first, so drift during the run lands on all of them.
-        let mut order: [usize; TARGETS] = [0, 1, 2, 3];
+        // ABC...CBA order: every target's mean position is the same, and the gateway targets
+        // take turns going first, so drift during the run lands on all of them.
+        let mut order = Target::ALL;
         if round % 2 == 1 {
             order.reverse();
         }
-        for i in order {
+        for target in order {
+            let i = target.index();
             let (result, back) = load::run_phase(
-                targets[i].1,
-                &plan.shape,
+                stack.endpoint(target),
+                &shapes[i],
                 std::mem::take(&mut conns[i]),
                 requests,
             )
@@ -247,48 +298,29 @@ async fn measure(stack: &Stack, plan: &Plan, args: &Args) -> Result<Scenario> {
             conns[i] = back;
         }
     }
-    let first_error = targets
+    let first_error = Target::ALL
         .iter()
         .zip(&mut results)
-        .find_map(|((name, _), result)| {
+        .find_map(|(target, result)| {
             result
                 .first_error
                 .take()
-                .map(|error| format!("{name}: {error}"))
+                .map(|error| format!("{}: {error}", target.name()))
         });
-    let [direct, forwarder, gateway, governed] = &mut results;
     Ok(Scenario {
         name: plan.name,
         concurrency: plan.concurrency,
-        direct: Summary::of(direct),
-        forwarder: Summary::of(forwarder),
-        gateway: Summary::of(gateway),
-        governed: Summary::of(governed),
+        summaries: results.each_mut().map(Summary::of),
         first_error,
     })
 }
 
-async fn open(target: &Target, count: usize) -> Result<Vec<Conn>> {
+async fn open(endpoint: &Endpoint, count: usize) -> Result<Vec<Conn>> {
     let mut conns = Vec::with_capacity(count);
     for _ in 0..count {
-        conns.push(Conn::open(target.addr).await?);
+        conns.push(Conn::open(endpoint.addr).await?);
     }
     Ok(conns)
-}
-
-/// The small request body: one short user message to gpt-4o-mini.
-fn chat(stream: bool) -> Shape {
-    let mut body = serde_json::json!({
-        "model": "gpt-4o-mini",
-        "messages": [{"role": "user", "content": "Say hello in one word."}],
-    });
-    if stream {
-        body["stream"] = serde_json::Value::Bool(true);
-    }
-    Shape {
-        body: Bytes::from(body.to_string()),
-        stream,
-    }
 }
 
 fn describe(args: &Args, high: usize, data_dir: &str) -> Vec<(&'static str, String)> {
@@ -338,9 +370,26 @@ fn describe(args: &Args, high: usize, data_dir: &str) -> Vec<(&'static str, Stri
             ),
         ),
         (
+            "translated",
+            "translated-anthropic / translated-gemini targets: agent without a policy sends the \
+             same OpenAI chat body for anthropic/claude-sonnet-4-5 / gemini/gemini-2.5-flash; the \
+             gateway translates it to Anthropic messages / Gemini generateContent and the answer \
+             (and stream) back"
+                .to_owned(),
+        ),
+        (
+            "failover",
+            format!(
+                "failover target: gpt-4o-mini to an OpenAI key whose mock answers 500, policy {}; \
+                 one failed attempt (its own step), then translated to Anthropic; circuit breaker \
+                 kept closed so every call pays the failed attempt",
+                setup::failover_policy()
+            ),
+        ),
+        (
             "requests",
             format!(
-                "{} warm-up + {} measured per target at c=1; {} at c={}; {} interleaved rounds (ABCD DCBA)",
+                "{} warm-up + {} measured per target at c=1; {} at c={}; {} interleaved rounds (targets forwards, then backwards)",
                 args.warmup, args.requests, high, args.concurrency_high, args.rounds
             ),
         ),

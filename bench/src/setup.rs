@@ -1,8 +1,15 @@
-//! Starts the system under test in this process: the mock provider on loopback, and a Rungate gateway
-//! with a fresh SQLite database, one provider key pointing at the mock and two agents mapped to it:
-//! a plain one without a policy, and a governed one whose policy sets every rule the pipeline checks
-//! (allowed models, blocked tools, max steps, USD and token caps, rate limits) so loosely that none
-//! ever refuses.
+//! Starts the system under test in this process: the mock provider on loopback, a second mock
+//! that answers 500 to everything (the failover target's broken primary), and a Rungate gateway
+//! with a fresh SQLite database, provider keys pointing at the mocks and one agent per gateway
+//! target:
+//!
+//! - plain: no policy, OpenAI key;
+//! - governed: a policy that sets every rule the pipeline checks (allowed models, blocked tools,
+//!   max steps, USD and token caps, rate limits) so loosely that none ever refuses;
+//! - translated-anthropic, translated-gemini: no policy, OpenAI, Anthropic and Gemini keys mapped;
+//!   the model name in the body (`anthropic/...`, `gemini/...`) sends the call to another provider;
+//! - failover: its OpenAI key points at the failing mock, and its policy's `routing` moves a
+//!   failed `gpt-4o-mini` call to Anthropic's `claude-sonnet-4-5`.
 //!
 //! Everything is provisioned through the stores, as the admin API would, so the measured path is the
 //! production one: token lookup (cached after the first call), run resolution, policy check, forward
@@ -22,15 +29,19 @@ use rungate::security::{TokenKind, generate_token, hash_token};
 use rungate::store::{Agent, AgentStatus, KeyStatus, ProviderKeyRecord, RunFilter};
 use tokio::net::TcpListener;
 
-use crate::load::Target;
+use crate::load::Endpoint;
+use crate::targets::{COUNT, Target};
 
-/// The provider key the mock insists on, so a forwarded call proves the gateway swapped credentials.
+/// The provider key the mocks insist on, so a forwarded call proves the gateway swapped credentials.
 const PROVIDER_KEY: &str = "sk-mock-bench";
 const KEY_ID: &str = "key_bench";
-const AGENT_ID: &str = "agt_bench";
-const GOVERNED_AGENT_ID: &str = "agt_bench_governed";
+const ANTHROPIC_KEY_ID: &str = "key_bench_anthropic";
+const GEMINI_KEY_ID: &str = "key_bench_gemini";
+const FAILING_KEY_ID: &str = "key_bench_failing";
 const POLICY_ID: &str = "pol_bench_governed";
 const POLICY_NAME: &str = "bench-governed";
+const FAILOVER_POLICY_ID: &str = "pol_bench_failover";
+const FAILOVER_POLICY_NAME: &str = "bench-failover";
 
 /// The governed agent's policy: every rule is set, so every rule is evaluated on every call, and
 /// every limit is far out of reach, so none refuses. The caps make each call reserve a hold and
@@ -45,19 +56,25 @@ pub fn governed_policy() -> serde_json::Value {
     })
 }
 
-/// Which of the two gateway agents.
-#[derive(Clone, Copy, Debug)]
-pub enum Who {
-    Plain,
-    Governed,
+/// The failover agent's policy: a failed call goes on to Anthropic, under Anthropic's model name.
+pub fn failover_policy() -> serde_json::Value {
+    serde_json::json!({
+        "routing": {
+            "default_chain": ["anthropic"],
+            "model_map": {"gpt-4o-mini": {"anthropic": "claude-sonnet-4-5"}},
+        },
+    })
 }
 
-impl Who {
-    fn agent_id(self) -> &'static str {
-        match self {
-            Who::Plain => AGENT_ID,
-            Who::Governed => GOVERNED_AGENT_ID,
-        }
+/// The agent a gateway target calls as; `None` for the targets that skip the gateway.
+fn agent_id(target: Target) -> Option<&'static str> {
+    match target {
+        Target::Direct | Target::Forwarder => None,
+        Target::Gateway => Some("agt_bench"),
+        Target::Governed => Some("agt_bench_governed"),
+        Target::TranslatedAnthropic => Some("agt_bench_translated_anthropic"),
+        Target::TranslatedGemini => Some("agt_bench_translated_gemini"),
+        Target::Failover => Some("agt_bench_failover"),
     }
 }
 
@@ -69,16 +86,14 @@ pub struct LedgerCounts {
     pub releases: u64,
 }
 
-/// The running mock and gateway, and how to reach each.
+/// The running mocks and gateway, and how to reach each target.
 pub struct Stack {
     pub mock: MockUpstream,
+    /// Answers 500 to every model call: the failover target's primary.
+    pub failing_mock: MockUpstream,
     pub gateway: AppState,
-    pub direct: Target,
-    /// Through the bare forwarder (same server and client stacks as the gateway, no governance).
-    pub forwarder: Target,
-    pub via_gateway: Target,
-    /// Through the same gateway, as the agent whose policy sets every rule.
-    pub governed: Target,
+    /// Indexed by [`Target::index`].
+    endpoints: [Endpoint; COUNT],
     /// Holds the database and key file until the benchmark ends.
     data: tempfile::TempDir,
     storage: Storage,
@@ -94,13 +109,27 @@ impl Stack {
     /// Starts everything; the database goes in a new temporary directory inside `data_dir`, or
     /// in a fresh schema of the PostgreSQL at `postgres`.
     pub async fn start(data_dir: Option<&Path>, postgres: Option<&str>) -> Result<Stack> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
         let config = MockConfig {
             require_key: Some(PROVIDER_KEY.to_owned()),
             ..MockConfig::default()
         };
+        let failing = MockConfig {
+            default_script: Some(serde_json::json!({"status": 500})),
+            ..config.clone()
+        };
         // Recording off: the log would grow with every request and cost the mock a body copy.
-        let mock = MockUpstream::start_on(listener, config, Recording::Off).await?;
+        let mock = MockUpstream::start_on(
+            TcpListener::bind("127.0.0.1:0").await?,
+            config,
+            Recording::Off,
+        )
+        .await?;
+        let failing_mock = MockUpstream::start_on(
+            TcpListener::bind("127.0.0.1:0").await?,
+            failing,
+            Recording::Off,
+        )
+        .await?;
         let data = match data_dir {
             Some(dir) => tempfile::tempdir_in(dir)
                 .with_context(|| format!("temporary directory in {}", dir.display()))?,
@@ -116,29 +145,34 @@ impl Stack {
         };
         let gateway = start_gateway(&data, &storage).await?;
         let gateway_addr = serve_gateway(&gateway).await?;
-        let (agent_token, governed_token) = provision(&gateway, &mock.base_url()).await?;
-        Ok(Stack {
-            direct: Target {
+        let tokens = provision(&gateway, &mock.base_url(), &failing_mock.base_url()).await?;
+        let bearer = |token: &str| Arc::from(format!("Bearer {token}"));
+        let endpoints = Target::ALL.map(|target| match target {
+            Target::Direct => Endpoint {
                 addr: mock.addr(),
-                authorization: Arc::from(format!("Bearer {PROVIDER_KEY}")),
+                authorization: bearer(PROVIDER_KEY),
             },
-            forwarder: Target {
+            Target::Forwarder => Endpoint {
                 addr: forwarder_addr,
-                authorization: Arc::from(format!("Bearer {PROVIDER_KEY}")),
+                authorization: bearer(PROVIDER_KEY),
             },
-            via_gateway: Target {
+            _ => Endpoint {
                 addr: gateway_addr,
-                authorization: Arc::from(format!("Bearer {agent_token}")),
+                authorization: bearer(&tokens[target.index()]),
             },
-            governed: Target {
-                addr: gateway_addr,
-                authorization: Arc::from(format!("Bearer {governed_token}")),
-            },
+        });
+        Ok(Stack {
+            endpoints,
             mock,
+            failing_mock,
             gateway,
             data,
             storage,
         })
+    }
+
+    pub fn endpoint(&self, target: Target) -> &Endpoint {
+        &self.endpoints[target.index()]
     }
 
     /// Drops the benchmark's PostgreSQL schema (SQLite's directory goes with the stack).
@@ -166,9 +200,9 @@ impl Stack {
     }
 
     /// Steps the gateway recorded for one agent, summed over its runs.
-    pub async fn recorded_steps(&self, who: Who) -> Result<u64> {
+    pub async fn recorded_steps(&self, target: Target) -> Result<u64> {
         Ok(self
-            .runs(who)
+            .runs(target)
             .await?
             .iter()
             .map(|run| run.steps_count)
@@ -176,9 +210,9 @@ impl Stack {
     }
 
     /// Ledger rows the gateway wrote for one agent's runs, by kind.
-    pub async fn ledger_counts(&self, who: Who) -> Result<LedgerCounts> {
+    pub async fn ledger_counts(&self, target: Target) -> Result<LedgerCounts> {
         let mut counts = LedgerCounts::default();
-        for run in self.runs(who).await? {
+        for run in self.runs(target).await? {
             for entry in self.gateway.stores.runs.ledger(&run.id).await? {
                 match entry.kind {
                     LedgerKind::Reservation => counts.reservations += 1,
@@ -192,9 +226,11 @@ impl Stack {
     }
 
     /// Every run of one agent (its auto-run, and any that replaced it after an idle close).
-    async fn runs(&self, who: Who) -> Result<Vec<rungate::run::Run>> {
+    async fn runs(&self, target: Target) -> Result<Vec<rungate::run::Run>> {
+        let agent_id = agent_id(target)
+            .with_context(|| format!("{} calls no gateway agent", target.name()))?;
         let filter = RunFilter {
-            agent_id: Some(who.agent_id().to_owned()),
+            agent_id: Some(agent_id.to_owned()),
             ..RunFilter::default()
         };
         let page = rungate::store::Page {
@@ -204,8 +240,7 @@ impl Stack {
         let (runs, total) = self.gateway.stores.runs.list_runs(&filter, page).await?;
         anyhow::ensure!(
             runs.len() as u64 == total,
-            "{total} runs for {}: more than one page",
-            who.agent_id()
+            "{total} runs for {agent_id}: more than one page"
         );
         Ok(runs)
     }
@@ -223,7 +258,12 @@ async fn start_gateway(data: &tempfile::TempDir, storage: &Storage) -> Result<Ap
             "00".repeat(32)
         ),
     };
-    let yaml = format!("{storage}demo_provider: off\nlog_level: warn\n");
+    // The breaker never opens: with the default (5 failures, then 30 s of skipping the key) the
+    // failover target would time a skipped key, not the failed attempt it exists to measure.
+    let yaml = format!(
+        "{storage}demo_provider: off\nlog_level: warn\ncircuit_breaker:\n  failure_threshold: {}\n",
+        u32::MAX
+    );
     let config = rungate::config::Config::from_yaml(&yaml, &[])?;
     rungate::app::build(config)
         .await
@@ -242,62 +282,123 @@ async fn serve_gateway(gateway: &AppState) -> Result<SocketAddr> {
     Ok(addr)
 }
 
-/// Inserts the provider key, the governed policy and both agents; returns the bearer tokens of the
-/// plain agent and of the governed one.
-async fn provision(gateway: &AppState, mock_base_url: &str) -> Result<(String, String)> {
+/// Inserts the provider keys, the policies and one agent per gateway target; returns the bearer
+/// tokens, indexed by [`Target::index`] (empty for the targets that skip the gateway).
+async fn provision(
+    gateway: &AppState,
+    mock_base_url: &str,
+    failing_base_url: &str,
+) -> Result<[String; COUNT]> {
     let now = rungate::run::now_ms();
-    let key = ProviderKeyRecord {
-        id: KEY_ID.to_owned(),
-        provider: "openai".to_owned(),
-        name: "bench-mock".to_owned(),
-        encrypted_key: gateway.directory.master_key().encrypt(PROVIDER_KEY),
-        key_suffix: rungate::security::mask_suffix(PROVIDER_KEY),
-        base_url: Some(mock_base_url.to_owned()),
-        status: KeyStatus::Active,
-        pricing: Default::default(),
-        created_at_ms: now,
-        updated_at_ms: now,
-    };
-    gateway.stores.keys.create_key(&key).await?;
-    let document: PolicyDocument =
-        serde_json::from_value(governed_policy()).context("the governed policy document")?;
-    document
-        .validate()
-        .map_err(|(field, why)| anyhow::anyhow!("governed policy: {field} {why}"))?;
-    gateway
-        .stores
-        .policies
-        .create_policy(POLICY_ID, POLICY_NAME, &document)
-        .await?;
-    let plain = create_agent(gateway, AGENT_ID, "bench", None, now).await?;
-    let governed = create_agent(
+    for (id, provider, name, base_url) in [
+        (KEY_ID, "openai", "bench-mock", mock_base_url),
+        (
+            ANTHROPIC_KEY_ID,
+            "anthropic",
+            "bench-mock-anthropic",
+            mock_base_url,
+        ),
+        (GEMINI_KEY_ID, "gemini", "bench-mock-gemini", mock_base_url),
+        (FAILING_KEY_ID, "openai", "bench-failing", failing_base_url),
+    ] {
+        let key = ProviderKeyRecord {
+            id: id.to_owned(),
+            provider: provider.to_owned(),
+            name: name.to_owned(),
+            encrypted_key: gateway.directory.master_key().encrypt(PROVIDER_KEY),
+            key_suffix: rungate::security::mask_suffix(PROVIDER_KEY),
+            base_url: Some(base_url.to_owned()),
+            status: KeyStatus::Active,
+            pricing: Default::default(),
+            created_at_ms: now,
+            updated_at_ms: now,
+        };
+        gateway.stores.keys.create_key(&key).await?;
+    }
+    create_policy(gateway, POLICY_ID, POLICY_NAME, governed_policy()).await?;
+    create_policy(
         gateway,
-        GOVERNED_AGENT_ID,
-        "bench-governed",
-        Some(POLICY_ID),
-        now,
+        FAILOVER_POLICY_ID,
+        FAILOVER_POLICY_NAME,
+        failover_policy(),
     )
     .await?;
-    Ok((plain, governed))
+    let mut tokens: [String; COUNT] = Default::default();
+    for target in Target::ALL {
+        let Some(id) = agent_id(target) else {
+            continue;
+        };
+        let (policy_id, keys) = match target {
+            Target::Governed => (Some(POLICY_ID), vec![("openai", KEY_ID)]),
+            Target::Failover => (
+                Some(FAILOVER_POLICY_ID),
+                vec![("openai", FAILING_KEY_ID), ("anthropic", ANTHROPIC_KEY_ID)],
+            ),
+            Target::TranslatedAnthropic | Target::TranslatedGemini => (
+                None,
+                vec![
+                    ("openai", KEY_ID),
+                    ("anthropic", ANTHROPIC_KEY_ID),
+                    ("gemini", GEMINI_KEY_ID),
+                ],
+            ),
+            Target::Direct | Target::Forwarder | Target::Gateway => {
+                (None, vec![("openai", KEY_ID)])
+            }
+        };
+        let agent = NewAgent {
+            id,
+            name: id.replace('_', "-"),
+            policy_id,
+            keys,
+        };
+        tokens[target.index()] = create_agent(gateway, agent, now).await?;
+    }
+    Ok(tokens)
 }
 
-/// Inserts one agent using the bench provider key; returns its bearer token.
-async fn create_agent(
+async fn create_policy(
     gateway: &AppState,
     id: &str,
     name: &str,
-    policy_id: Option<&str>,
-    now: i64,
-) -> Result<String> {
+    policy: serde_json::Value,
+) -> Result<()> {
+    let document: PolicyDocument =
+        serde_json::from_value(policy).with_context(|| format!("the {name} policy document"))?;
+    document
+        .validate()
+        .map_err(|(field, why)| anyhow::anyhow!("{name} policy: {field} {why}"))?;
+    gateway
+        .stores
+        .policies
+        .create_policy(id, name, &document)
+        .await?;
+    Ok(())
+}
+
+/// One agent to insert: its id, name, policy and `provider_keys` (provider → key id).
+struct NewAgent<'a> {
+    id: &'a str,
+    name: String,
+    policy_id: Option<&'a str>,
+    keys: Vec<(&'a str, &'a str)>,
+}
+
+/// Inserts one agent; returns its bearer token.
+async fn create_agent(gateway: &AppState, new: NewAgent<'_>, now: i64) -> Result<String> {
     let token = generate_token(TokenKind::Agent);
     let agent = Agent {
-        id: id.to_owned(),
-        name: name.to_owned(),
+        id: new.id.to_owned(),
+        name: new.name,
         token_hash: hash_token(&token),
         token_prefix: token.chars().take(12).collect(),
         team: None,
-        policy_id: policy_id.map(str::to_owned),
-        provider_keys: BTreeMap::from([("openai".to_owned(), KEY_ID.to_owned())]),
+        policy_id: new.policy_id.map(str::to_owned),
+        provider_keys: new
+            .keys
+            .into_iter()
+            .map(|(provider, key)| (provider.to_owned(), key.to_owned()))
+            .collect::<BTreeMap<_, _>>(),
         status: AgentStatus::Active,
         metadata: serde_json::json!({}),
         created_at_ms: now,
