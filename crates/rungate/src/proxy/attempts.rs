@@ -135,11 +135,21 @@ impl Attempts<'_> {
     pub async fn send(&self, plan: &Plan, draft: &mut StepDraft) -> Result<Answer, Failed> {
         let no_routing = Routing::default();
         let routing = self.routing.unwrap_or(&no_routing);
-        let mut failures = Vec::new();
+        // Chain entries that could not be routed are part of what the agent is told on failure.
+        let mut failures: Vec<ProviderFailure> = plan
+            .left_out
+            .iter()
+            .map(|(label, reason)| ProviderFailure {
+                provider: label.clone(),
+                status: None,
+                message: format!("left out: {reason}"),
+            })
+            .collect();
         let mut index = self.admitted(plan, 0, &mut failures);
-        if index != 0 {
-            // Skipped by open circuits: not attempts, the first one is this.
-            retarget(self.gw, draft, &plan.candidates[index]);
+        let first = &plan.candidates[index];
+        if first.model != draft.model || first.provider() != draft.provider {
+            // Open circuits or an unroutable target moved the first attempt down the chain.
+            retarget(self.gw, draft, first);
             draft.attempt = 1;
         }
         let mut retries = 0;

@@ -108,8 +108,9 @@ pub async fn resolve_target(
 
 /// The keys to try, first the target's own, then the policy's `default_chain` entries that
 /// reach a different key and know the model (through `model_map`, or because the entry is
-/// of the model's own family). The first candidate's route error is the caller's error; a
-/// later entry that cannot be routed is only left out.
+/// of the model's own family). An entry that cannot be routed (no key, a disabled key) is
+/// left out, the target's own included when the chain has another; with no candidate at all,
+/// the target's route error is the caller's.
 pub async fn plan(
     gw: &Gateway,
     agent: &Agent,
@@ -117,20 +118,32 @@ pub async fn plan(
     routing: Option<&Routing>,
 ) -> Result<Plan, RouteError> {
     let first = match &target.key {
-        Some(route) => route.clone(),
-        None => gw.directory.route(agent, target.provider).await?,
+        Some(route) => Ok(route.clone()),
+        None => gw.directory.route(agent, target.provider).await,
     };
-    let mut plan = Plan {
-        candidates: vec![Candidate {
-            route: first,
-            model: target.model.clone(),
-            label: Arc::from(target.provider.name()),
-        }],
-        left_out: Vec::new(),
+    let mut plan = Plan::default();
+    let first_error = match first {
+        Ok(route) => {
+            plan.candidates.push(Candidate {
+                route,
+                model: target.model.clone(),
+                label: Arc::from(target.provider.name()),
+            });
+            None
+        }
+        Err(RouteError::Store(err)) => return Err(RouteError::Store(err)),
+        Err(err) => Some(err),
     };
     let Some(routing) = routing else {
-        return Ok(plan);
+        return match first_error {
+            Some(err) => Err(err),
+            None => Ok(plan),
+        };
     };
+    if let Some(err) = &first_error {
+        plan.left_out
+            .push((target.provider.name().to_owned(), err.to_string()));
+    }
     for entry in &routing.default_chain {
         let route = match Provider::parse(entry) {
             Some(provider) => gw.directory.route(agent, provider).await.map(Some),
@@ -181,5 +194,11 @@ pub async fn plan(
             label: Arc::from(entry.as_str()),
         });
     }
-    Ok(plan)
+    match (plan.candidates.is_empty(), first_error) {
+        (true, Some(err)) => Err(err),
+        (true, None) => Err(RouteError::NoKey {
+            provider: target.provider.name(),
+        }),
+        (false, _) => Ok(plan),
+    }
 }

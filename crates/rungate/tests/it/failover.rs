@@ -380,3 +380,41 @@ async fn a_routing_block_with_a_bad_value_is_refused_naming_the_field() -> TestR
     assert_eq!(stored, routing, "{read}");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_target_provider_without_a_usable_key_is_left_out_and_the_chain_answers() -> TestResult {
+    let h = harness::start().await?;
+    let disabled = h
+        .provider_key("anthropic", "retired", &h.mock.base_url())
+        .await?;
+    h.admin_put(
+        &format!("/api/provider-keys/{disabled}"),
+        json!({"status": "disabled"}),
+    )
+    .await?;
+    let routing = json!({"default_chain": ["openai"],
+                         "model_map": {"claude-sonnet-4-5": {"openai": "gpt-4o-mini"}}});
+    let token = h
+        .mapped_agent(
+            "left-out",
+            json!({"routing": routing}),
+            json!({"anthropic": disabled, "openai": h.openai_key}),
+        )
+        .await?;
+    let reply = h
+        .messages(
+            &token,
+            json!({"model": "claude-sonnet-4-5", "max_tokens": 20, "messages": user("anyone?")}),
+            &[],
+        )
+        .await?;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json()["content"][0]["text"], "Echo: anyone?");
+    assert_eq!(reply.header("x-rungate-provider"), Some("openai"));
+    assert_eq!(reply.header("x-rungate-model"), Some("gpt-4o-mini"));
+    let steps = h.steps(&reply.run_id()).await?;
+    assert_eq!(steps.len(), 1, "a left-out provider is not an attempt");
+    assert_eq!(steps[0]["model"], "gpt-4o-mini");
+    assert!(steps[0]["cost_usd"].as_f64().unwrap_or(0.0) > 0.0);
+    Ok(())
+}
