@@ -67,6 +67,18 @@ pub(crate) fn object<'a>(value: &'a Value, field: &str) -> Result<&'a Object, Tr
         .ok_or_else(|| TranslateError::invalid(field, "expected an object"))
 }
 
+/// A required object member, and its path for the errors about what it holds.
+pub(crate) fn required_object<'a>(
+    parent: &'a Object,
+    key: &str,
+    at: &str,
+) -> Result<(&'a Object, String), TranslateError> {
+    let member_at = path(at, key);
+    let member =
+        get(parent, key).ok_or_else(|| TranslateError::invalid(&member_at, "is required"))?;
+    Ok((object(member, &member_at)?, member_at))
+}
+
 pub(crate) fn string<'a>(value: Option<&'a Value>, field: &str) -> Result<&'a str, TranslateError> {
     match value {
         Some(Value::String(s)) => Ok(s),

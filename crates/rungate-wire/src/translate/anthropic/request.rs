@@ -13,7 +13,7 @@ use crate::translate::ir::{
 };
 use crate::translate::read::{
     Object, arguments_text, array, build, declaration_members, declared_tool, get, index, number,
-    object, opt_bool, opt_number, opt_string, opt_u64, path, stop_list, string,
+    object, opt_bool, opt_number, opt_string, opt_u64, path, required_object, stop_list, string,
 };
 use crate::translate::{RequestOptions, TranslateError, ir};
 
@@ -129,11 +129,7 @@ fn read_content(content: Option<&Value>, at: &str) -> Result<Vec<Part>, Translat
 }
 
 fn read_image(block: &Object, at: &str) -> Result<Image, TranslateError> {
-    let source_at = path(at, "source");
-    let source = object(
-        get(block, "source").ok_or_else(|| TranslateError::invalid(&source_at, "is required"))?,
-        &source_at,
-    )?;
+    let (source, source_at) = required_object(block, "source", at)?;
     match string(get(source, "type"), &path(&source_at, "type"))? {
         "base64" => Ok(Image::Base64 {
             media_type: string(get(source, "media_type"), &path(&source_at, "media_type"))?

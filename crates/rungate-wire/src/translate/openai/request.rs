@@ -6,6 +6,9 @@
 //! an image's `detail`, a tool's `strict`, a message's `name`. Unsupported: `n` above 1, audio and
 //! file parts, legacy `function` messages, non-function tools. System and developer messages are
 //! gathered into the system prompt, wherever they stood.
+//!
+//! Responses spells `tool_choice` as Chat Completions does but for where a function's name
+//! sits, so it reads and writes it through the helpers here.
 
 use serde_json::{Map, Value, json};
 
@@ -14,7 +17,7 @@ use crate::translate::ir::{
 };
 use crate::translate::read::{
     Object, array, build, declaration_members, declared_tool, get, index, number, object, opt_bool,
-    opt_number, opt_string, opt_u64, path, stop_list, string,
+    opt_number, opt_string, opt_u64, path, required_object, stop_list, string,
 };
 use crate::translate::{RequestOptions, TranslateError};
 
@@ -183,12 +186,7 @@ fn read_call(call: &Value, at: &str) -> Result<ToolCall, TranslateError> {
             ));
         }
     }
-    let function_at = path(at, "function");
-    let function = object(
-        get(call, "function")
-            .ok_or_else(|| TranslateError::invalid(&function_at, "is required"))?,
-        &function_at,
-    )?;
+    let (function, function_at) = required_object(call, "function", at)?;
     Ok(ToolCall {
         id: string(get(call, "id"), &path(at, "id"))?.to_owned(),
         name: string(get(function, "name"), &path(&function_at, "name"))?.to_owned(),
@@ -206,12 +204,7 @@ fn read_tool(tool: &Value, at: &str) -> Result<Tool, TranslateError> {
             format!("`{kind}` tools can only be sent to OpenAI"),
         ));
     }
-    let function_at = path(at, "function");
-    let function = object(
-        get(tool, "function")
-            .ok_or_else(|| TranslateError::invalid(&function_at, "is required"))?,
-        &function_at,
-    )?;
+    let (function, function_at) = required_object(tool, "function", at)?;
     declared_tool(function, &function_at, get(function, "parameters"))
 }
 
