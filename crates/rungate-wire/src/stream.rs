@@ -370,12 +370,7 @@ impl StreamTap {
             return;
         };
         self.note_model(message.model);
-        if let Some(usage) = message.usage.and_then(AnthropicUsage::read) {
-            self.seen
-                .anthropic_usage
-                .get_or_insert_default()
-                .merge(usage);
-        }
+        self.note_anthropic_usage(message.usage.and_then(AnthropicUsage::read));
     }
 
     fn on_message_delta(&mut self, data: &[u8]) {
@@ -388,6 +383,11 @@ impl StreamTap {
             .ok()
             .and_then(|delta| delta.usage)
             .and_then(AnthropicUsage::read);
+        self.note_anthropic_usage(usage);
+    }
+
+    /// Merges a usage report into the ones seen before (`message_start`, then `message_delta`).
+    fn note_anthropic_usage(&mut self, usage: Option<AnthropicUsage>) {
         if let Some(usage) = usage {
             self.seen
                 .anthropic_usage

@@ -67,21 +67,12 @@ pub(crate) fn openai_usage(raw: &RawValue) -> Option<Usage> {
         #[serde(borrow, default)]
         prompt_tokens_details: Option<&'a RawValue>,
     }
-    #[derive(Deserialize)]
-    struct Details {
-        #[serde(default)]
-        cached_tokens: Count,
-    }
     let wire: Wire = from_object(raw)?;
-    let cached = wire
-        .prompt_tokens_details
-        .and_then(|d| serde_json::from_str::<Details>(d.get()).ok())
-        .and_then(|d| d.cached_tokens.0);
-    Some(Usage {
-        input_tokens: wire.prompt_tokens.0.unwrap_or(0),
-        output_tokens: wire.completion_tokens.0.unwrap_or(0),
-        cached_input_tokens: cached.unwrap_or(0),
-    })
+    Some(openai_family_usage(
+        wire.prompt_tokens,
+        wire.completion_tokens,
+        wire.prompt_tokens_details,
+    ))
 }
 
 /// The Responses API's `usage` object: `input_tokens` (cached included), `output_tokens`
@@ -96,21 +87,30 @@ pub(crate) fn responses_usage(raw: &RawValue) -> Option<Usage> {
         #[serde(borrow, default)]
         input_tokens_details: Option<&'a RawValue>,
     }
+    let wire: Wire = from_object(raw)?;
+    Some(openai_family_usage(
+        wire.input_tokens,
+        wire.output_tokens,
+        wire.input_tokens_details,
+    ))
+}
+
+/// Both OpenAI APIs count the same way under different names: input with the cached part in
+/// it, output, and the cached part in a details object (`cached_tokens`).
+fn openai_family_usage(input: Count, output: Count, input_details: Option<&RawValue>) -> Usage {
     #[derive(Deserialize)]
     struct Details {
         #[serde(default)]
         cached_tokens: Count,
     }
-    let wire: Wire = from_object(raw)?;
-    let cached = wire
-        .input_tokens_details
+    let cached = input_details
         .and_then(|d| serde_json::from_str::<Details>(d.get()).ok())
         .and_then(|d| d.cached_tokens.0);
-    Some(Usage {
-        input_tokens: wire.input_tokens.0.unwrap_or(0),
-        output_tokens: wire.output_tokens.0.unwrap_or(0),
+    Usage {
+        input_tokens: input.0.unwrap_or(0),
+        output_tokens: output.0.unwrap_or(0),
         cached_input_tokens: cached.unwrap_or(0),
-    })
+    }
 }
 
 /// Gemini's `usageMetadata`, fields kept apart so that a stream's cumulative reports can be

@@ -28,6 +28,43 @@ struct Outcome {
     model: Option<String>,
 }
 
+impl Outcome {
+    /// The answer completed: the upstream sent its end-of-answer event.
+    fn completed(forwarded: impl Into<Vec<u8>>, model: &str, usage: Option<Usage>) -> Outcome {
+        Outcome {
+            forwarded: forwarded.into(),
+            usage,
+            completed: true,
+            error: None,
+            model: Some(model.to_owned()),
+        }
+    }
+
+    /// The stream ended before the answer did, without an error.
+    fn cut(forwarded: impl Into<Vec<u8>>, model: &str, usage: Option<Usage>) -> Outcome {
+        Outcome {
+            completed: false,
+            ..Outcome::completed(forwarded, model, usage)
+        }
+    }
+
+    /// The upstream sent an error event (`model` is `None` when it named none before).
+    fn failed(
+        forwarded: impl Into<Vec<u8>>,
+        model: Option<&str>,
+        usage: Option<Usage>,
+        error: &str,
+    ) -> Outcome {
+        Outcome {
+            forwarded: forwarded.into(),
+            usage,
+            completed: false,
+            error: Some(error.to_owned()),
+            model: model.map(str::to_owned),
+        }
+    }
+}
+
 fn run(dialect: Dialect, hide: bool, pieces: &[&[u8]]) -> Outcome {
     let mut tap = StreamTap::new(dialect, hide);
     let mut forwarded = Vec::new();
@@ -91,6 +128,37 @@ fn check(dialect: Dialect, hide: bool, input: &str, expected: &Outcome) {
     }
 }
 
+/// Runs each `(hide, input)` through [`check`]: the stream must be forwarded unchanged and read
+/// as `read_as` says.
+fn check_unchanged(dialect: Dialect, cases: &[(bool, &str)], read_as: fn(&str) -> Outcome) {
+    for &(hide, input) in cases {
+        check(dialect, hide, input, &read_as(input));
+    }
+}
+
+/// Pushes `whole` in random slices (from `seed`) and asserts each comes back as the very same
+/// bytes, not a copy; returns the tap to be asked what it read.
+fn push_zero_copy(dialect: Dialect, hide: bool, whole: &'static str, seed: u64) -> StreamTap {
+    let mut tap = StreamTap::new(dialect, hide);
+    let whole = Bytes::from_static(whole.as_bytes());
+    let mut bounds = random_cuts(whole.len(), seed);
+    bounds.push(whole.len());
+    let starts = std::iter::once(0).chain(bounds.clone());
+    for (start, end) in starts.zip(bounds) {
+        let piece = whole.slice(start..end);
+        let out = tap.push(piece.clone());
+        assert_eq!((out.as_ptr(), out.len()), (piece.as_ptr(), piece.len()));
+    }
+    tap
+}
+
+/// The tools a stream proposed, fed whole.
+fn proposed_tools(dialect: Dialect, input: impl Into<Bytes>) -> Vec<String> {
+    let mut tap = StreamTap::new(dialect, false);
+    tap.push(input.into());
+    tap.proposed_tools().to_vec()
+}
+
 fn usage(input: u64, output: u64, cached: u64) -> Option<Usage> {
     Some(Usage {
         input_tokens: input,
@@ -104,22 +172,15 @@ fn crlf(s: &str) -> String {
 }
 
 fn openai_usage_outcome(forwarded: &str) -> Outcome {
-    Outcome {
-        forwarded: forwarded.as_bytes().to_vec(),
-        usage: usage(1117, 12, 1024),
-        completed: true,
-        error: None,
-        model: Some("gpt-4o-2024-08-06".to_owned()),
-    }
+    Outcome::completed(forwarded, "gpt-4o-2024-08-06", usage(1117, 12, 1024))
 }
 
 #[test]
 fn openai_stream_passes_through_with_usage_read() {
-    check(
+    check_unchanged(
         Dialect::OpenAi,
-        false,
-        OPENAI_USAGE,
-        &openai_usage_outcome(OPENAI_USAGE),
+        &[(false, OPENAI_USAGE)],
+        openai_usage_outcome,
     );
 }
 
@@ -142,23 +203,12 @@ fn openai_hiding_works_with_crlf_line_endings() {
         &input,
         &openai_usage_outcome(&crlf(OPENAI_USAGE_HIDDEN)),
     );
-    check(
-        Dialect::OpenAi,
-        false,
-        &input,
-        &openai_usage_outcome(&input),
-    );
+    check_unchanged(Dialect::OpenAi, &[(false, &input)], openai_usage_outcome);
 }
 
 #[test]
 fn openai_hiding_forwards_a_stream_without_usage_chunk_unchanged() {
-    let expected = Outcome {
-        forwarded: OPENAI_TOOLS.as_bytes().to_vec(),
-        usage: None,
-        completed: true,
-        error: None,
-        model: Some("gpt-4.1-2025-04-14".to_owned()),
-    };
+    let expected = Outcome::completed(OPENAI_TOOLS, "gpt-4.1-2025-04-14", None);
     check(Dialect::OpenAi, true, OPENAI_TOOLS, &expected);
     check(Dialect::OpenAi, false, OPENAI_TOOLS, &expected);
 }
@@ -166,47 +216,25 @@ fn openai_hiding_forwards_a_stream_without_usage_chunk_unchanged() {
 #[test]
 fn openai_usage_in_a_chunk_with_choices_is_kept_even_when_hiding() {
     let input = "data: {\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}\n\ndata: [DONE]\n\n";
-    let expected = Outcome {
-        forwarded: input.as_bytes().to_vec(),
-        usage: usage(3, 4, 0),
-        completed: true,
-        error: None,
-        model: Some("m".to_owned()),
-    };
+    let expected = Outcome::completed(input, "m", usage(3, 4, 0));
     check(Dialect::OpenAi, true, input, &expected);
 }
 
 fn anthropic_outcome(forwarded: &str) -> Outcome {
-    Outcome {
-        forwarded: forwarded.as_bytes().to_vec(),
-        usage: usage(2472, 89, 1800),
-        completed: true,
-        error: None,
-        model: Some("claude-sonnet-4-20250514".to_owned()),
-    }
+    Outcome::completed(forwarded, "claude-sonnet-4-20250514", usage(2472, 89, 1800))
 }
 
 #[test]
 fn anthropic_stream_passes_through_with_usage_read() {
-    check(
-        Dialect::Anthropic,
-        false,
-        ANTHROPIC_TOOLS,
-        &anthropic_outcome(ANTHROPIC_TOOLS),
-    );
     // hide_usage_chunk means nothing for Anthropic: its usage events are part of the protocol.
-    check(
+    check_unchanged(
         Dialect::Anthropic,
-        true,
-        ANTHROPIC_TOOLS,
-        &anthropic_outcome(ANTHROPIC_TOOLS),
-    );
-    let input = crlf(ANTHROPIC_TOOLS);
-    check(
-        Dialect::Anthropic,
-        false,
-        &input,
-        &anthropic_outcome(&input),
+        &[
+            (false, ANTHROPIC_TOOLS),
+            (true, ANTHROPIC_TOOLS),
+            (false, &crlf(ANTHROPIC_TOOLS)),
+        ],
+        anthropic_outcome,
     );
 }
 
@@ -214,15 +242,11 @@ fn anthropic_stream_passes_through_with_usage_read() {
 fn anthropic_stream_cut_midway_gives_partial_usage() {
     let cut = ANTHROPIC_TOOLS.find("event: content_block_stop").unwrap() + 30;
     let input = &ANTHROPIC_TOOLS[..cut];
-    let mut forwarded = input.as_bytes().to_vec();
-    forwarded.extend_from_slice(b"\n\n");
-    let expected = Outcome {
-        forwarded,
-        usage: usage(2472, 2, 1800),
-        completed: false,
-        error: None,
-        model: Some("claude-sonnet-4-20250514".to_owned()),
-    };
+    let expected = Outcome::cut(
+        format!("{input}\n\n"),
+        "claude-sonnet-4-20250514",
+        usage(2472, 2, 1800),
+    );
     check(Dialect::Anthropic, false, input, &expected);
 }
 
@@ -231,13 +255,7 @@ fn openai_stream_cut_midway_has_no_usage_and_is_not_completed() {
     let cut = OPENAI_USAGE.find("\"finish_reason\":\"stop\"").unwrap();
     let input = &OPENAI_USAGE[..cut];
     for hide in [false, true] {
-        let expected = Outcome {
-            forwarded: format!("{input}\n\n").into_bytes(),
-            usage: None,
-            completed: false,
-            error: None,
-            model: Some("gpt-4o-2024-08-06".to_owned()),
-        };
+        let expected = Outcome::cut(format!("{input}\n\n"), "gpt-4o-2024-08-06", None);
         check(Dialect::OpenAi, hide, input, &expected);
     }
 }
@@ -260,40 +278,27 @@ fn hiding_holds_an_incomplete_usage_chunk_until_eof_then_flushes_it() {
 #[test]
 fn error_events_are_detected_in_both_dialects() {
     let openai = "data: {\"id\":\"c1\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\ndata: {\"error\":{\"message\":\"The server had an error while processing your request. Sorry about that!\",\"type\":\"server_error\",\"param\":null,\"code\":null}}\n\n";
-    let expected = Outcome {
-        forwarded: openai.as_bytes().to_vec(),
-        usage: None,
-        completed: false,
-        error: Some(
-            "The server had an error while processing your request. Sorry about that!".to_owned(),
-        ),
-        model: Some("gpt-4o".to_owned()),
-    };
+    let expected = Outcome::failed(
+        openai,
+        Some("gpt-4o"),
+        None,
+        "The server had an error while processing your request. Sorry about that!",
+    );
     check(Dialect::OpenAi, true, openai, &expected);
 
     let anthropic = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"model\":\"claude-opus-4-1\",\"usage\":{\"input_tokens\":10,\"output_tokens\":1}}}\n\nevent: error\ndata: {\"type\": \"error\", \"error\": {\"type\": \"overloaded_error\", \"message\": \"Overloaded\"}}\n\n";
-    let expected = Outcome {
-        forwarded: anthropic.as_bytes().to_vec(),
-        usage: usage(10, 1, 0),
-        completed: false,
-        error: Some("Overloaded".to_owned()),
-        model: Some("claude-opus-4-1".to_owned()),
-    };
+    let expected = Outcome::failed(
+        anthropic,
+        Some("claude-opus-4-1"),
+        usage(10, 1, 0),
+        "Overloaded",
+    );
     check(Dialect::Anthropic, false, anthropic, &expected);
 }
 
 #[test]
 fn passing_through_returns_the_very_same_bytes() {
-    let mut tap = StreamTap::new(Dialect::OpenAi, false);
-    let whole = Bytes::from_static(OPENAI_USAGE.as_bytes());
-    let mut bounds = random_cuts(whole.len(), 3);
-    bounds.push(whole.len());
-    let starts = std::iter::once(0).chain(bounds.clone());
-    for (start, end) in starts.zip(bounds) {
-        let piece = whole.slice(start..end);
-        let out = tap.push(piece.clone());
-        assert_eq!((out.as_ptr(), out.len()), (piece.as_ptr(), piece.len()));
-    }
+    let tap = push_zero_copy(Dialect::OpenAi, false, OPENAI_USAGE, 3);
     assert_eq!(tap.usage(), usage(1117, 12, 1024));
 }
 
@@ -314,26 +319,18 @@ fn azure_prompt_filter_chunk_is_neither_hidden_nor_taken_for_the_model() {
         "data: [DONE]\n\n",
     );
     let cut = input.find("data: {\"choices\":[],\"model").unwrap();
-    let expected = Outcome {
-        forwarded: format!("{}data: [DONE]\n\n", &input[..cut]).into_bytes(),
-        usage: usage(9, 1, 0),
-        completed: true,
-        error: None,
-        model: Some("gpt-4o-2024-11-20".to_owned()),
-    };
+    let expected = Outcome::completed(
+        format!("{}data: [DONE]\n\n", &input[..cut]),
+        "gpt-4o-2024-11-20",
+        usage(9, 1, 0),
+    );
     check(Dialect::OpenAi, true, input, &expected);
 }
 
 #[test]
 fn an_unterminated_final_event_is_read_and_closed() {
     let input = "data: {\"model\":\"m\",\"choices\":[]}\n\ndata: [DONE]";
-    let expected = Outcome {
-        forwarded: format!("{input}\n\n").into_bytes(),
-        usage: None,
-        completed: true,
-        error: None,
-        model: Some("m".to_owned()),
-    };
+    let expected = Outcome::completed(format!("{input}\n\n"), "m", None);
     check(Dialect::OpenAi, true, input, &expected);
     check(Dialect::OpenAi, false, input, &expected);
 }
@@ -440,28 +437,18 @@ fn tool_calls_proposed_in_a_stream_are_named() {
         "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"name\\\":1}\"}}]}}]}\n\n",
         "data: [DONE]\n\n",
     );
-    let mut tap = StreamTap::new(Dialect::OpenAi, false);
-    tap.push(Bytes::from_static(openai.as_bytes()));
-    assert_eq!(tap.proposed_tools(), ["get_weather"]);
+    assert_eq!(proposed_tools(Dialect::OpenAi, openai), ["get_weather"]);
     let anthropic = concat!(
         "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"search\",\"input\":{}}}\n\n",
         "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
     );
-    let mut tap = StreamTap::new(Dialect::Anthropic, false);
-    tap.push(Bytes::from_static(anthropic.as_bytes()));
-    assert_eq!(tap.proposed_tools(), ["search"]);
+    assert_eq!(proposed_tools(Dialect::Anthropic, anthropic), ["search"]);
 }
 
 // ---- OpenAI Responses ----
 
 fn responses_outcome(forwarded: &str) -> Outcome {
-    Outcome {
-        forwarded: forwarded.as_bytes().to_vec(),
-        usage: usage(1337, 41, 1024),
-        completed: true,
-        error: None,
-        model: Some("gpt-4.1-2025-04-14".to_owned()),
-    }
+    Outcome::completed(forwarded, "gpt-4.1-2025-04-14", usage(1337, 41, 1024))
 }
 
 /// The same stream without `event:` lines, as some Responses-compatible servers send it.
@@ -475,27 +462,15 @@ fn without_event_lines(sse: &str) -> String {
 #[test]
 fn responses_stream_passes_through_with_usage_model_and_completion_read() {
     // hide_usage_chunk means nothing for Responses: usage is part of `response.completed`.
-    for hide in [false, true] {
-        check(
-            Dialect::Responses,
-            hide,
-            RESPONSES_TOOLS,
-            &responses_outcome(RESPONSES_TOOLS),
-        );
-    }
-    let input = crlf(RESPONSES_TOOLS);
-    check(
+    check_unchanged(
         Dialect::Responses,
-        false,
-        &input,
-        &responses_outcome(&input),
-    );
-    let input = without_event_lines(RESPONSES_TOOLS);
-    check(
-        Dialect::Responses,
-        false,
-        &input,
-        &responses_outcome(&input),
+        &[
+            (false, RESPONSES_TOOLS),
+            (true, RESPONSES_TOOLS),
+            (false, &crlf(RESPONSES_TOOLS)),
+            (false, &without_event_lines(RESPONSES_TOOLS)),
+        ],
+        responses_outcome,
     );
 }
 
@@ -505,9 +480,7 @@ fn responses_stream_names_the_function_it_calls() {
         RESPONSES_TOOLS.to_owned(),
         without_event_lines(RESPONSES_TOOLS),
     ] {
-        let mut tap = StreamTap::new(Dialect::Responses, false);
-        tap.push(Bytes::from(input));
-        assert_eq!(tap.proposed_tools(), ["get_weather"]);
+        assert_eq!(proposed_tools(Dialect::Responses, input), ["get_weather"]);
     }
 }
 
@@ -515,13 +488,7 @@ fn responses_stream_names_the_function_it_calls() {
 fn responses_stream_cut_before_its_final_event_has_no_usage_and_is_not_completed() {
     let cut = RESPONSES_TOOLS.find("event: response.completed").unwrap();
     let input = &RESPONSES_TOOLS[..cut];
-    let expected = Outcome {
-        forwarded: input.as_bytes().to_vec(),
-        usage: None,
-        completed: false,
-        error: None,
-        model: Some("gpt-4.1-2025-04-14".to_owned()),
-    };
+    let expected = Outcome::cut(input, "gpt-4.1-2025-04-14", None);
     check(Dialect::Responses, false, input, &expected);
 }
 
@@ -531,36 +498,23 @@ fn responses_incomplete_is_final_and_carries_usage() {
         "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_1\",\"object\":\"response\",\"status\":\"in_progress\",\"model\":\"o4-mini-2025-04-16\",\"output\":[],\"usage\":null}}\n\n",
         "event: response.incomplete\ndata: {\"type\":\"response.incomplete\",\"sequence_number\":5,\"response\":{\"id\":\"resp_1\",\"object\":\"response\",\"status\":\"incomplete\",\"incomplete_details\":{\"reason\":\"max_output_tokens\"},\"model\":\"o4-mini-2025-04-16\",\"output\":[],\"usage\":{\"input_tokens\":20,\"input_tokens_details\":{\"cached_tokens\":0},\"output_tokens\":300,\"output_tokens_details\":{\"reasoning_tokens\":300},\"total_tokens\":320}}}\n\n",
     );
-    let expected = Outcome {
-        forwarded: input.as_bytes().to_vec(),
-        usage: usage(20, 300, 0),
-        completed: true,
-        error: None,
-        model: Some("o4-mini-2025-04-16".to_owned()),
-    };
+    let expected = Outcome::completed(input, "o4-mini-2025-04-16", usage(20, 300, 0));
     check(Dialect::Responses, false, input, &expected);
 }
 
 #[test]
 fn responses_failures_are_upstream_errors() {
     let failed = "event: response.failed\ndata: {\"type\":\"response.failed\",\"sequence_number\":3,\"response\":{\"id\":\"resp_123\",\"object\":\"response\",\"created_at\":1740855869,\"status\":\"failed\",\"error\":{\"code\":\"server_error\",\"message\":\"The model failed to generate a response.\"},\"incomplete_details\":null,\"model\":\"gpt-4o-mini-2024-07-18\",\"output\":[],\"usage\":null,\"metadata\":{}}}\n\n";
-    let expected = Outcome {
-        forwarded: failed.as_bytes().to_vec(),
-        usage: None,
-        completed: false,
-        error: Some("The model failed to generate a response.".to_owned()),
-        model: Some("gpt-4o-mini-2024-07-18".to_owned()),
-    };
+    let expected = Outcome::failed(
+        failed,
+        Some("gpt-4o-mini-2024-07-18"),
+        None,
+        "The model failed to generate a response.",
+    );
     check(Dialect::Responses, false, failed, &expected);
 
     let error = "event: error\ndata: {\"type\":\"error\",\"code\":\"ERR_SOMETHING\",\"message\":\"Something went wrong\",\"param\":null,\"sequence_number\":1}\n\n";
-    let expected = Outcome {
-        forwarded: error.as_bytes().to_vec(),
-        usage: None,
-        completed: false,
-        error: Some("Something went wrong".to_owned()),
-        model: None,
-    };
+    let expected = Outcome::failed(error, None, None, "Something went wrong");
     check(Dialect::Responses, false, error, &expected);
     let bare = without_event_lines(error);
     let outcome = run(Dialect::Responses, false, &[bare.as_bytes()]);
@@ -582,31 +536,25 @@ fn responses_final_event_larger_than_the_usual_bound_is_still_read() {
 // ---- Gemini ----
 
 fn gemini_outcome(forwarded: &str) -> Outcome {
-    Outcome {
-        forwarded: forwarded.as_bytes().to_vec(),
-        // Output is candidates plus thoughts; the prompt count already includes cached content.
-        usage: usage(118, 36 + 44, 64),
-        completed: true,
-        error: None,
-        model: Some("gemini-2.5-flash".to_owned()),
-    }
+    // Output is candidates plus thoughts; the prompt count already includes cached content.
+    Outcome::completed(forwarded, "gemini-2.5-flash", usage(118, 36 + 44, 64))
 }
 
 #[test]
 fn gemini_stream_passes_through_with_usage_model_and_completion_read() {
-    for hide in [false, true] {
-        check(
-            Dialect::Gemini,
-            hide,
-            GEMINI_TOOLS,
-            &gemini_outcome(GEMINI_TOOLS),
-        );
-    }
-    let input = GEMINI_TOOLS.replace("\r\n", "\n");
-    check(Dialect::Gemini, false, &input, &gemini_outcome(&input));
-    let mut tap = StreamTap::new(Dialect::Gemini, false);
-    tap.push(Bytes::from_static(GEMINI_TOOLS.as_bytes()));
-    assert_eq!(tap.proposed_tools(), ["schedule_meeting"]);
+    check_unchanged(
+        Dialect::Gemini,
+        &[
+            (false, GEMINI_TOOLS),
+            (true, GEMINI_TOOLS),
+            (false, &GEMINI_TOOLS.replace("\r\n", "\n")),
+        ],
+        gemini_outcome,
+    );
+    assert_eq!(
+        proposed_tools(Dialect::Gemini, GEMINI_TOOLS),
+        ["schedule_meeting"]
+    );
 }
 
 #[test]
@@ -615,36 +563,23 @@ fn gemini_stream_cut_midway_keeps_the_latest_cumulative_usage() {
         .find("data: {\"candidates\": [{\"content\": {\"parts\": [{\"functionCall\"")
         .unwrap();
     let input = &GEMINI_TOOLS[..cut];
-    let expected = Outcome {
-        forwarded: input.as_bytes().to_vec(),
-        usage: usage(118, 9 + 44, 0),
-        completed: false,
-        error: None,
-        model: Some("gemini-2.5-flash".to_owned()),
-    };
+    let expected = Outcome::cut(input, "gemini-2.5-flash", usage(118, 9 + 44, 0));
     check(Dialect::Gemini, false, input, &expected);
 }
 
 #[test]
 fn gemini_error_chunks_and_blocked_prompts_are_read() {
     let error = "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"Hi\"}],\"role\": \"model\"},\"index\": 0}],\"modelVersion\": \"gemini-2.5-pro\"}\r\n\r\ndata: {\"error\": {\"code\": 503,\"message\": \"The model is overloaded. Please try again later.\",\"status\": \"UNAVAILABLE\"}}\r\n\r\n";
-    let expected = Outcome {
-        forwarded: error.as_bytes().to_vec(),
-        usage: None,
-        completed: false,
-        error: Some("The model is overloaded. Please try again later.".to_owned()),
-        model: Some("gemini-2.5-pro".to_owned()),
-    };
+    let expected = Outcome::failed(
+        error,
+        Some("gemini-2.5-pro"),
+        None,
+        "The model is overloaded. Please try again later.",
+    );
     check(Dialect::Gemini, false, error, &expected);
 
     let blocked = "data: {\"promptFeedback\": {\"blockReason\": \"SAFETY\",\"safetyRatings\": [{\"category\": \"HARM_CATEGORY_DANGEROUS_CONTENT\",\"probability\": \"HIGH\"}]},\"usageMetadata\": {\"promptTokenCount\": 12,\"totalTokenCount\": 12},\"modelVersion\": \"gemini-2.5-flash\"}\r\n\r\n";
-    let expected = Outcome {
-        forwarded: blocked.as_bytes().to_vec(),
-        usage: usage(12, 0, 0),
-        completed: true,
-        error: None,
-        model: Some("gemini-2.5-flash".to_owned()),
-    };
+    let expected = Outcome::completed(blocked, "gemini-2.5-flash", usage(12, 0, 0));
     check(Dialect::Gemini, false, blocked, &expected);
 }
 
@@ -654,16 +589,7 @@ fn responses_and_gemini_streams_pass_through_zero_copy() {
         (Dialect::Responses, RESPONSES_TOOLS),
         (Dialect::Gemini, GEMINI_TOOLS),
     ] {
-        let mut tap = StreamTap::new(dialect, true);
-        let whole = Bytes::from_static(input.as_bytes());
-        let mut bounds = random_cuts(whole.len(), 5);
-        bounds.push(whole.len());
-        let starts = std::iter::once(0).chain(bounds.clone());
-        for (start, end) in starts.zip(bounds) {
-            let piece = whole.slice(start..end);
-            let out = tap.push(piece.clone());
-            assert_eq!((out.as_ptr(), out.len()), (piece.as_ptr(), piece.len()));
-        }
+        let tap = push_zero_copy(dialect, true, input, 5);
         assert!(tap.completed(), "{dialect:?}");
     }
 }

@@ -97,23 +97,22 @@ pub fn translate_request(
     body: &[u8],
     opts: &RequestOptions,
 ) -> Result<Vec<u8>, TranslateError> {
-    if from == to {
-        return Ok(body.to_vec());
-    }
-    let object = parse_object(body)?;
-    let request = match from {
-        Dialect::OpenAi => openai::request::read(&object)?,
-        Dialect::Anthropic => anthropic::request::read(&object)?,
-        Dialect::Gemini => gemini::request::read(&object)?,
-        Dialect::Responses => responses::request::read(&object)?,
-    };
-    let written = match to {
-        Dialect::OpenAi => openai::request::write(&request, opts)?,
-        Dialect::Anthropic => anthropic::request::write(&request, opts)?,
-        Dialect::Gemini => gemini::request::write(&request)?,
-        Dialect::Responses => responses::request::write(&request, opts)?,
-    };
-    Ok(to_bytes(&Value::Object(written)))
+    rewrite(
+        from == to,
+        body,
+        |object| match from {
+            Dialect::OpenAi => openai::request::read(object),
+            Dialect::Anthropic => anthropic::request::read(object),
+            Dialect::Gemini => gemini::request::read(object),
+            Dialect::Responses => responses::request::read(object),
+        },
+        |request| match to {
+            Dialect::OpenAi => openai::request::write(request, opts),
+            Dialect::Anthropic => anthropic::request::write(request, opts),
+            Dialect::Gemini => gemini::request::write(request),
+            Dialect::Responses => responses::request::write(request, opts),
+        },
+    )
 }
 
 /// Rewrites an upstream's non-streaming answer (`from`) into the client's dialect (`to`).
@@ -123,22 +122,40 @@ pub fn translate_response(
     body: &[u8],
     opts: &ResponseOptions,
 ) -> Result<Vec<u8>, TranslateError> {
-    if from == to {
+    rewrite(
+        from == to,
+        body,
+        |object| match from {
+            Dialect::OpenAi => openai::answer::read(object),
+            Dialect::Anthropic => anthropic::answer::read(object),
+            Dialect::Gemini => gemini::answer::read(object),
+            Dialect::Responses => responses::answer::read(object),
+        },
+        |answer| {
+            Ok(match to {
+                Dialect::OpenAi => openai::answer::write(answer, opts),
+                Dialect::Anthropic => anthropic::answer::write(answer, opts),
+                Dialect::Gemini => gemini::answer::write(answer, opts),
+                Dialect::Responses => responses::answer::write(answer, opts),
+            })
+        },
+    )
+}
+
+/// The frame of every whole-body translation: the same dialect on both sides passes the body
+/// through untouched (`same`); otherwise it is parsed, read into the IR by `read` and written
+/// out by `write`.
+fn rewrite<T>(
+    same: bool,
+    body: &[u8],
+    read: impl FnOnce(&Map<String, Value>) -> Result<T, TranslateError>,
+    write: impl FnOnce(&T) -> Result<Map<String, Value>, TranslateError>,
+) -> Result<Vec<u8>, TranslateError> {
+    if same {
         return Ok(body.to_vec());
     }
     let object = parse_object(body)?;
-    let answer = match from {
-        Dialect::OpenAi => openai::answer::read(&object)?,
-        Dialect::Anthropic => anthropic::answer::read(&object)?,
-        Dialect::Gemini => gemini::answer::read(&object)?,
-        Dialect::Responses => responses::answer::read(&object)?,
-    };
-    let written = match to {
-        Dialect::OpenAi => openai::answer::write(&answer, opts),
-        Dialect::Anthropic => anthropic::answer::write(&answer, opts),
-        Dialect::Gemini => gemini::answer::write(&answer, opts),
-        Dialect::Responses => responses::answer::write(&answer, opts),
-    };
+    let written = write(&read(&object)?)?;
     Ok(to_bytes(&Value::Object(written)))
 }
 

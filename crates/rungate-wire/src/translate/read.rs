@@ -3,10 +3,14 @@
 //! Translation must fail with the member's path (so the client can fix its request), and must
 //! treat an absent member and `null` alike, as the providers do. Answers are read leniently
 //! instead: an upstream that said something odd still gets its text through.
+//!
+//! A tool declaration is the one shape all four dialects share member for member (`name`,
+//! `description`, a schema under a key of the dialect's own), so it is read and written here.
 
 use serde_json::{Map, Number, Value};
 
 use super::TranslateError;
+use super::ir::Tool;
 
 pub(crate) type Object = Map<String, Value>;
 
@@ -61,6 +65,18 @@ pub(crate) fn object<'a>(value: &'a Value, field: &str) -> Result<&'a Object, Tr
     value
         .as_object()
         .ok_or_else(|| TranslateError::invalid(field, "expected an object"))
+}
+
+/// A required object member, and its path for the errors about what it holds.
+pub(crate) fn required_object<'a>(
+    parent: &'a Object,
+    key: &str,
+    at: &str,
+) -> Result<(&'a Object, String), TranslateError> {
+    let member_at = path(at, key);
+    let member =
+        get(parent, key).ok_or_else(|| TranslateError::invalid(&member_at, "is required"))?;
+    Ok((object(member, &member_at)?, member_at))
 }
 
 pub(crate) fn string<'a>(value: Option<&'a Value>, field: &str) -> Result<&'a str, TranslateError> {
@@ -151,8 +167,39 @@ pub(crate) fn arguments_text(value: Option<&Value>) -> String {
     }
 }
 
+/// A tool declaration's `name` and `description`, and its argument `schema` (found under the
+/// dialect's own key; absent, any object is allowed).
+pub(crate) fn declared_tool(
+    declaration: &Object,
+    at: &str,
+    schema: Option<&Value>,
+) -> Result<Tool, TranslateError> {
+    Ok(Tool {
+        name: string(get(declaration, "name"), &path(at, "name"))?.to_owned(),
+        description: opt_string(get(declaration, "description"), &path(at, "description"))?,
+        parameters: schema.cloned().unwrap_or_else(empty_schema),
+    })
+}
+
+/// The schema of a tool that declared none: an object with any members.
+fn empty_schema() -> Value {
+    serde_json::json!({"type": "object", "properties": {}})
+}
+
+/// A tool declaration's members, for [`build`]: the schema goes under `schema_key`.
+pub(crate) fn declaration_members(
+    tool: &Tool,
+    schema_key: &'static str,
+) -> [(&'static str, Option<Value>); 3] {
+    [
+        ("name", Some(Value::from(tool.name.as_str()))),
+        ("description", tool.description.as_deref().map(Value::from)),
+        (schema_key, Some(tool.parameters.clone())),
+    ]
+}
+
 /// Builds an object from members, skipping `None`s.
-pub(crate) fn build<const N: usize>(members: [(&str, Option<Value>); N]) -> Value {
+pub(crate) fn build<'a>(members: impl IntoIterator<Item = (&'a str, Option<Value>)>) -> Value {
     let mut object = Object::new();
     for (key, value) in members {
         if let Some(value) = value {

@@ -62,6 +62,51 @@ pub(crate) struct Meta {
     pub(crate) created: u64,
 }
 
+/// What every writer keeps of the answer as a whole, whatever its dialect: how to name it (the
+/// upstream's first id, else one made from `created`) and the latest usage the upstream reported.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) meta: Meta,
+    pub(crate) id: Option<String>,
+    pub(crate) usage: Option<TokenUsage>,
+}
+
+impl Answer {
+    pub(crate) fn new(meta: Meta) -> Self {
+        Answer {
+            meta,
+            id: None,
+            usage: None,
+        }
+    }
+
+    /// Keeps the answer's id (the first one named wins) or its usage (the latest wins); every
+    /// other delta is content, which the writer handles itself.
+    pub(crate) fn keep(&mut self, delta: Delta) {
+        match delta {
+            Delta::Start { id } => {
+                if self.id.is_none() {
+                    self.id = id;
+                }
+            }
+            Delta::Usage(usage) => self.usage = Some(usage),
+            Delta::Text(_)
+            | Delta::ToolStart { .. }
+            | Delta::ToolArgs { .. }
+            | Delta::Stop(_)
+            | Delta::Done
+            | Delta::Error(_) => {}
+        }
+    }
+
+    /// The answer's id: the upstream's, else `prefix` and the `created` time.
+    pub(crate) fn id_or(&self, prefix: &str) -> String {
+        self.id
+            .clone()
+            .unwrap_or_else(|| format!("{prefix}{}", self.meta.created))
+    }
+}
+
 /// Translates one upstream stream (`from`) into the client's dialect (`to`).
 pub struct StreamTranslator {
     reader: Box<dyn Reader>,

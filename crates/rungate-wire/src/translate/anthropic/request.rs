@@ -12,8 +12,8 @@ use crate::translate::ir::{
     Image, Message, Part, Request, Role, Tool, ToolCall, ToolChoice, ToolResult, merged,
 };
 use crate::translate::read::{
-    Object, arguments_text, array, build, get, index, number, object, opt_bool, opt_number,
-    opt_string, opt_u64, path, stop_list, string,
+    Object, arguments_text, array, build, declaration_members, declared_tool, get, index, number,
+    object, opt_bool, opt_number, opt_string, opt_u64, path, required_object, stop_list, string,
 };
 use crate::translate::{RequestOptions, TranslateError, ir};
 
@@ -129,11 +129,7 @@ fn read_content(content: Option<&Value>, at: &str) -> Result<Vec<Part>, Translat
 }
 
 fn read_image(block: &Object, at: &str) -> Result<Image, TranslateError> {
-    let source_at = path(at, "source");
-    let source = object(
-        get(block, "source").ok_or_else(|| TranslateError::invalid(&source_at, "is required"))?,
-        &source_at,
-    )?;
+    let (source, source_at) = required_object(block, "source", at)?;
     match string(get(source, "type"), &path(&source_at, "type"))? {
         "base64" => Ok(Image::Base64 {
             media_type: string(get(source, "media_type"), &path(&source_at, "media_type"))?
@@ -177,13 +173,7 @@ fn read_tool(tool: &Value, at: &str) -> Result<Tool, TranslateError> {
             ));
         }
     }
-    Ok(Tool {
-        name: string(get(tool, "name"), &path(at, "name"))?.to_owned(),
-        description: opt_string(get(tool, "description"), &path(at, "description"))?,
-        parameters: get(tool, "input_schema")
-            .cloned()
-            .unwrap_or_else(crate::translate::openai::request::empty_schema),
-    })
+    declared_tool(tool, at, get(tool, "input_schema"))
 }
 
 pub(crate) fn write(
@@ -213,13 +203,7 @@ pub(crate) fn write(
     let tools: Vec<Value> = request
         .tools
         .iter()
-        .map(|tool| {
-            build([
-                ("name", Some(Value::from(tool.name.as_str()))),
-                ("description", tool.description.as_deref().map(Value::from)),
-                ("input_schema", Some(tool.parameters.clone())),
-            ])
-        })
+        .map(|tool| build(declaration_members(tool, "input_schema")))
         .collect();
     let sampling = &request.sampling;
     let no_parallel = sampling.parallel_tool_calls == Some(false);

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 
 use super::{read_stop, read_usage, write_stop, write_usage};
-use crate::translate::ir::{Stop, TokenUsage};
+use crate::translate::ir::Stop;
 use crate::translate::read::{count, text};
-use crate::translate::stream::{self, Delta, Meta, error_message, sse};
+use crate::translate::stream::{self, Answer, Delta, Meta, error_message, sse};
 
 #[derive(Debug, Default)]
 pub(crate) struct Reader {
@@ -133,27 +133,23 @@ enum Block {
 }
 
 pub(crate) struct Writer {
-    meta: Meta,
-    id: Option<String>,
+    answer: Answer,
     started: bool,
     open: Option<Block>,
     next_index: usize,
     tools: HashMap<u64, usize>,
     stop: Option<Stop>,
-    usage: Option<TokenUsage>,
 }
 
 impl Writer {
     pub(crate) fn new(meta: Meta) -> Self {
         Writer {
-            meta,
-            id: None,
+            answer: Answer::new(meta),
             started: false,
             open: None,
             next_index: 0,
             tools: HashMap::new(),
             stop: None,
-            usage: None,
         }
     }
 
@@ -163,19 +159,15 @@ impl Writer {
         if std::mem::replace(&mut self.started, true) {
             return;
         }
-        let mut usage = write_usage(&self.usage.unwrap_or_default());
+        let mut usage = write_usage(&self.answer.usage.unwrap_or_default());
         if let Some(object) = usage.as_object_mut() {
             object.insert("output_tokens".to_owned(), Value::from(0));
         }
-        let id = self
-            .id
-            .clone()
-            .unwrap_or_else(|| format!("msg_{}", self.meta.created));
         let message = json!({"type": "message_start", "message": {
-            "id": id,
+            "id": self.answer.id_or("msg_"),
             "type": "message",
             "role": "assistant",
-            "model": self.meta.model,
+            "model": self.answer.meta.model,
             "content": [],
             "stop_reason": null,
             "stop_sequence": null,
@@ -209,12 +201,7 @@ impl Writer {
 impl stream::Writer for Writer {
     fn write(&mut self, delta: Delta, out: &mut Vec<u8>) {
         match delta {
-            Delta::Start { id } => {
-                if self.id.is_none() {
-                    self.id = id;
-                }
-            }
-            Delta::Usage(usage) => self.usage = Some(usage),
+            kept @ (Delta::Start { .. } | Delta::Usage(_)) => self.answer.keep(kept),
             Delta::Text(content) => {
                 self.start(out);
                 let index = match self.open {
@@ -254,7 +241,7 @@ impl stream::Writer for Writer {
                 let delta = json!({
                     "type": "message_delta",
                     "delta": {"stop_reason": stop, "stop_sequence": null},
-                    "usage": write_usage(&self.usage.unwrap_or_default()),
+                    "usage": write_usage(&self.answer.usage.unwrap_or_default()),
                 });
                 sse(out, Some("message_delta"), &delta);
                 sse(out, Some("message_stop"), &json!({"type": "message_stop"}));

@@ -11,11 +11,11 @@ use serde_json::{Map, Value, json};
 
 use crate::translate::TranslateError;
 use crate::translate::ir::{
-    self, Image, Message, Part, Request, Role, Tool, ToolCall, ToolChoice, ToolResult, merged,
+    self, Image, Message, Part, Request, Role, ToolCall, ToolChoice, ToolResult, merged,
 };
 use crate::translate::read::{
-    Object, arguments_text, array, build, get, get_camel, index, number, object, opt_bool,
-    opt_number, opt_string, opt_u64, path, stop_list, string,
+    Object, arguments_text, array, build, declaration_members, declared_tool, get, get_camel,
+    index, number, object, opt_bool, opt_number, opt_string, opt_u64, path, stop_list, string,
 };
 
 pub(crate) fn read(body: &Object) -> Result<Request, TranslateError> {
@@ -74,17 +74,9 @@ pub(crate) fn read(body: &Object) -> Result<Request, TranslateError> {
             let at = index(&decl_at, j);
             let declaration = object(declaration, &at)?;
             let value = Value::Object(declaration.clone());
-            request.tools.push(Tool {
-                name: string(get(declaration, "name"), &path(&at, "name"))?.to_owned(),
-                description: opt_string(
-                    get(declaration, "description"),
-                    &path(&at, "description"),
-                )?,
-                parameters: get_camel(&value, "parametersJsonSchema")
-                    .or_else(|| get(declaration, "parameters"))
-                    .cloned()
-                    .unwrap_or_else(crate::translate::openai::request::empty_schema),
-            });
+            let schema = get_camel(&value, "parametersJsonSchema")
+                .or_else(|| get(declaration, "parameters"));
+            request.tools.push(declared_tool(declaration, &at, schema)?);
         }
     }
     if let Some(config) =
@@ -259,13 +251,7 @@ pub(crate) fn write(request: &Request) -> Result<Map<String, Value>, TranslateEr
         let declarations: Vec<Value> = request
             .tools
             .iter()
-            .map(|tool| {
-                build([
-                    ("name", Some(Value::from(tool.name.as_str()))),
-                    ("description", tool.description.as_deref().map(Value::from)),
-                    ("parametersJsonSchema", Some(tool.parameters.clone())),
-                ])
-            })
+            .map(|tool| build(declaration_members(tool, "parametersJsonSchema")))
             .collect();
         json!([{"functionDeclarations": declarations}])
     });

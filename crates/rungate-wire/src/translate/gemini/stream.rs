@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 
 use super::{read_stop, read_usage, write_stop, write_usage};
-use crate::translate::ir::{Part, Stop, TokenUsage, ToolCall};
+use crate::translate::ir::{Part, Stop, ToolCall};
 use crate::translate::read::{get_camel, text};
-use crate::translate::stream::{self, Delta, Meta, error_message, sse};
+use crate::translate::stream::{self, Answer, Delta, Meta, error_message, sse};
 
 #[derive(Debug, Default)]
 pub(crate) struct Reader {
@@ -90,24 +90,20 @@ impl stream::Reader for Reader {
 }
 
 pub(crate) struct Writer {
-    meta: Meta,
-    id: Option<String>,
+    answer: Answer,
     /// Tool calls being assembled (key, name, arguments so far), written whole at the end.
     calls: Vec<(u64, String, String)>,
     keys: HashMap<u64, usize>,
     stop: Option<Stop>,
-    usage: Option<TokenUsage>,
 }
 
 impl Writer {
     pub(crate) fn new(meta: Meta) -> Self {
         Writer {
-            meta,
-            id: None,
+            answer: Answer::new(meta),
             calls: Vec::new(),
             keys: HashMap::new(),
             stop: None,
-            usage: None,
         }
     }
 
@@ -117,8 +113,8 @@ impl Writer {
         if let Some(usage) = usage {
             chunk.insert("usageMetadata".to_owned(), usage);
         }
-        chunk.insert("modelVersion".to_owned(), json!(self.meta.model));
-        if let Some(id) = &self.id {
+        chunk.insert("modelVersion".to_owned(), json!(self.answer.meta.model));
+        if let Some(id) = &self.answer.id {
             chunk.insert("responseId".to_owned(), json!(id));
         }
         Value::Object(chunk)
@@ -128,12 +124,7 @@ impl Writer {
 impl stream::Writer for Writer {
     fn write(&mut self, delta: Delta, out: &mut Vec<u8>) {
         match delta {
-            Delta::Start { id } => {
-                if self.id.is_none() {
-                    self.id = id;
-                }
-            }
-            Delta::Usage(usage) => self.usage = Some(usage),
+            kept @ (Delta::Start { .. } | Delta::Usage(_)) => self.answer.keep(kept),
             Delta::Text(content) => {
                 let candidate = json!({
                     "content": {"role": "model", "parts": [{"text": content}]},
@@ -175,7 +166,7 @@ impl stream::Writer for Writer {
                     json!(write_stop(self.stop.unwrap_or(Stop::EndTurn))),
                 );
                 candidate.insert("index".to_owned(), json!(0));
-                let usage = self.usage.as_ref().map(write_usage);
+                let usage = self.answer.usage.as_ref().map(write_usage);
                 sse(out, None, &self.chunk(Value::Object(candidate), usage));
             }
             Delta::Error(message) => {

@@ -11,20 +11,23 @@ use super::read::count;
 
 /// `prompt_tokens` already includes the cached tokens; `completion_tokens` the reasoning.
 pub(crate) fn read_usage(usage: &Value) -> TokenUsage {
+    read_usage_named(usage, "prompt_tokens", "completion_tokens")
+}
+
+/// Usage as both OpenAI APIs count it, whatever they call the two counts: `input` (cached
+/// included, the cached part in `{input}_details.cached_tokens`) and `output` (reasoning
+/// included, that part in `{output}_details.reasoning_tokens`).
+pub(crate) fn read_usage_named(usage: &Value, input: &str, output: &str) -> TokenUsage {
+    let detail = |count_key: &str, detail_key: &str| {
+        let details = usage.get(format!("{count_key}_details").as_str());
+        count(details.and_then(|d| d.get(detail_key)))
+    };
     TokenUsage {
-        input: count(usage.get("prompt_tokens")),
-        cache_read: count(
-            usage
-                .get("prompt_tokens_details")
-                .and_then(|d| d.get("cached_tokens")),
-        ),
+        input: count(usage.get(input)),
+        cache_read: detail(input, "cached_tokens"),
         cache_write: 0,
-        output: count(usage.get("completion_tokens")),
-        reasoning: count(
-            usage
-                .get("completion_tokens_details")
-                .and_then(|d| d.get("reasoning_tokens")),
-        ),
+        output: count(usage.get(output)),
+        reasoning: detail(output, "reasoning_tokens"),
     }
 }
 

@@ -6,6 +6,9 @@
 //! an image's `detail`, a tool's `strict`, a message's `name`. Unsupported: `n` above 1, audio and
 //! file parts, legacy `function` messages, non-function tools. System and developer messages are
 //! gathered into the system prompt, wherever they stood.
+//!
+//! Responses spells `tool_choice` as Chat Completions does but for where a function's name
+//! sits, so it reads and writes it through the helpers here.
 
 use serde_json::{Map, Value, json};
 
@@ -13,8 +16,8 @@ use crate::translate::ir::{
     Image, Message, Part, Request, Role, Tool, ToolCall, ToolChoice, ToolResult,
 };
 use crate::translate::read::{
-    Object, array, build, get, index, number, object, opt_bool, opt_number, opt_string, opt_u64,
-    path, stop_list, string,
+    Object, array, build, declaration_members, declared_tool, get, index, number, object, opt_bool,
+    opt_number, opt_string, opt_u64, path, required_object, stop_list, string,
 };
 use crate::translate::{RequestOptions, TranslateError};
 
@@ -183,12 +186,7 @@ fn read_call(call: &Value, at: &str) -> Result<ToolCall, TranslateError> {
             ));
         }
     }
-    let function_at = path(at, "function");
-    let function = object(
-        get(call, "function")
-            .ok_or_else(|| TranslateError::invalid(&function_at, "is required"))?,
-        &function_at,
-    )?;
+    let (function, function_at) = required_object(call, "function", at)?;
     Ok(ToolCall {
         id: string(get(call, "id"), &path(at, "id"))?.to_owned(),
         name: string(get(function, "name"), &path(&function_at, "name"))?.to_owned(),
@@ -206,65 +204,62 @@ fn read_tool(tool: &Value, at: &str) -> Result<Tool, TranslateError> {
             format!("`{kind}` tools can only be sent to OpenAI"),
         ));
     }
-    let function_at = path(at, "function");
-    let function = object(
-        get(tool, "function")
-            .ok_or_else(|| TranslateError::invalid(&function_at, "is required"))?,
-        &function_at,
-    )?;
-    Ok(Tool {
-        name: string(get(function, "name"), &path(&function_at, "name"))?.to_owned(),
-        description: opt_string(
-            get(function, "description"),
-            &path(&function_at, "description"),
-        )?,
-        parameters: get(function, "parameters")
-            .cloned()
-            .unwrap_or_else(empty_schema),
-    })
-}
-
-pub(crate) fn empty_schema() -> Value {
-    json!({"type": "object", "properties": {}})
+    let (function, function_at) = required_object(tool, "function", at)?;
+    declared_tool(function, &function_at, get(function, "parameters"))
 }
 
 fn read_tool_choice(choice: Option<&Value>) -> Result<Option<ToolChoice>, TranslateError> {
-    const AT: &str = "tool_choice";
-    Ok(Some(match choice {
-        None => return Ok(None),
-        Some(Value::String(mode)) => match mode.as_str() {
-            "auto" => ToolChoice::Auto,
-            "none" => ToolChoice::None,
-            "required" => ToolChoice::Any,
-            other => {
-                return Err(TranslateError::invalid(
-                    AT,
-                    format!("unknown mode `{other}`"),
-                ));
-            }
-        },
+    match choice {
+        None => Ok(None),
+        Some(Value::String(mode)) => read_tool_mode(mode).map(Some),
         Some(Value::Object(choice)) => {
-            let name = choice
-                .get("function")
-                .and_then(|f| f.get("name"))
-                .and_then(Value::as_str);
-            match (get(choice, "type").and_then(Value::as_str), name) {
-                (Some("function"), Some(name)) => ToolChoice::Tool(name.to_owned()),
-                _ => {
-                    return Err(TranslateError::unsupported(
-                        AT,
-                        "only `auto`, `none`, `required` and a named function translate",
-                    ));
-                }
-            }
+            let name = choice.get("function").and_then(|f| f.get("name"));
+            read_named_function(choice.get("type"), name).map(Some)
         }
-        Some(_) => {
-            return Err(TranslateError::invalid(
-                AT,
-                "expected a string or an object",
-            ));
-        }
-    }))
+        Some(_) => Err(TranslateError::invalid(
+            "tool_choice",
+            "expected a string or an object",
+        )),
+    }
+}
+
+/// A `tool_choice` mode, as both OpenAI APIs (Chat Completions and Responses) name them.
+pub(crate) fn read_tool_mode(mode: &str) -> Result<ToolChoice, TranslateError> {
+    match mode {
+        "auto" => Ok(ToolChoice::Auto),
+        "none" => Ok(ToolChoice::None),
+        "required" => Ok(ToolChoice::Any),
+        other => Err(TranslateError::invalid(
+            "tool_choice",
+            format!("unknown mode `{other}`"),
+        )),
+    }
+}
+
+/// A `tool_choice` object of either OpenAI API: only a named function translates. The APIs
+/// keep the name in different places, so the caller finds it.
+pub(crate) fn read_named_function(
+    kind: Option<&Value>,
+    name: Option<&Value>,
+) -> Result<ToolChoice, TranslateError> {
+    match (kind.and_then(Value::as_str), name.and_then(Value::as_str)) {
+        (Some("function"), Some(name)) => Ok(ToolChoice::Tool(name.to_owned())),
+        _ => Err(TranslateError::unsupported(
+            "tool_choice",
+            "only `auto`, `none`, `required` and a named function translate",
+        )),
+    }
+}
+
+/// `tool_choice` as both OpenAI APIs write it; `named` spells a named function, which Chat
+/// Completions nests under `function` and Responses does not.
+pub(crate) fn write_tool_choice(choice: &ToolChoice, named: fn(&str) -> Value) -> Value {
+    match choice {
+        ToolChoice::Auto => json!("auto"),
+        ToolChoice::None => json!("none"),
+        ToolChoice::Any => json!("required"),
+        ToolChoice::Tool(name) => named(name),
+    }
 }
 
 pub(crate) fn write(
@@ -285,18 +280,14 @@ pub(crate) fn write(
         .tools
         .iter()
         .map(|tool| {
-            json!({"type": "function", "function": build([
-                ("name", Some(Value::from(tool.name.as_str()))),
-                ("description", tool.description.as_deref().map(Value::from)),
-                ("parameters", Some(tool.parameters.clone())),
-            ])})
+            json!({"type": "function", "function": build(declaration_members(tool, "parameters"))})
         })
         .collect();
-    let tool_choice = request.tool_choice.as_ref().map(|choice| match choice {
-        ToolChoice::Auto => json!("auto"),
-        ToolChoice::None => json!("none"),
-        ToolChoice::Any => json!("required"),
-        ToolChoice::Tool(name) => json!({"type": "function", "function": {"name": name}}),
+    let tool_choice = request.tool_choice.as_ref().map(|choice| {
+        write_tool_choice(
+            choice,
+            |name| json!({"type": "function", "function": {"name": name}}),
+        )
     });
     let sampling = &request.sampling;
     let stop = match sampling.stop.as_slice() {

@@ -6,9 +6,8 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 
 use super::{read_stop, read_usage, write_stop, write_usage};
-use crate::translate::ir::TokenUsage;
 use crate::translate::read::text;
-use crate::translate::stream::{self, Delta, Meta, error_message, sse};
+use crate::translate::stream::{self, Answer, Delta, Meta, error_message, sse};
 
 #[derive(Debug, Default)]
 pub(crate) struct Reader {
@@ -83,39 +82,39 @@ fn read_call_delta(call: &Value, out: &mut Vec<Delta>) {
 }
 
 pub(crate) struct Writer {
-    meta: Meta,
-    id: Option<String>,
+    answer: Answer,
     started: bool,
     /// Upstream tool key → OpenAI `tool_calls[].index`.
     tools: HashMap<u64, usize>,
-    usage: Option<TokenUsage>,
 }
 
 impl Writer {
     pub(crate) fn new(meta: Meta) -> Self {
         Writer {
-            meta,
-            id: None,
+            answer: Answer::new(meta),
             started: false,
             tools: HashMap::new(),
-            usage: None,
         }
     }
 
     fn chunk(&self, delta: Value, finish: Option<&str>) -> Value {
-        json!({
-            "id": self.id(),
-            "object": "chat.completion.chunk",
-            "created": self.meta.created,
-            "model": self.meta.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        })
+        let choice = json!({"index": 0, "delta": delta, "finish_reason": finish});
+        self.chunk_with(json!([choice]), None)
     }
 
-    fn id(&self) -> String {
-        self.id
-            .clone()
-            .unwrap_or_else(|| format!("chatcmpl-{}", self.meta.created))
+    /// A `chat.completion.chunk` with these choices, and usage when it is the usage-only one.
+    fn chunk_with(&self, choices: Value, usage: Option<Value>) -> Value {
+        let mut chunk = json!({
+            "id": self.answer.id_or("chatcmpl-"),
+            "object": "chat.completion.chunk",
+            "created": self.answer.meta.created,
+            "model": self.answer.meta.model,
+            "choices": choices,
+        });
+        if let (Some(object), Some(usage)) = (chunk.as_object_mut(), usage) {
+            object.insert("usage".to_owned(), usage);
+        }
+        chunk
     }
 
     fn start(&mut self, out: &mut Vec<u8>) {
@@ -129,12 +128,7 @@ impl Writer {
 impl stream::Writer for Writer {
     fn write(&mut self, delta: Delta, out: &mut Vec<u8>) {
         match delta {
-            Delta::Start { id } => {
-                if self.id.is_none() {
-                    self.id = id;
-                }
-            }
-            Delta::Usage(usage) => self.usage = Some(usage),
+            kept @ (Delta::Start { .. } | Delta::Usage(_)) => self.answer.keep(kept),
             Delta::Text(content) => {
                 self.start(out);
                 sse(out, None, &self.chunk(json!({"content": content}), None));
@@ -163,15 +157,8 @@ impl stream::Writer for Writer {
             }
             Delta::Done => {
                 self.start(out);
-                if let Some(usage) = &self.usage {
-                    let chunk = json!({
-                        "id": self.id(),
-                        "object": "chat.completion.chunk",
-                        "created": self.meta.created,
-                        "model": self.meta.model,
-                        "choices": [],
-                        "usage": write_usage(usage),
-                    });
+                if let Some(usage) = &self.answer.usage {
+                    let chunk = self.chunk_with(json!([]), Some(write_usage(usage)));
                     sse(out, None, &chunk);
                 }
                 out.extend_from_slice(b"data: [DONE]\n\n");

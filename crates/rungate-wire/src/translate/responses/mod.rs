@@ -9,24 +9,10 @@ pub(crate) mod stream;
 use serde_json::{Value, json};
 
 use super::ir::{Stop, TokenUsage};
-use super::read::count;
 
+/// Counted as Chat Completions counts, under the names `input_tokens` and `output_tokens`.
 pub(crate) fn read_usage(usage: &Value) -> TokenUsage {
-    TokenUsage {
-        input: count(usage.get("input_tokens")),
-        cache_read: count(
-            usage
-                .get("input_tokens_details")
-                .and_then(|d| d.get("cached_tokens")),
-        ),
-        cache_write: 0,
-        output: count(usage.get("output_tokens")),
-        reasoning: count(
-            usage
-                .get("output_tokens_details")
-                .and_then(|d| d.get("reasoning_tokens")),
-        ),
-    }
+    super::openai::read_usage_named(usage, "input_tokens", "output_tokens")
 }
 
 pub(crate) fn write_usage(usage: &TokenUsage) -> Value {

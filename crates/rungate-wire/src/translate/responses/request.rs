@@ -8,12 +8,11 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::translate::ir::{
-    Image, Message, Part, Request, Role, Tool, ToolCall, ToolChoice, ToolResult, push_parts,
-};
+use crate::translate::ir::{Image, Message, Part, Request, Role, ToolCall, ToolResult, push_parts};
+use crate::translate::openai::request::{read_named_function, read_tool_mode, write_tool_choice};
 use crate::translate::read::{
-    Object, array, build, get, index, number, object, opt_bool, opt_number, opt_string, opt_u64,
-    path, string,
+    Object, array, build, declaration_members, declared_tool, get, index, number, object, opt_bool,
+    opt_number, opt_string, opt_u64, path, string,
 };
 use crate::translate::{RequestOptions, TranslateError};
 
@@ -52,39 +51,14 @@ pub(crate) fn read(body: &Object) -> Result<Request, TranslateError> {
                 format!("the built-in tool `{kind}` runs only at OpenAI"),
             ));
         }
-        request.tools.push(Tool {
-            name: string(get(tool, "name"), &path(&at, "name"))?.to_owned(),
-            description: opt_string(get(tool, "description"), &path(&at, "description"))?,
-            parameters: get(tool, "parameters")
-                .cloned()
-                .unwrap_or_else(crate::translate::openai::request::empty_schema),
-        });
+        request
+            .tools
+            .push(declared_tool(tool, &at, get(tool, "parameters"))?);
     }
     request.tool_choice = match get(body, "tool_choice") {
         None => None,
-        Some(Value::String(mode)) => Some(match mode.as_str() {
-            "auto" => ToolChoice::Auto,
-            "none" => ToolChoice::None,
-            "required" => ToolChoice::Any,
-            other => {
-                return Err(TranslateError::invalid(
-                    "tool_choice",
-                    format!("unknown mode `{other}`"),
-                ));
-            }
-        }),
-        Some(choice) => match (
-            choice.get("type").and_then(Value::as_str),
-            choice.get("name").and_then(Value::as_str),
-        ) {
-            (Some("function"), Some(name)) => Some(ToolChoice::Tool(name.to_owned())),
-            _ => {
-                return Err(TranslateError::unsupported(
-                    "tool_choice",
-                    "only `auto`, `none`, `required` and a named function translate",
-                ));
-            }
-        },
+        Some(Value::String(mode)) => Some(read_tool_mode(mode)?),
+        Some(choice) => Some(read_named_function(choice.get("type"), choice.get("name"))?),
     };
     let sampling = &mut request.sampling;
     sampling.temperature = opt_number(get(body, "temperature"), "temperature")?;
@@ -256,20 +230,14 @@ pub(crate) fn write(
         .tools
         .iter()
         .map(|tool| {
-            build([
-                ("type", Some(Value::from("function"))),
-                ("name", Some(Value::from(tool.name.as_str()))),
-                ("description", tool.description.as_deref().map(Value::from)),
-                ("parameters", Some(tool.parameters.clone())),
-            ])
+            let kind = ("type", Some(Value::from("function")));
+            build(std::iter::once(kind).chain(declaration_members(tool, "parameters")))
         })
         .collect();
-    let tool_choice = request.tool_choice.as_ref().map(|choice| match choice {
-        ToolChoice::Auto => json!("auto"),
-        ToolChoice::None => json!("none"),
-        ToolChoice::Any => json!("required"),
-        ToolChoice::Tool(name) => json!({"type": "function", "name": name}),
-    });
+    let tool_choice = request
+        .tool_choice
+        .as_ref()
+        .map(|choice| write_tool_choice(choice, |name| json!({"type": "function", "name": name})));
     let sampling = &request.sampling;
     let instructions =
         (!request.system.is_empty()).then(|| Value::from(request.system.join("\n\n")));

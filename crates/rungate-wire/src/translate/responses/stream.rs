@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 
 use super::{call_item, message_item, read_status, read_usage, response_object};
-use crate::translate::ir::{Stop, TokenUsage};
+use crate::translate::ir::Stop;
 use crate::translate::read::{count, text};
-use crate::translate::stream::{self, Delta, Meta, error_message, sse};
+use crate::translate::stream::{self, Answer, Delta, Meta, error_message, sse};
 
 #[derive(Debug, Default)]
 pub(crate) struct Reader {
@@ -99,8 +99,7 @@ enum Item {
 }
 
 pub(crate) struct Writer {
-    meta: Meta,
-    id: Option<String>,
+    answer: Answer,
     started: bool,
     sequence: u64,
     /// Finished items, as `response.completed` lists them.
@@ -109,21 +108,18 @@ pub(crate) struct Writer {
     /// Upstream tool key → output index, for fragments of the open call.
     tools: HashMap<u64, usize>,
     stop: Option<Stop>,
-    usage: Option<TokenUsage>,
 }
 
 impl Writer {
     pub(crate) fn new(meta: Meta) -> Self {
         Writer {
-            meta,
-            id: None,
+            answer: Answer::new(meta),
             started: false,
             sequence: 0,
             output: Vec::new(),
             open: None,
             tools: HashMap::new(),
             stop: None,
-            usage: None,
         }
     }
 
@@ -137,17 +133,13 @@ impl Writer {
     }
 
     fn response(&self, output: Vec<Value>, in_progress: bool) -> Value {
-        let id = self
-            .id
-            .clone()
-            .unwrap_or_else(|| format!("resp_{}", self.meta.created));
         response_object(
-            &id,
-            self.meta.created,
-            &self.meta.model,
+            &self.answer.id_or("resp_"),
+            self.answer.meta.created,
+            &self.answer.meta.model,
             self.stop,
             output,
-            self.usage.as_ref().filter(|_| !in_progress),
+            self.answer.usage.as_ref().filter(|_| !in_progress),
             in_progress,
         )
     }
@@ -220,12 +212,7 @@ fn insert(event: &mut Value, key: &str, value: Value) {
 impl stream::Writer for Writer {
     fn write(&mut self, delta: Delta, out: &mut Vec<u8>) {
         match delta {
-            Delta::Start { id } => {
-                if self.id.is_none() {
-                    self.id = id;
-                }
-            }
-            Delta::Usage(usage) => self.usage = Some(usage),
+            kept @ (Delta::Start { .. } | Delta::Usage(_)) => self.answer.keep(kept),
             Delta::Text(content) => {
                 self.start(out);
                 if !matches!(self.open, Some(Item::Message { .. })) {
