@@ -167,7 +167,8 @@ test("approvals: approving a pending gate in the dashboard lets the agent's retr
   assert.match(text, /execute_code/);
   assert.match(text, /require_approval/);
   assert.match(text, new RegExp(runId));
-  assert.match(text, /Expires\s+in \d+m/);
+  // A one-hour gate reads "in 1h" right after it opens, "in 59m" a moment later.
+  assert.match(text, /Expires\s+in (\d+m|1h)/);
   await page.getByRole("link", { name: /Approvals/ }).getByLabel("1 pending").waitFor();
   await shot(page, "approvals");
 
