@@ -183,6 +183,33 @@ impl Books {
         })
     }
 
+    /// Judges a held call again at a new estimate (a failover to a model of another price):
+    /// under one lock its reservation is replaced by the new one, or kept as it was when the
+    /// new one is refused — so a run's cap holds for whichever model finally answers. A hold
+    /// of the shared books is left as it is (those are judged in the database).
+    pub fn readmit(
+        &self,
+        hold: &mut Hold,
+        caps: &Caps,
+        call: &CallEstimate,
+    ) -> Result<(), Refusal> {
+        if !matches!(hold.owner, Owner::Local(_)) || !hold.open {
+            return Ok(());
+        }
+        let mut state = lock(&self.state);
+        release(&mut state, hold);
+        let judged = judge(&state, caps, call);
+        if let Ok(admission) = &judged {
+            hold.amount = admission.amount;
+            hold.tokens = admission.tokens;
+            hold.clamped_output = admission.clamped_output;
+        }
+        state.reserved = state.reserved.saturating_add(hold.amount);
+        state.reserved_tokens += hold.tokens;
+        state.in_flight += 1;
+        judged.map(|_| ())
+    }
+
     /// Adopts totals committed outside a hold (a reported tool step).
     pub fn adopt(&self, spend: UsdNanos, tokens: u64, steps: u64) {
         let mut state = lock(&self.state);
@@ -411,6 +438,55 @@ fn release(state: &mut State, hold: &Hold) {
     state.reserved = state.reserved.saturating_sub(hold.amount);
     state.reserved_tokens = state.reserved_tokens.saturating_sub(hold.tokens);
     state.in_flight = state.in_flight.saturating_sub(1);
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
+mod readmit_tests {
+    use super::*;
+
+    /// A price of `thousandths` of a dollar per million tokens.
+    fn price(thousandths: i64) -> Price {
+        Price {
+            input: UsdNanos(thousandths * 1_000_000),
+            output: UsdNanos(thousandths * 1_000_000),
+            cached_input: None,
+        }
+    }
+
+    #[test]
+    fn a_readmitted_hold_swaps_its_reservation_or_keeps_the_old_one() {
+        let books = Books::new(UsdNanos::ZERO, 0, 0);
+        let caps = Caps {
+            usd: Some(UsdNanos::from_usd(1.0).unwrap()),
+            tokens: None,
+            max_steps: None,
+            enforcement: Enforcement::Projected,
+            clamp_max_tokens: false,
+        };
+        let call = |p: i64| CallEstimate {
+            input_tokens: 1_000_000,
+            max_output: Some(0),
+            price: Some(price(p)),
+        };
+        // $0.40 held; the failover model would cost $0.80: still under the $1 cap.
+        let mut hold = books.admit(&caps, &call(400)).unwrap();
+        assert_eq!(books.readmit(&mut hold, &caps, &call(800)), Ok(()));
+        assert_eq!(hold.amount, UsdNanos(800_000_000));
+        // Another call in flight leaves $0.20: a $0.90 model is refused, the hold unchanged.
+        let other = books.admit(&caps, &call(0)).unwrap();
+        assert!(books.readmit(&mut hold, &caps, &call(1_200)).is_err());
+        assert_eq!(hold.amount, UsdNanos(800_000_000));
+        let state = *lock(&books.state);
+        assert_eq!(
+            (state.reserved, state.in_flight),
+            (UsdNanos(800_000_000), 2)
+        );
+        drop(other);
+        drop(hold);
+        let state = *lock(&books.state);
+        assert_eq!((state.reserved, state.in_flight), (UsdNanos::ZERO, 0));
+    }
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ use super::settle::{Outcome, StepDraft};
 use crate::api::error::{ApiError, ProviderFailure};
 use crate::app::Gateway;
 use crate::audit::AuditEvent;
+use crate::budget::CallEstimate;
 use crate::policy::{AttemptFailure, Next, Routing};
 use crate::providers::health::Admission;
 use crate::providers::{ForwardRequest, UpstreamError, upstream_error_chain};
@@ -49,8 +50,6 @@ pub struct Attempts<'a> {
     pub path_and_query: &'a str,
     pub headers: &'a HeaderMap,
     pub routing: Option<&'a Routing>,
-    /// The output-token limit the budget lowered the call to.
-    pub clamp: Option<u64>,
     /// OpenAI streams: the agent did not ask for usage, Rungate does.
     pub inject_usage: bool,
 }
@@ -115,13 +114,6 @@ impl Last {
     }
 }
 
-/// A failed attempt and what the policy decided to do about it.
-struct Move<'a> {
-    next: Next,
-    failure: AttemptFailure,
-    message: &'a str,
-}
-
 /// One attempt's request, ready to send.
 struct Prepared {
     dialect: Dialect,
@@ -145,10 +137,13 @@ impl Attempts<'_> {
                 message: format!("left out: {reason}"),
             })
             .collect();
-        let mut index = self.admitted(plan, 0, &mut failures);
+        let Some(mut index) = self.choose(plan, 0, draft, &mut failures) else {
+            return Err(Failed::Refused(unaffordable(failures)));
+        };
         let first = &plan.candidates[index];
         if first.model != draft.model || first.provider() != draft.provider {
-            // Open circuits or an unroutable target moved the first attempt down the chain.
+            // Open circuits, an unroutable target or the budget moved the first attempt down
+            // the chain.
             retarget(self.gw, draft, first);
             draft.attempt = 1;
         }
@@ -156,14 +151,14 @@ impl Attempts<'_> {
         let mut failovers = 0;
         loop {
             let candidate = &plan.candidates[index];
-            let prepared = match self.prepare(candidate) {
+            let prepared = match self.prepare(candidate, draft.hold.clamped_output) {
                 Ok(prepared) => prepared,
                 Err(message) if failovers == 0 && index == 0 => {
                     return Err(Failed::Refused(ApiError::invalid(message)));
                 }
                 Err(message) => {
                     failures.push(failure_of(candidate, None, message));
-                    match self.next_index(plan, index, &mut failures) {
+                    match self.choose(plan, index + 1, draft, &mut failures) {
                         Some(next) => {
                             index = next;
                             retarget(self.gw, draft, &plan.candidates[index]);
@@ -227,14 +222,22 @@ impl Attempts<'_> {
                 Err(err) => (AttemptFailure::Unreachable, Last::NoAnswer(err)),
             };
             let message = last.message();
-            failures.push(failure_of(candidate, last.status(), message.clone()));
             self.gw
                 .breakers
                 .record_failure(&breaker, run::now_ms(), &message);
             let next = routing.next(failure, retries, index + 1 < plan.candidates.len());
-            if next == Next::GiveUp {
+            // Where the call goes next; the candidates passed over are part of the story.
+            let mut passed_over = Vec::new();
+            let to = match next {
+                Next::GiveUp => None,
+                Next::Retry => Some((index, retries + 1)),
+                Next::Failover => self
+                    .choose(plan, index + 1, draft, &mut passed_over)
+                    .map(|to| (to, 0)),
+            };
+            let Some((to, to_retries)) = to else {
                 // The last failure is the caller's error (or answer); it is listed from there.
-                failures.pop();
+                failures.extend(passed_over);
                 return match last {
                     Last::Answered(status, headers, bytes) => {
                         // That answer goes back to the agent; the call's own step records it.
@@ -250,50 +253,42 @@ impl Attempts<'_> {
                     }
                     Last::NoAnswer(error) => Err(Failed::Exhausted(Exhausted { error, failures })),
                 };
-            }
+            };
+            failures.push(failure_of(candidate, last.status(), message.clone()));
+            failures.extend(passed_over);
             if let (Next::Retry, Last::Answered(StatusCode::TOO_MANY_REQUESTS, headers, _)) =
                 (next, &last)
             {
                 let wait = retry_after(headers).unwrap_or(Duration::ZERO);
                 tokio::time::sleep(wait.min(MAX_RATE_LIMIT_WAIT)).await;
             }
-            let moved = Move {
-                next,
+            self.move_on(
+                &plan.candidates[index],
+                &plan.candidates[to],
                 failure,
-                message: &message,
-            };
-            (index, retries) = self
-                .move_on(plan, index, retries, moved, draft, &mut failures)
-                .await;
+                &message,
+                draft,
+            )
+            .await;
+            (index, retries) = (to, to_retries);
             failovers += 1;
         }
     }
 
-    /// Records the failed attempt and points `draft` at the next one; returns the candidate
-    /// index and its retry count.
+    /// Records the failed attempt (with `step.retried` or `step.failed_over`) and points
+    /// `draft` at the next one, on `to`.
     async fn move_on(
         &self,
-        plan: &Plan,
-        index: usize,
-        retries: u32,
-        moved: Move<'_>,
+        from: &Candidate,
+        to: &Candidate,
+        failure: AttemptFailure,
+        message: &str,
         draft: &mut StepDraft,
-        failures: &mut Vec<ProviderFailure>,
-    ) -> (usize, u32) {
-        let Move {
-            next,
-            failure,
-            message,
-        } = moved;
-        let from = &plan.candidates[index];
-        let (to_index, to_retries) = match next {
-            Next::Retry => (index, retries + 1),
-            _ => (self.next_index(plan, index, failures).unwrap_or(index), 0),
-        };
-        let to = &plan.candidates[to_index];
+    ) {
+        let same = from.route.key_id == to.route.key_id && from.model == to.model;
         let reason = reason_of(failure);
         let event = AuditEvent {
-            kind: if to_index == index {
+            kind: if same {
                 "step.retried"
             } else {
                 "step.failed_over"
@@ -315,7 +310,6 @@ impl Attempts<'_> {
         }
         tracing::warn!(from = from.provider().name(), to = to.provider().name(), %reason, "re-sending a failed call");
         retarget(self.gw, draft, to);
-        (to_index, to_retries)
     }
 
     /// A failed attempt's step: no usage for an error answer or a refused connection; for a
@@ -334,42 +328,90 @@ impl Attempts<'_> {
         }
     }
 
-    /// The first candidate from `from` whose circuit lets it through; the last candidate is
-    /// always let through (a struggling provider beats none).
-    fn admitted(&self, plan: &Plan, from: usize, failures: &mut Vec<ProviderFailure>) -> usize {
-        let last = plan.candidates.len() - 1;
+    /// The first candidate from `from` on that may take the call: its circuit lets it through
+    /// (the last candidate always passes: a struggling provider beats none) and, when it
+    /// prices the call differently, the run's budget covers it there — the call's hold is
+    /// then re-judged at that price (`Books::readmit`). The candidates passed over are added
+    /// to `skipped`; `None` when none is left.
+    fn choose(
+        &self,
+        plan: &Plan,
+        from: usize,
+        draft: &mut StepDraft,
+        skipped: &mut Vec<ProviderFailure>,
+    ) -> Option<usize> {
+        let last = plan.candidates.len().checked_sub(1)?;
         for (index, candidate) in plan.candidates.iter().enumerate().skip(from) {
-            if index == last {
-                return last;
-            }
             let breaker = self
                 .gw
                 .breakers
                 .of(&candidate.route.key_id, candidate.provider());
-            match self.gw.breakers.admit(&breaker, run::now_ms()) {
-                Admission::Pass | Admission::Probe => return index,
-                Admission::Skip { retry_in_ms } => failures.push(failure_of(
-                    candidate,
-                    None,
-                    format!("skipped: circuit open (next probe in {retry_in_ms} ms)"),
-                )),
+            if index != last {
+                if let Admission::Skip { retry_in_ms } =
+                    self.gw.breakers.admit(&breaker, run::now_ms())
+                {
+                    skipped.push(failure_of(
+                        candidate,
+                        None,
+                        format!("skipped: circuit open (next probe in {retry_in_ms} ms)"),
+                    ));
+                    continue;
+                }
             }
+            let price = self
+                .gw
+                .prices
+                .lookup(candidate.route.pricing.as_deref(), &candidate.model);
+            let repriced = price.as_ref().map(|p| p.price) != draft.price.as_ref().map(|p| p.price);
+            if repriced {
+                let estimate = CallEstimate {
+                    input_tokens: draft.input_estimate,
+                    max_output: self.facts.max_output_tokens,
+                    price: price.map(|p| p.price),
+                };
+                if !self.fits(draft, &estimate) {
+                    skipped.push(failure_of(
+                        candidate,
+                        None,
+                        format!(
+                            "skipped: the run's budget cannot cover the call at {}'s price",
+                            candidate.model
+                        ),
+                    ));
+                    continue;
+                }
+            }
+            return Some(index);
         }
-        last
+        None
     }
 
-    fn next_index(
-        &self,
-        plan: &Plan,
-        index: usize,
-        failures: &mut Vec<ProviderFailure>,
-    ) -> Option<usize> {
-        (index + 1 < plan.candidates.len()).then(|| self.admitted(plan, index + 1, failures))
+    /// Does the run's budget cover the call at `estimate`? In this process's books the hold is
+    /// re-judged at the new price (and kept as it was when refused). A hold of the shared
+    /// books (several gateways) stays as the database granted it; the call is then judged on
+    /// the run's committed spend plus its new projected cost — the other calls in flight on
+    /// other gateways are not seen from here.
+    fn fits(&self, draft: &mut StepDraft, estimate: &CallEstimate) -> bool {
+        let caps = draft.run.caps();
+        if draft.hold.shared_id().is_none() {
+            return draft
+                .run
+                .books
+                .readmit(&mut draft.hold, &caps, estimate)
+                .is_ok();
+        }
+        let projected = crate::budget::projected_cost(
+            estimate.price,
+            estimate.input_tokens,
+            estimate.max_output,
+        );
+        caps.usd
+            .is_none_or(|cap| draft.run.spend().saturating_add(projected) <= cap)
     }
 
     /// The request for `candidate`: the agent's bytes rewritten where Rungate must when the
     /// provider speaks the agent's dialect, else translated.
-    fn prepare(&self, candidate: &Candidate) -> Result<Prepared, String> {
+    fn prepare(&self, candidate: &Candidate, clamp: Option<u64>) -> Result<Prepared, String> {
         let to = candidate.provider().speaks(self.client);
         let rename = (candidate.model != self.requested_model).then_some(candidate.model.as_str());
         if to == self.client {
@@ -377,7 +419,7 @@ impl Attempts<'_> {
                 strip_rungate: self.facts.has_rungate_field,
                 inject_include_usage: self.inject_usage,
                 model: rename,
-                max_output_tokens: self.clamp,
+                max_output_tokens: clamp,
             };
             let body = rungate_wire::rewrite_request(self.client, self.body, &rewrite)
                 .map_err(|e| e.to_string())?;
@@ -390,7 +432,7 @@ impl Attempts<'_> {
         // Rungate's own changes first, in the agent's dialect; then the translation.
         let rewrite = Rewrite {
             strip_rungate: self.facts.has_rungate_field,
-            max_output_tokens: self.clamp,
+            max_output_tokens: clamp,
             ..Rewrite::default()
         };
         let own = rungate_wire::rewrite_request(self.client, self.body, &rewrite)
@@ -406,6 +448,14 @@ impl Attempts<'_> {
             path_and_query: upstream_path(to, &candidate.model, self.facts.stream),
             body: Bytes::from(body),
         })
+    }
+}
+
+/// No candidate can take the call (all unaffordable, say): the agent is told about each.
+fn unaffordable(failures: Vec<ProviderFailure>) -> ApiError {
+    ApiError::Provider {
+        message: "No provider of the chain can take this call".into(),
+        failures,
     }
 }
 

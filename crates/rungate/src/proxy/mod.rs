@@ -231,7 +231,6 @@ pub async fn handle(gw: &Arc<Gateway>, call: ProxyCall) -> Result<ProxyReply, Pr
         .map_err(|e| in_run(route_error(target.provider, e)))?;
     // 5. forward
     let inject_usage = facts.stream && dialect == Dialect::OpenAi && !facts.include_usage;
-    let clamp = hold.clamped_output;
     run.touch(run::now_ms());
     let first = &plan.candidates[0];
     let mut draft = StepDraft {
@@ -257,7 +256,6 @@ pub async fn handle(gw: &Arc<Gateway>, call: ProxyCall) -> Result<ProxyReply, Pr
         path_and_query: &call.path_and_query,
         headers: &call.headers,
         routing,
-        clamp,
         inject_usage,
     };
     let answer = match attempts.send(&plan, &mut draft).await {

@@ -13,7 +13,9 @@ use crate::harness::{self, Harness, PROVIDER_SECRET, Setup, TestResult, user};
 struct Flaky {
     h: Harness,
     primary: MockUpstream,
+    /// The agent's token, and the failing key's id.
     token: String,
+    flaky_key: String,
 }
 
 async fn flaky(script: Value, routing: Value, extra_yaml: &str) -> TestResult<Flaky> {
@@ -38,7 +40,12 @@ async fn flaky(script: Value, routing: Value, extra_yaml: &str) -> TestResult<Fl
     let token = h
         .mapped_agent("failing-over", json!({"routing": routing}), keys)
         .await?;
-    Ok(Flaky { h, primary, token })
+    Ok(Flaky {
+        h,
+        primary,
+        token,
+        flaky_key: flaky_id,
+    })
 }
 
 impl Flaky {
@@ -417,4 +424,42 @@ async fn a_target_provider_without_a_usable_key_is_left_out_and_the_chain_answer
     assert_eq!(steps[0]["model"], "gpt-4o-mini");
     assert!(steps[0]["cost_usd"].as_f64().unwrap_or(0.0) > 0.0);
     Ok(())
+}
+
+#[tokio::test]
+async fn a_failover_to_a_pricier_model_must_fit_the_runs_budget() -> TestResult {
+    // A $0.01 cap covers this gpt-4o-mini call (1000 output tokens: $0.0006) but not the same
+    // call on Claude Opus ($0.075): the failover is refused, Opus never called.
+    let routing = json!({"default_chain": ["anthropic"],
+                         "model_map": {"gpt-4o-mini": {"anthropic": "claude-opus-4-1"}}});
+    let f = flaky(json!({"status": 500}), routing.clone(), "").await?;
+    let keys = json!({"openai": f.flaky_key, "anthropic": f.h.anthropic_key});
+    let capped =
+        f.h.mapped_agent(
+            "capped",
+            json!({"routing": routing, "budget": {"hard_limit_usd": 0.01}}),
+            keys.clone(),
+        )
+        .await?;
+    let ask = json!({"model": "gpt-4o-mini", "max_tokens": 1000, "messages": user("too dear")});
+    let reply = f.h.chat(&capped, ask.clone(), &[]).await?;
+    assert_eq!(reply.status, 502, "{}", reply.text);
+    let details = reply.json()["error"]["details"].clone();
+    let said = details.to_string();
+    assert!(said.contains("budget cannot cover"), "{said}");
+    assert!(f.h.mock.requests().is_empty(), "Opus was never called");
+    assert_eq!(f.h.steps(&reply.run_id()).await?.len(), 1);
+    f.h.assert_books_balance(&reply.run_id()).await?;
+    // With room for Opus the same failover goes through.
+    let roomy =
+        f.h.mapped_agent(
+            "roomy",
+            json!({"routing": routing, "budget": {"hard_limit_usd": 1.0}}),
+            keys,
+        )
+        .await?;
+    let reply = f.h.chat(&roomy, ask, &[]).await?;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.header("x-rungate-model"), Some("claude-opus-4-1"));
+    f.h.assert_books_balance(&reply.run_id()).await
 }
