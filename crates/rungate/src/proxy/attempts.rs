@@ -9,7 +9,9 @@
 //! what the provider can bill for it (nothing for an error answer, the estimated input for a
 //! timeout, where the provider may have done the work) — with its own audit events, and
 //! `step.failed_over` names where the call went next. The call's budget hold moves with it to
-//! the attempt that answers, which settles it.
+//! the attempt that answers, which settles it; a provider that prices the call differently is
+//! tried only once the hold has been re-judged at its price, so a failover cannot carry a run
+//! past its cap.
 
 use std::sync::Arc;
 use std::time::Duration;
