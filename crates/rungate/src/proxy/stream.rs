@@ -11,7 +11,9 @@ use rungate_wire::{RungateTrailer, StreamTap, StreamTranslator, TrailerTokens, U
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
+use super::live::LiveRun;
 use super::settle::{Outcome, StepDraft};
+use crate::api::error::ApiError;
 use crate::app::Gateway;
 use crate::providers::upstream_error_chain;
 use crate::run::StepStatus;
@@ -68,18 +70,6 @@ impl ClientTap {
                 .is_some_and(StreamTranslator::completed)
     }
 
-    /// The first proposed tool that is in `blocked`.
-    fn proposes_one_of(&self, blocked: &[String]) -> Option<String> {
-        if blocked.is_empty() {
-            return None;
-        }
-        self.tap
-            .proposed_tools()
-            .iter()
-            .find(|tool| blocked.contains(tool))
-            .cloned()
-    }
-
     fn upstream_error(&self) -> Option<&str> {
         self.translator
             .as_ref()
@@ -108,9 +98,53 @@ enum End {
     Finished,
     ClientGone,
     Failed(String),
-    /// The model proposed a tool the run's policy blocks: the stream is cut before the chunk
-    /// that names it, so the agent never receives the call.
-    Blocked(String),
+    /// The model proposed a tool the run's policy refuses (blocked, or past its `tool_limits`):
+    /// the stream is cut before the chunk that names it, so the agent never receives the call.
+    Refused(ApiError),
+}
+
+/// The tools a stream proposes, judged as each one appears: a blocked tool or one past its
+/// limit stops the stream; every other proposal counts toward `tool_limits` at once, so two
+/// streams of one run cannot both slip under a limit.
+#[derive(Default)]
+struct ToolWatch {
+    /// Proposals already judged.
+    judged: usize,
+}
+
+impl ToolWatch {
+    async fn judge(&mut self, gw: &Gateway, run: &LiveRun, tap: &ClientTap) -> Option<ApiError> {
+        let proposed = tap.tap.proposed_tools();
+        while let Some(tool) = proposed.get(self.judged) {
+            self.judged += 1;
+            if let Some(refusal) = judge_proposal(gw, run, tool).await {
+                return Some(refusal);
+            }
+        }
+        None
+    }
+}
+
+async fn judge_proposal(gw: &Gateway, run: &LiveRun, tool: &str) -> Option<ApiError> {
+    use super::decide::{ToolUse, tool_blocked, tool_limit, tool_limit_reached};
+    let policy = run.policy.as_deref();
+    if let Some(policy) = policy {
+        let blocked = policy.document.blocked_tools.as_deref().unwrap_or_default();
+        if blocked.iter().any(|b| b == tool) {
+            return Some(tool_blocked(&run.id, policy, tool, ToolUse::Proposed));
+        }
+    }
+    let before = match crate::proxy::shared::record_proposals(gw, run, tool, 1).await {
+        Ok(before) => before,
+        Err(err) => {
+            tracing::warn!(run_id = %run.id, error = %err, "could not count a streamed tool proposal");
+            return None;
+        }
+    };
+    let (policy, limit) = policy.and_then(|p| Some((p, tool_limit(p, tool)?)))?;
+    let reported = gw.stores.runs.tool_steps(&run.id, tool).await.unwrap_or(0);
+    (reported + before + 1 > limit)
+        .then(|| tool_limit_reached(&run.id, policy, tool, reported + before, limit))
 }
 
 async fn pump(
@@ -122,18 +156,13 @@ async fn pump(
     tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
 ) {
     let idle: Duration = gw.upstream.timeout();
-    let blocked = draft
-        .run
-        .policy
-        .as_ref()
-        .and_then(|p| p.document.blocked_tools.clone())
-        .unwrap_or_default();
+    let mut watch = ToolWatch::default();
     let end = loop {
         match tokio::time::timeout(idle, upstream.chunk()).await {
             Ok(Ok(Some(chunk))) => {
                 let out = tap.push(chunk);
-                if let Some(tool) = tap.proposes_one_of(&blocked) {
-                    break End::Blocked(tool);
+                if let Some(refusal) = watch.judge(&gw, &draft.run, &tap).await {
+                    break End::Refused(refusal);
                 }
                 if !out.is_empty() && tx.send(Ok(out)).await.is_err() {
                     break End::ClientGone;
@@ -141,8 +170,8 @@ async fn pump(
             }
             Ok(Ok(None)) => {
                 let rest = tap.finish();
-                if let Some(tool) = tap.proposes_one_of(&blocked) {
-                    break End::Blocked(tool);
+                if let Some(refusal) = watch.judge(&gw, &draft.run, &tap).await {
+                    break End::Refused(refusal);
                 }
                 if !rest.is_empty() && tx.send(Ok(rest)).await.is_err() {
                     break End::ClientGone;
@@ -171,26 +200,22 @@ async fn pump(
             Some("client disconnected mid-stream".to_owned()),
         ),
         (End::Failed(message), _) => (StepStatus::Error, Some(message.clone())),
-        (End::Blocked(tool), _) => (
-            StepStatus::Blocked,
-            Some(format!("the model proposed the blocked tool {tool}")),
-        ),
+        (End::Refused(refusal), _) => (StepStatus::Blocked, Some(refusal.to_string())),
     };
     let client_open = !matches!(end, End::ClientGone);
-    let refusal = match (&end, &draft.run.policy) {
-        (End::Blocked(tool), Some(policy)) => Some(super::decide::tool_blocked(
-            &draft.run.id,
-            policy,
-            tool,
-            super::decide::ToolUse::Proposed,
-        )),
+    let refusal = match end {
+        End::Refused(refusal) => Some(refusal),
         _ => None,
     };
     if let Some(refusal) = &refusal {
+        let code = match refusal {
+            ApiError::Blocked(block) => block.code.as_str(),
+            _ => "tool_blocked",
+        };
         let _ = tx
             .send(Ok(rungate_wire::stream_error_event(
                 dialect,
-                "tool_blocked",
+                code,
                 &refusal.to_string(),
             )))
             .await;
@@ -203,12 +228,6 @@ async fn pump(
                 message,
             )))
             .await;
-    }
-    // Streamed proposals already reached the client; they still count toward `tool_limits`.
-    for tool in tap.tap.proposed_tools() {
-        if let Err(err) = crate::proxy::shared::record_proposals(&gw, &draft.run, tool, 1).await {
-            tracing::warn!(run_id = %draft.run.id, error = %err, "could not count a streamed tool proposal");
-        }
     }
     let usage = tap.usage().unwrap_or_default();
     let (run_id, step_id, provider, model) = (

@@ -298,3 +298,47 @@ async fn a_streamed_proposal_of_a_blocked_tool_is_cut_before_the_agent_receives_
     assert!(kinds.contains(&"run.blocked"), "{kinds:?}");
     h.assert_books_balance("prop-stream").await
 }
+
+#[tokio::test]
+async fn a_streamed_proposal_past_its_tool_limit_is_cut_like_a_blocked_one() -> TestResult {
+    let h = harness::start().await?;
+    let token = governed(
+        &h,
+        "streamed-limits",
+        json!({"tool_limits": {"get_weather": 1}}),
+    )
+    .await?;
+    let mut body = chat_with_tool("get_weather");
+    body["stream"] = json!(true);
+    body["mock"] = json!({"tool_call": {"name": "get_weather", "arguments": {"city": "Oslo"}}});
+    let run = [("x-rungate-run-id", "limit-stream")];
+    let first = h.chat(&token, body.clone(), &run).await?;
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert!(
+        first.text.contains("get_weather"),
+        "the first proposal is within the limit"
+    );
+    let second = h.chat(&token, body, &run).await?;
+    assert_eq!(
+        second.status, 200,
+        "the stream had started: {}",
+        second.text
+    );
+    assert!(
+        !second.text.contains("Oslo"),
+        "the second call never reaches the agent: {}",
+        second.text
+    );
+    let error = second
+        .events()
+        .into_iter()
+        .filter_map(|(_, data)| serde_json::from_str::<Value>(&data).ok())
+        .find(|event| !event["error"].is_null())
+        .ok_or("no error event")?;
+    assert_eq!(error["error"]["code"], "tool_limit_reached", "{error}");
+    h.eventually("both streamed steps are recorded", || async {
+        Ok(h.steps("limit-stream").await?.len() == 2)
+    })
+    .await?;
+    h.assert_books_balance("limit-stream").await
+}
