@@ -117,7 +117,11 @@ test("runs: a run made through the proxy appears live, and its trace shows the c
   const { response } = await agentCall(runId, "dashboard hello", scriptedUsage(200_000, 100_000));
   assert.equal(response.headers.get("x-rungate-cost-usd"), "0.090000");
   const row = page.locator(`tr[data-run-id="${runId}"]`);
-  await row.waitFor();
+  // The row may first show the run as it started ($0.00); the settled cost follows live.
+  await page.waitForFunction(
+    (id) => document.querySelector(`tr[data-run-id="${id}"]`)?.textContent.includes("$0.09"),
+    runId,
+  );
   assert.match(await row.innerText(), /running/);
   assert.match(await row.innerText(), /\$0\.09/);
   assert.match(await row.innerText(), new RegExp(agent.name));
