@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import anthropic
 import openai
@@ -60,18 +60,7 @@ def agent(
     return make_agent(policy_id=gemini_policy["id"], provider_keys={**keys, "gemini": gemini_key["id"]})
 
 
-@pytest.fixture
-def oai(gw: str, agent: Agent) -> Iterator[openai.OpenAI]:
-    client = openai_client(gw, agent.token)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def claude(gw: str, agent: Agent) -> Iterator[anthropic.Anthropic]:
-    client = anthropic_client(gw, agent.token)
-    yield client
-    client.close()
+# `oai` and `claude` (conftest.py) are built for the `agent` above, which overrides conftest's.
 
 
 def assert_gemini_step(admin: rungate.Admin, headers: Any) -> None:
