@@ -161,12 +161,9 @@ pub async fn handle(gw: &Arc<Gateway>, call: ProxyCall) -> Result<ProxyReply, Pr
             gates::Pass::Held(reply) => return Ok(reply),
         }
     }
-    // 3. policy decision, at the price of the first candidate's key (what `route::plan` tries
-    // first); a route that fails here fails again, with its error, at step 4
-    let first_route = match &target.key {
-        Some(route) => Ok(route.clone()),
-        None => gw.directory.route(&call.agent, target.provider).await,
-    };
+    // 3. policy decision, at the price of the target's key (what `route::plan` tries first;
+    // a route that fails here is left out or reported there, at step 4)
+    let first_route = route::target_route(gw, &call.agent, &target).await;
     let key_prices = first_route.as_ref().ok().and_then(|r| r.pricing.as_deref());
     let price = gw.prices.lookup(key_prices, &facts.model);
     // Agent-wide windows are looked up only when the run's policy uses them.
@@ -226,7 +223,7 @@ pub async fn handle(gw: &Arc<Gateway>, call: ProxyCall) -> Result<ProxyReply, Pr
         .policy
         .as_ref()
         .and_then(|p| p.document.routing.as_ref());
-    let plan = route::plan(gw, &call.agent, &target, routing)
+    let plan = route::plan(gw, &call.agent, &target, first_route, routing)
         .await
         .map_err(|e| in_run(route_error(target.provider, e)))?;
     // 5. forward

@@ -106,7 +106,19 @@ pub async fn resolve_target(
     })
 }
 
-/// The keys to try, first the target's own, then the policy's `default_chain` entries that
+/// The key the target names, or the agent's route to the target's provider.
+pub async fn target_route(
+    gw: &Gateway,
+    agent: &Agent,
+    target: &Target,
+) -> Result<Route, RouteError> {
+    match &target.key {
+        Some(route) => Ok(route.clone()),
+        None => gw.directory.route(agent, target.provider).await,
+    }
+}
+
+/// The keys to try, first the target's own (`first`, from [`target_route`]), then the policy's `default_chain` entries that
 /// reach a different key and know the model (through `model_map`, or because the entry is
 /// of the model's own family). An entry that cannot be routed (no key, a disabled key) is
 /// left out, the target's own included when the chain has another; with no candidate at all,
@@ -115,12 +127,9 @@ pub async fn plan(
     gw: &Gateway,
     agent: &Agent,
     target: &Target,
+    first: Result<Route, RouteError>,
     routing: Option<&Routing>,
 ) -> Result<Plan, RouteError> {
-    let first = match &target.key {
-        Some(route) => Ok(route.clone()),
-        None => gw.directory.route(agent, target.provider).await,
-    };
     let mut plan = Plan::default();
     let first_error = match first {
         Ok(route) => {
