@@ -118,9 +118,9 @@ pub async fn target_route(
     }
 }
 
-/// The keys to try, first the target's own (`first`, from [`target_route`]), then the policy's `default_chain` entries that
-/// reach a different key and know the model (through `model_map`, or because the entry is
-/// of the model's own family). An entry that cannot be routed (no key, a disabled key) is
+/// The keys to try: first the target's own (`first`, from [`target_route`]), then the
+/// policy's `default_chain` entries that reach a different key and know the model (through
+/// `model_map`, or because the entry is of the model's own family). An entry that cannot be routed (no key, a disabled key) is
 /// left out, the target's own included when the chain has another; with no candidate at all,
 /// the target's route error is the caller's.
 pub async fn plan(
