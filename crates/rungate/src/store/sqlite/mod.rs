@@ -6,6 +6,7 @@
 mod admin_tokens;
 mod agents;
 mod analytics;
+mod checkpoint;
 mod gate_writes;
 mod gates;
 mod keys;
@@ -70,8 +71,8 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        // Checkpoints (the only fsyncs in this mode) run in the background task below, never
-        // inside a request's commit.
+        // Checkpoints (the only fsyncs in this mode) never run inside a request's commit: see
+        // `checkpoint` for who runs them.
         let writer_options = options.clone().pragma("wal_autocheckpoint", "0");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
@@ -86,8 +87,9 @@ impl SqliteStore {
             .test_before_acquire(false)
             .connect_with(options)
             .await?;
-        tokio::spawn(checkpoint_loop(pool.clone()));
-        let runs = run_writer::RunWriter::start(path)?;
+        let restart = checkpoint::RestartDue::default();
+        tokio::spawn(checkpoint::background(pool.clone(), restart.clone()));
+        let runs = run_writer::RunWriter::start(path, restart)?;
         Ok(SqliteStore { pool, writer, runs })
     }
 
@@ -132,23 +134,4 @@ async fn migrate(writer: &SqlitePool) -> StoreResult<()> {
     }
     tx.commit().await?;
     Ok(())
-}
-
-/// Folds the WAL back into the database file every second, off the request path. PASSIVE never
-/// blocks the writer; the loop ends when the pool is closed.
-async fn checkpoint_loop(pool: SqlitePool) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if pool.is_closed() {
-            return;
-        }
-        if let Err(err) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
-            .await
-        {
-            tracing::warn!(error = %err, "WAL checkpoint failed");
-        }
-    }
 }

@@ -21,6 +21,7 @@ use crate::money::UsdNanos;
 use crate::run::{Run, RunId, RunStatus, RunTotals};
 use crate::store::{StepRecord, StoreError, StoreResult};
 
+use super::checkpoint::{self, RestartDue, WAL_SIZE_LIMIT};
 use super::gate_writes::{self, GateChange, GateOutcome};
 use super::to_i64;
 use crate::store::runs::{kind_str, status_str};
@@ -72,15 +73,15 @@ impl From<rusqlite::Error> for StoreError {
 impl RunWriter {
     /// Opens the writer connection on an existing, migrated database and starts its thread,
     /// which ends when the last `RunWriter` is dropped.
-    pub(super) fn start(path: &Path) -> StoreResult<RunWriter> {
+    pub(super) fn start(path: &Path, restart: RestartDue) -> StoreResult<RunWriter> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(10))?;
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;")?;
+        conn.execute_batch(&format!("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};"))?;
         conn.set_prepared_statement_cache_capacity(64);
         let (queue, changes) = mpsc::channel(4 * MAX_BATCH);
         std::thread::Builder::new()
             .name("rungate-run-writer".into())
-            .spawn(move || write_loop(conn, changes))
+            .spawn(move || write_loop(conn, changes, restart))
             .map_err(|e| StoreError::Engine(format!("cannot start the writer thread: {e}")))?;
         Ok(RunWriter { queue })
     }
@@ -142,7 +143,7 @@ impl RunWriter {
     }
 }
 
-fn write_loop(mut conn: Connection, mut changes: mpsc::Receiver<Change>) {
+fn write_loop(mut conn: Connection, mut changes: mpsc::Receiver<Change>, restart: RestartDue) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = changes.blocking_recv() {
         batch.push(first);
@@ -153,6 +154,11 @@ fn write_loop(mut conn: Connection, mut changes: mpsc::Receiver<Change>) {
             }
         }
         commit_batch(&mut conn, &mut batch);
+        // After the answers went out: the batch queued meanwhile waits for this, not the callers
+        // just answered.
+        if restart.take() {
+            checkpoint::finish(&conn);
+        }
     }
 }
 
