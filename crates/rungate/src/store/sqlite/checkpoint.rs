@@ -5,18 +5,18 @@
 //! the writer opens its next transaction, every frame has been copied back into the database
 //! file. A checkpoint on another connection copies in the background while the writer goes on
 //! appending, so under steady traffic it never catches the writer and the WAL grows without end
-//! (about 27 KB per proxied call: 1.6 GB after 30 s of calls one at a time, with reads slowing
+//! (about 22 KB per proxied call: 1.6 GB after 30 s of calls one at a time, with reads slowing
 //! as the WAL index grows). So the background task does the bulk copy (PASSIVE, never blocking
-//! the writer) and, once the WAL is past [`RESTART_FRAMES`], raises a flag; the writer thread,
-//! between two batches, runs one more PASSIVE on its own connection — only the frames written
-//! since the background pass, plus the syncs — after which its next transaction restarts the
+//! the writer) and, once the WAL is past [`RESTART_FRAMES`], cues the writer thread, which runs
+//! one more PASSIVE on the writer connection between two batches — only the frames written
+//! since the background pass, plus the syncs — after which the next transaction restarts the
 //! WAL, and the file is cut back to [`WAL_SIZE_LIMIT`] bytes.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sqlx::{Row, SqlitePool};
+
+use super::run_writer::WriterCue;
 
 /// WAL frames (pages, 4 KiB each) past which the writer is asked to let the WAL restart.
 pub(super) const RESTART_FRAMES: i64 = 4096;
@@ -27,24 +27,9 @@ pub(super) const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 /// How often the background task copies the WAL back into the database file.
 const INTERVAL: Duration = Duration::from_millis(250);
 
-/// The flag between the background checkpoint and the writer thread.
-#[derive(Clone, Debug, Default)]
-pub(super) struct RestartDue(Arc<AtomicBool>);
-
-impl RestartDue {
-    fn raise(&self) {
-        self.0.store(true, Ordering::Release);
-    }
-
-    /// True once per raise: the writer's cue to finish the checkpoint.
-    pub(super) fn take(&self) -> bool {
-        self.0.load(Ordering::Relaxed) && self.0.swap(false, Ordering::AcqRel)
-    }
-}
-
 /// Copies the WAL back into the database file every [`INTERVAL`], off the request path; ends
-/// when the pool is closed.
-pub(super) async fn background(pool: SqlitePool, restart: RestartDue) {
+/// when the pool is closed or the writer is gone.
+pub(super) async fn background(pool: SqlitePool, writer: WriterCue) {
     let mut tick = tokio::time::interval(INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -59,8 +44,8 @@ pub(super) async fn background(pool: SqlitePool, restart: RestartDue) {
         {
             Ok(row) => {
                 let frames: i64 = row.try_get(1).unwrap_or(0);
-                if frames >= RESTART_FRAMES {
-                    restart.raise();
+                if frames >= RESTART_FRAMES && !writer.finish_checkpoint() {
+                    return;
                 }
             }
             Err(err) => tracing::warn!(error = %err, "WAL checkpoint failed"),
@@ -68,7 +53,7 @@ pub(super) async fn background(pool: SqlitePool, restart: RestartDue) {
     }
 }
 
-/// The writer's part, run between two batches when [`RestartDue::take`] says so.
+/// The writer's part, run between two batches when the background task cues it.
 pub(super) fn finish(conn: &rusqlite::Connection) {
     let outcome = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
         Ok((row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))

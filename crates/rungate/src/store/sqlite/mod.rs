@@ -87,9 +87,8 @@ impl SqliteStore {
             .test_before_acquire(false)
             .connect_with(options)
             .await?;
-        let restart = checkpoint::RestartDue::default();
-        tokio::spawn(checkpoint::background(pool.clone(), restart.clone()));
-        let runs = run_writer::RunWriter::start(path, restart)?;
+        let runs = run_writer::RunWriter::start(path)?;
+        tokio::spawn(checkpoint::background(pool.clone(), runs.cue()));
         Ok(SqliteStore { pool, writer, runs })
     }
 
