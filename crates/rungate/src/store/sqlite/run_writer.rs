@@ -7,10 +7,11 @@
 //! near 2k calls/s. Here a change is one call into SQLite with cached prepared statements, in
 //! one of two places:
 //!
-//! - **inline**, on the caller's task, when no other change is in flight: the common case at
-//!   low load, with no thread to wake and none to wake the caller back (each hop costs tens of
-//!   µs, and milliseconds in the tail when the cores are busy: added p99 at concurrency 1 went
-//!   from ~890 to ~770 µs in the bench);
+//! - **inline**, on the caller's task, when no other change is in flight and the writer thread
+//!   has not batched several for [`QUIET_MS`]: the common case at low load, with no thread to
+//!   wake and none to wake the caller back (each hop costs tens of µs, and milliseconds in the
+//!   tail when the cores are busy: added p99 at concurrency 1 went from ~890 to ~770 µs in the
+//!   bench);
 //! - **on the writer thread** otherwise: it takes everything queued (group commit), runs it in
 //!   one transaction and answers each caller. Batching never waits for company, and under load
 //!   it is what keeps the cost per change down (about 7 changes per commit at concurrency 64,
@@ -20,7 +21,7 @@
 //! would sleep.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::Duration;
 
@@ -36,6 +37,11 @@ use super::checkpoint::{self, WAL_SIZE_LIMIT};
 use super::gate_writes::{self, GateChange, GateOutcome};
 use super::to_i64;
 use crate::store::runs::{kind_str, status_str};
+
+/// How long after the writer thread last batched several changes the next ones keep going to
+/// it: under load, a change that happens to be alone would otherwise commit by itself and cost
+/// ~3 × a batched one.
+const QUIET_MS: i64 = 2;
 
 /// Changes per transaction at most.
 const MAX_BATCH: usize = 256;
@@ -67,18 +73,29 @@ enum Job {
 pub(super) struct RunWriter {
     conn: Arc<Mutex<Connection>>,
     queue: mpsc::Sender<Job>,
-    /// Changes submitted and not yet answered, this one included.
-    in_flight: Arc<AtomicUsize>,
+    traffic: Arc<Traffic>,
+}
+
+/// What decides between inline and the writer thread.
+#[derive(Default)]
+struct Traffic {
+    /// Changes submitted and not yet answered.
+    in_flight: AtomicUsize,
+    /// When the writer thread last took more than one change at once (Unix ms).
+    batched_at_ms: AtomicI64,
 }
 
 /// Counts one change in flight until dropped (answered, or its caller gave up).
 struct InFlight<'a>(&'a AtomicUsize);
 
 impl<'a> InFlight<'a> {
-    /// Counts a change in; true when no other was in flight.
-    fn enter(count: &'a AtomicUsize) -> (InFlight<'a>, bool) {
-        let alone = count.fetch_add(1, Ordering::AcqRel) == 0;
-        (InFlight(count), alone)
+    /// Counts a change in; true when it may commit inline: no other in flight, and no batch
+    /// of several on the writer thread for [`QUIET_MS`].
+    fn enter(traffic: &'a Traffic) -> (InFlight<'a>, bool) {
+        let alone = traffic.in_flight.fetch_add(1, Ordering::AcqRel) == 0;
+        let quiet =
+            || crate::run::now_ms() - traffic.batched_at_ms.load(Ordering::Relaxed) > QUIET_MS;
+        (InFlight(&traffic.in_flight), alone && quiet())
     }
 }
 
@@ -141,15 +158,16 @@ impl RunWriter {
         conn.set_prepared_statement_cache_capacity(64);
         let conn = Arc::new(Mutex::new(conn));
         let (queue, jobs) = mpsc::channel(4 * MAX_BATCH);
-        let shared = Arc::clone(&conn);
+        let traffic = Arc::new(Traffic::default());
+        let (shared, seen) = (Arc::clone(&conn), Arc::clone(&traffic));
         std::thread::Builder::new()
             .name("rungate-run-writer".into())
-            .spawn(move || write_loop(&shared, jobs))
+            .spawn(move || write_loop(&shared, &seen, jobs))
             .map_err(|e| StoreError::Engine(format!("cannot start the writer thread: {e}")))?;
         Ok(RunWriter {
             conn,
             queue,
-            in_flight: Arc::default(),
+            traffic,
         })
     }
 
@@ -163,9 +181,9 @@ impl RunWriter {
     ) -> StoreResult<T> {
         let (reply, answer) = oneshot::channel();
         let stopped = || StoreError::Engine("the run writer has stopped".into());
-        let (_counted, alone) = InFlight::enter(&self.in_flight);
+        let (_counted, inline) = InFlight::enter(&self.traffic);
         let change = change(reply);
-        let queued = if alone {
+        let queued = if inline {
             self.commit_inline(change).err()
         } else {
             Some(change)
@@ -246,7 +264,7 @@ fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
     conn.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn write_loop(conn: &Mutex<Connection>, mut jobs: mpsc::Receiver<Job>) {
+fn write_loop(conn: &Mutex<Connection>, traffic: &Traffic, mut jobs: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = jobs.blocking_recv() {
         let mut finish_checkpoint = false;
@@ -261,6 +279,13 @@ fn write_loop(conn: &Mutex<Connection>, mut jobs: mpsc::Receiver<Job>) {
                 .flatten();
         }
         let mut conn = lock(conn);
+        // Only company is a sign of load: a change that came here alone (the connection was
+        // busy with a checkpoint, say) must not keep the next ones from committing inline.
+        if batch.len() > 1 {
+            traffic
+                .batched_at_ms
+                .store(crate::run::now_ms(), Ordering::Relaxed);
+        }
         if !batch.is_empty() {
             commit_batch(&mut conn, &mut batch);
         }
