@@ -21,9 +21,9 @@
 //! would sleep.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
@@ -41,7 +41,7 @@ use crate::store::runs::{kind_str, status_str};
 /// How long after the writer thread last batched several changes the next ones keep going to
 /// it: under load, a change that happens to be alone would otherwise commit by itself and cost
 /// ~3 × a batched one.
-const QUIET_MS: i64 = 2;
+const QUIET_MS: u64 = 2;
 
 /// Changes per transaction at most.
 const MAX_BATCH: usize = 256;
@@ -77,12 +77,38 @@ pub(super) struct RunWriter {
 }
 
 /// What decides between inline and the writer thread.
-#[derive(Default)]
 struct Traffic {
     /// Changes submitted and not yet answered.
     in_flight: AtomicUsize,
-    /// When the writer thread last took more than one change at once (Unix ms).
-    batched_at_ms: AtomicI64,
+    /// When the writer thread last took more than one change at once, in ms since `start`
+    /// (monotonic: a clock set back must not keep changes off the inline path).
+    batched_at_ms: AtomicU64,
+    start: Instant,
+}
+
+impl Traffic {
+    fn new() -> Traffic {
+        Traffic {
+            in_flight: AtomicUsize::new(0),
+            batched_at_ms: AtomicU64::new(0),
+            start: Instant::now(),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn batched(&self) {
+        self.batched_at_ms.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    /// No batch of several on the writer thread for [`QUIET_MS`].
+    fn quiet(&self) -> bool {
+        self.now_ms()
+            .saturating_sub(self.batched_at_ms.load(Ordering::Relaxed))
+            > QUIET_MS
+    }
 }
 
 /// Counts one change in flight until dropped (answered, or its caller gave up).
@@ -93,9 +119,7 @@ impl<'a> InFlight<'a> {
     /// of several on the writer thread for [`QUIET_MS`].
     fn enter(traffic: &'a Traffic) -> (InFlight<'a>, bool) {
         let alone = traffic.in_flight.fetch_add(1, Ordering::AcqRel) == 0;
-        let quiet =
-            || crate::run::now_ms() - traffic.batched_at_ms.load(Ordering::Relaxed) > QUIET_MS;
-        (InFlight(&traffic.in_flight), alone && quiet())
+        (InFlight(&traffic.in_flight), alone && traffic.quiet())
     }
 }
 
@@ -158,7 +182,7 @@ impl RunWriter {
         conn.set_prepared_statement_cache_capacity(64);
         let conn = Arc::new(Mutex::new(conn));
         let (queue, jobs) = mpsc::channel(4 * MAX_BATCH);
-        let traffic = Arc::new(Traffic::default());
+        let traffic = Arc::new(Traffic::new());
         let (shared, seen) = (Arc::clone(&conn), Arc::clone(&traffic));
         std::thread::Builder::new()
             .name("rungate-run-writer".into())
@@ -282,9 +306,7 @@ fn write_loop(conn: &Mutex<Connection>, traffic: &Traffic, mut jobs: mpsc::Recei
         // Only company is a sign of load: a change that came here alone (the connection was
         // busy with a checkpoint, say) must not keep the next ones from committing inline.
         if batch.len() > 1 {
-            traffic
-                .batched_at_ms
-                .store(crate::run::now_ms(), Ordering::Relaxed);
+            traffic.batched();
         }
         if !batch.is_empty() {
             commit_batch(&mut conn, &mut batch);
