@@ -69,7 +69,7 @@ enum Job {
     FinishCheckpoint,
 }
 
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub(super) struct RunWriter {
     conn: Arc<Mutex<Connection>>,
     queue: mpsc::Sender<Job>,
@@ -77,6 +77,7 @@ pub(super) struct RunWriter {
 }
 
 /// What decides between inline and the writer thread.
+#[derive(Debug)]
 struct Traffic {
     /// Changes submitted and not yet answered.
     in_flight: AtomicUsize,
@@ -126,12 +127,6 @@ impl<'a> InFlight<'a> {
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-impl std::fmt::Debug for RunWriter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunWriter").finish_non_exhaustive()
     }
 }
 
@@ -233,7 +228,7 @@ impl RunWriter {
             Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
             Err(TryLockError::WouldBlock) => return Err(change),
         };
-        commit_batch(&mut conn, &mut vec![change]);
+        commit_one(&mut conn, change);
         Ok(())
     }
 
@@ -324,27 +319,33 @@ fn write_loop(conn: &Mutex<Connection>, traffic: &Traffic, mut jobs: mpsc::Recei
 /// change (a step for a run that does not exist) cannot fail its neighbours. Savepoints would
 /// give the same isolation, but cost a sub-journal page copy on every change of every batch.
 fn commit_batch(conn: &mut Connection, batch: &mut Vec<Change>) {
+    if batch.len() == 1 {
+        if let Some(change) = batch.pop() {
+            commit_one(conn, change);
+        }
+        return;
+    }
     match apply_all(conn, batch) {
         Ok(outcomes) => {
             for (change, outcome) in batch.drain(..).zip(outcomes) {
                 answer(change, outcome);
             }
         }
-        Err(err) if batch.len() == 1 => {
-            if let Some(change) = batch.pop() {
-                answer(change, Outcome::Failed(err));
-            }
-        }
         Err(err) => {
             tracing::warn!(error = %err, changes = batch.len(), "batch failed; retrying its changes one by one");
             for change in batch.drain(..) {
-                let outcome = apply_all(conn, std::slice::from_ref(&change))
-                    .map(|mut outcomes| outcomes.remove(0))
-                    .unwrap_or_else(Outcome::Failed);
-                answer(change, outcome);
+                commit_one(conn, change);
             }
         }
     }
+}
+
+/// One change in a transaction of its own, answered.
+fn commit_one(conn: &mut Connection, change: Change) {
+    let outcome = apply_all(conn, std::slice::from_ref(&change))
+        .map(|mut outcomes| outcomes.remove(0))
+        .unwrap_or_else(Outcome::Failed);
+    answer(change, outcome);
 }
 
 enum Outcome {
