@@ -12,6 +12,7 @@
 //! take turns in rounds so that drift (CPU frequency, page cache, the database growing) lands on
 //! all of them. See `bench/README.md` for how to read the output.
 
+mod cpus; // --pin: load generator and mocks on one half of the CPUs, proxies on the other
 mod forwarder; // the bare axum + reqwest hop: the ceiling for any proxy on these cores
 mod load; // connections, workers and per-request timing
 mod report; // percentiles, ratios, targets; table and JSON output
@@ -63,6 +64,11 @@ struct Args {
     /// schema is dropped at the end), e.g. postgres://postgres@127.0.0.1:5432/test.
     #[arg(long)]
     postgres: Option<String>,
+    /// Run the load generator and the mocks on the first half of the CPUs and the forwarder and
+    /// gateway on the second half (Linux), instead of sharing every core: the throughput ratio
+    /// then measures a proxy on cores of its own, as deployed.
+    #[arg(long)]
+    pin: bool,
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -76,10 +82,24 @@ fn main() -> Result<ExitCode> {
         "--concurrency-high must be at least 1"
     );
     anyhow::ensure!(args.rounds > 0, "--rounds must be at least 1");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let report = runtime.block_on(run(&args))?;
+    let split = args.pin.then(cpus::Split::halves).transpose()?;
+    let (runtime, proxy_runtime) = match &split {
+        Some(split) => {
+            // `block_on` polls the benchmark on this thread: it belongs to the load half.
+            cpus::pin_current_thread(&split.load)?;
+            (
+                cpus::pinned_runtime("bench-load", &split.load)?,
+                Some(cpus::ProxyRuntime::start(&split.proxy)?),
+            )
+        }
+        None => (
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?,
+            None,
+        ),
+    };
+    let report = runtime.block_on(run(&args, split.as_ref(), proxy_runtime.as_ref()))?;
     let mut out = std::io::stdout().lock();
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&report.to_json())?)?;
@@ -102,8 +122,12 @@ struct Plan {
     requests: usize,
 }
 
-async fn run(args: &Args) -> Result<Report> {
-    let stack = Stack::start(args.data_dir.as_deref(), args.postgres.as_deref()).await?;
+async fn run(
+    args: &Args,
+    split: Option<&cpus::Split>,
+    proxy: Option<&cpus::ProxyRuntime>,
+) -> Result<Report> {
+    let stack = Stack::start(args.data_dir.as_deref(), args.postgres.as_deref(), proxy).await?;
     let high = args
         .requests_high
         .unwrap_or(args.requests.saturating_mul(4));
@@ -165,7 +189,7 @@ async fn run(args: &Args) -> Result<Report> {
     let checks = checks(&stack, calls, failed).await?;
     stack.cleanup().await?;
     Ok(Report {
-        setup: describe(args, high, &stack.data_dir()),
+        setup: describe(args, split, high, &stack.data_dir()),
         latency,
         streaming,
         throughput,
@@ -323,22 +347,40 @@ async fn open(endpoint: &Endpoint, count: usize) -> Result<Vec<Conn>> {
     Ok(conns)
 }
 
-fn describe(args: &Args, high: usize, data_dir: &str) -> Vec<(&'static str, String)> {
-    let cpus = std::thread::available_parallelism().map_or(0, usize::from);
+fn describe(
+    args: &Args,
+    split: Option<&cpus::Split>,
+    high: usize,
+    data_dir: &str,
+) -> Vec<(&'static str, String)> {
+    // Pinned, this thread sees only the load half.
+    let cpus = split.map_or_else(
+        || std::thread::available_parallelism().map_or(0, usize::from),
+        |split| split.load.len() + split.proxy.len(),
+    );
+    let model = cpu_model().map(|m| format!(" ({m})")).unwrap_or_default();
+    let machine = match split {
+        Some(split) => format!(
+            "{cpus} logical CPU(s){model}, pinned (--pin): load generator and mocks on CPU(s) {:?} \
+             ({} tokio worker(s)), forwarder and gateway on CPU(s) {:?} ({} worker(s), plus SQLite \
+             threads)",
+            split.load,
+            split.load.len(),
+            split.proxy,
+            split.proxy.len()
+        ),
+        None => format!(
+            "{cpus} logical CPU(s){model}; load generator, gateway and mock share them (one tokio \
+             runtime, {cpus} workers, plus SQLite threads)"
+        ),
+    };
     let build = if cfg!(debug_assertions) {
         "DEBUG build: figures are meaningless, use --release"
     } else {
         "release"
     };
     vec![
-        (
-            "machine",
-            format!(
-                "{cpus} logical CPU(s){}; load generator, gateway and mock share them \
-                 (one tokio runtime, {cpus} workers, plus SQLite threads)",
-                cpu_model().map(|m| format!(" ({m})")).unwrap_or_default()
-            ),
-        ),
+        ("machine", machine),
         ("build", build.to_owned()),
         (
             "upstream",

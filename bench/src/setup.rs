@@ -29,6 +29,7 @@ use rungate::security::{TokenKind, generate_token, hash_token};
 use rungate::store::{Agent, AgentStatus, KeyStatus, ProviderKeyRecord, RunFilter};
 use tokio::net::TcpListener;
 
+use crate::cpus::ProxyRuntime;
 use crate::load::Endpoint;
 use crate::targets::{COUNT, Target};
 
@@ -100,6 +101,7 @@ pub struct Stack {
 }
 
 /// Where the gateway keeps its data.
+#[derive(Clone)]
 pub enum Storage {
     Sqlite,
     Postgres { url: String, schema: String },
@@ -108,7 +110,14 @@ pub enum Storage {
 impl Stack {
     /// Starts everything; the database goes in a new temporary directory inside `data_dir`, or
     /// in a fresh schema of the PostgreSQL at `postgres`.
-    pub async fn start(data_dir: Option<&Path>, postgres: Option<&str>) -> Result<Stack> {
+    ///
+    /// With `proxy`, the forwarder and the gateway are started, served and provisioned on that
+    /// runtime (`--pin`: their own CPUs), so every task and thread they start runs there.
+    pub async fn start(
+        data_dir: Option<&Path>,
+        postgres: Option<&str>,
+        proxy: Option<&ProxyRuntime>,
+    ) -> Result<Stack> {
         let config = MockConfig {
             require_key: Some(PROVIDER_KEY.to_owned()),
             ..MockConfig::default()
@@ -135,7 +144,8 @@ impl Stack {
                 .with_context(|| format!("temporary directory in {}", dir.display()))?,
             None => tempfile::tempdir()?,
         };
-        let forwarder_addr = crate::forwarder::start(mock.base_url()).await?;
+        let mock_url = mock.base_url();
+        let forwarder_addr = on(proxy, move || crate::forwarder::start(mock_url)).await?;
         let storage = match postgres {
             Some(url) => Storage::Postgres {
                 url: url.to_owned(),
@@ -143,9 +153,15 @@ impl Stack {
             },
             None => Storage::Sqlite,
         };
-        let gateway = start_gateway(&data, &storage).await?;
-        let gateway_addr = serve_gateway(&gateway).await?;
-        let tokens = provision(&gateway, &mock.base_url(), &failing_mock.base_url()).await?;
+        let (db_path, storage_copy) = (data.path().join("bench.db"), storage.clone());
+        let (mock_url, failing_url) = (mock.base_url(), failing_mock.base_url());
+        let (gateway, gateway_addr, tokens) = on(proxy, move || async move {
+            let gateway = start_gateway(&db_path, &storage_copy).await?;
+            let addr = serve_gateway(&gateway).await?;
+            let tokens = provision(&gateway, &mock_url, &failing_url).await?;
+            Ok((gateway, addr, tokens))
+        })
+        .await?;
         let bearer = |token: &str| Arc::from(format!("Bearer {token}"));
         let endpoints = Target::ALL.map(|target| match target {
             Target::Direct => Endpoint {
@@ -246,12 +262,24 @@ impl Stack {
     }
 }
 
-async fn start_gateway(data: &tempfile::TempDir, storage: &Storage) -> Result<AppState> {
+/// Runs the future `make` builds on the proxy runtime when there is one, here otherwise.
+async fn on<T, F>(
+    proxy: Option<&ProxyRuntime>,
+    make: impl FnOnce() -> F + Send + 'static,
+) -> Result<T>
+where
+    T: Send + 'static,
+    F: Future<Output = Result<T>>,
+{
+    match proxy {
+        Some(proxy) => proxy.run(make).await,
+        None => make().await,
+    }
+}
+
+async fn start_gateway(db_path: &Path, storage: &Storage) -> Result<AppState> {
     let storage = match storage {
-        Storage::Sqlite => format!(
-            "storage:\n  type: sqlite\n  path: {}\n",
-            data.path().join("bench.db").display()
-        ),
+        Storage::Sqlite => format!("storage:\n  type: sqlite\n  path: {}\n", db_path.display()),
         // A fixed key: with PostgreSQL the key file would land in the working directory.
         Storage::Postgres { url, schema } => format!(
             "storage:\n  type: postgres\n  url: {url}\n  schema: {schema}\n  max_connections: 32\nencryption_key: {}\n",

@@ -11,7 +11,10 @@
 //!   has not batched several for [`QUIET_MS`]: the common case at low load, with no thread to
 //!   wake and none to wake the caller back (each hop costs tens of µs, and milliseconds in the
 //!   tail when the cores are busy: added p99 at concurrency 1 went from ~890 to ~770 µs in the
-//!   bench);
+//!   bench). "No other in flight" is checked again after yielding once to the tasks that are
+//!   ready: on a runtime that has more ready calls than workers (one worker, in the extreme)
+//!   changes would otherwise never overlap, each would commit alone, and the gateway pinned to
+//!   one core lost ~30 % of its throughput to that (`rungate-bench --pin`);
 //! - **on the writer thread** otherwise: it takes everything queued (group commit), runs it in
 //!   one transaction and answers each caller. Batching never waits for company, and under load
 //!   it is what keeps the cost per change down (about 7 changes per commit at concurrency 64,
@@ -200,7 +203,14 @@ impl RunWriter {
     ) -> StoreResult<T> {
         let (reply, answer) = oneshot::channel();
         let stopped = || StoreError::Engine("the run writer has stopped".into());
-        let (_counted, inline) = InFlight::enter(&self.traffic);
+        let (_counted, mut inline) = InFlight::enter(&self.traffic);
+        if inline {
+            // Let the tasks that are ready run first: under load some of them submit changes
+            // meanwhile (to the writer thread, since this one is in flight), and this one then
+            // joins them there to commit in the same transaction. Alone, it commits inline.
+            tokio::task::yield_now().await;
+            inline = self.traffic.in_flight.load(Ordering::Acquire) == 1;
+        }
         let change = change(reply);
         let queued = if inline {
             self.commit_inline(change).err()
