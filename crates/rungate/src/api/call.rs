@@ -77,10 +77,7 @@ pub async fn proxied(
     }
     .await;
     let outcome = match result {
-        Ok(call) => match charging {
-            Charging::Charged => proxy::handle(&gw, call).await,
-            Charging::Uncharged => proxy::forward_uncharged(&gw, call).await,
-        },
+        Ok(call) => run_to_completion(&gw, charging, call).await,
         Err(error) => Err(ProxyFailure::from(error)),
     };
     let response = match outcome {
@@ -90,6 +87,29 @@ pub async fn proxied(
     gw.metrics
         .record_response(route, response.status().as_u16(), began.elapsed());
     response
+}
+
+/// Runs the call in a task of its own, so that a client hanging up cannot cancel it halfway:
+/// the provider answers (and bills) whether or not the client still listens, so the step, its
+/// ledger entries and audit event are recorded all the same, and the call's hold is settled
+/// rather than dropped. The task is tracked: a graceful stop waits for it.
+async fn run_to_completion(
+    gw: &Arc<Gateway>,
+    charging: Charging,
+    call: ProxyCall,
+) -> Result<ProxyReply, ProxyFailure> {
+    let task_gw = Arc::clone(gw);
+    let task = gw.tasks.spawn(async move {
+        match charging {
+            Charging::Charged => proxy::handle(&task_gw, call).await,
+            Charging::Uncharged => proxy::forward_uncharged(&task_gw, call).await,
+        }
+    });
+    task.await.unwrap_or_else(|failed| {
+        Err(ProxyFailure::from(ApiError::Internal(format!(
+            "the call's task failed: {failed}"
+        ))))
+    })
 }
 
 fn render_reply(reply: ProxyReply) -> Response {

@@ -127,6 +127,48 @@ async fn an_upstream_that_hangs_gets_504_and_the_step_is_recorded_as_timeout() -
 }
 
 #[tokio::test]
+async fn a_client_that_hangs_up_mid_call_still_has_the_call_recorded() -> TestResult {
+    let h = harness::start().await?;
+    let (_, token) = h.agent("impatient").await?;
+    // The client gives up after 100 ms; the provider answers (and bills) at 400 ms.
+    let impatient = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(100))
+        .build()?;
+    let sent = impatient
+        .post(format!("{}/v1/chat/completions", h.url))
+        .bearer_auth(&token)
+        .header("x-rungate-run-id", "hangup-1")
+        .json(&json!({"model": "gpt-4o-mini", "messages": user("hi"), "mock": {"latency_ms": 400}}))
+        .send()
+        .await;
+    assert!(
+        sent.is_err_and(|e| e.is_timeout()),
+        "the client should have given up"
+    );
+    let mut steps = Vec::new();
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        steps = h.steps("hangup-1").await?;
+        if !steps.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(
+        steps.len(),
+        1,
+        "the answered call must be a step: {steps:?}"
+    );
+    assert_eq!(steps[0]["status"], "success", "{steps:?}");
+    assert_eq!(steps[0]["http_status"], 200, "{steps:?}");
+    assert!(
+        steps[0]["cost_usd"].as_f64().unwrap_or(0.0) > 0.0,
+        "{steps:?}"
+    );
+    assert_eq!(h.mock.request_count(), 1);
+    h.assert_books_balance("hangup-1").await
+}
+
+#[tokio::test]
 async fn an_unreachable_or_failing_upstream_gets_502_with_details() -> TestResult {
     let h = harness::start().await?;
     let (agent_id, token) = h.agent("unlucky").await?;
