@@ -126,6 +126,57 @@ async fn an_upstream_that_hangs_gets_504_and_the_step_is_recorded_as_timeout() -
     h.assert_books_balance("hang-1").await
 }
 
+/// The providers' own endpoints are `https://`: a key's https base URL is reached over TLS, and
+/// a peer that does not complete the handshake (here: a bare TCP listener) gets 502, not a call
+/// sent in clear text.
+#[tokio::test]
+async fn an_https_base_url_is_reached_over_tls() -> TestResult {
+    let h = harness::start().await?;
+    let (agent_id, token) = h.agent("secure").await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let first_bytes = tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        let (mut socket, _) = listener.accept().await?;
+        let mut head = [0u8; 3];
+        socket.read_exact(&mut head).await?;
+        Ok::<_, std::io::Error>(head)
+    });
+    let key = h
+        .admin_post(
+            "/api/provider-keys",
+            json!({"provider": "openai", "name": "tls", "api_key": "sk-x", "base_url": format!("https://{addr}")}),
+        )
+        .await?;
+    h.admin_put(
+        &format!("/api/agents/{agent_id}"),
+        json!({"provider_keys": {"openai": key["data"]["id"]}}),
+    )
+    .await?;
+    let reply = h
+        .chat(
+            &token,
+            json!({"model": "gpt-4o-mini", "messages": user("hi")}),
+            &[("x-rungate-run-id", "tls-1")],
+        )
+        .await?;
+    // A TLS record of type handshake (22), protocol major version 3: a ClientHello.
+    let head = tokio::time::timeout(std::time::Duration::from_secs(5), first_bytes)
+        .await
+        .map_err(|_| "the gateway never connected to the https upstream")???;
+    assert_eq!(head[0], 0x16, "expected a TLS ClientHello, got {head:?}");
+    assert_eq!(head[1], 0x03, "expected a TLS ClientHello, got {head:?}");
+    assert_eq!(reply.status, 502, "{}", reply.text);
+    assert_eq!(
+        reply.json()["error"]["code"],
+        "provider_error",
+        "{}",
+        reply.text
+    );
+    assert_eq!(h.steps("tls-1").await?[0]["status"], "error");
+    h.assert_books_balance("tls-1").await
+}
+
 #[tokio::test]
 async fn a_client_that_hangs_up_mid_call_still_has_the_call_recorded() -> TestResult {
     let h = harness::start().await?;
