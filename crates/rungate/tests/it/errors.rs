@@ -143,16 +143,9 @@ async fn an_https_base_url_is_reached_over_tls() -> TestResult {
         Ok::<_, std::io::Error>(head)
     });
     let key = h
-        .admin_post(
-            "/api/provider-keys",
-            json!({"provider": "openai", "name": "tls", "api_key": "sk-x", "base_url": format!("https://{addr}")}),
-        )
+        .provider_key("openai", "tls", &format!("https://{addr}"))
         .await?;
-    h.admin_put(
-        &format!("/api/agents/{agent_id}"),
-        json!({"provider_keys": {"openai": key["data"]["id"]}}),
-    )
-    .await?;
+    h.map_key(&agent_id, "openai", &key).await?;
     let reply = h
         .chat(
             &token,
@@ -248,12 +241,10 @@ async fn an_unreachable_or_failing_upstream_gets_502_with_details() -> TestResul
     assert_eq!(bad_param.json()["error"]["message"], "mock error 400");
     // A key whose endpoint refuses connections.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-    let dead = h.admin_post("/api/provider-keys", json!({"provider": "openai", "name": "dead", "api_key": "sk-x", "base_url": format!("http://{closed}")})).await?;
-    h.admin_put(
-        &format!("/api/agents/{agent_id}"),
-        json!({"provider_keys": {"openai": dead["data"]["id"]}}),
-    )
-    .await?;
+    let dead = h
+        .provider_key("openai", "dead", &format!("http://{closed}"))
+        .await?;
+    h.map_key(&agent_id, "openai", &dead).await?;
     let refused = h
         .chat(
             &token,

@@ -210,6 +210,16 @@ impl Harness {
             .to_owned())
     }
 
+    /// Sends the agent's calls for `provider` to the key `key_id` (its only mapping).
+    pub async fn map_key(&self, agent_id: &str, provider: &str, key_id: &str) -> TestResult {
+        self.admin_put(
+            &format!("/api/agents/{agent_id}"),
+            json!({"provider_keys": {provider: key_id}}),
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Creates a policy from `document` and an agent under it mapped to `keys`
     /// (`{provider: key id}`); the agent's token.
     pub async fn mapped_agent(
