@@ -12,6 +12,8 @@
 //! since the background pass, plus the syncs — after which the next transaction restarts the
 //! WAL, and the file is cut back to [`WAL_SIZE_LIMIT`] bytes.
 
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::{Row, SqlitePool};
@@ -49,6 +51,44 @@ pub(super) async fn background(pool: SqlitePool, writer: WriterCue) {
                 }
             }
             Err(err) => tracing::warn!(error = %err, "WAL checkpoint failed"),
+        }
+    }
+}
+
+/// How often (in commits) the writer checks that the WAL is not running away.
+const BACKSTOP_COMMITS: u64 = 256;
+
+/// The WAL size past which the writer finishes the checkpoint itself: twice what the
+/// background task cues it at.
+const BACKSTOP_BYTES: u64 = 2 * RESTART_FRAMES.unsigned_abs() * 4096;
+
+/// The writer's guard for when the background task falls behind (starved of CPU, its cue
+/// late): every [`BACKSTOP_COMMITS`] commits it looks at the WAL's size and, past
+/// [`BACKSTOP_BYTES`], finishes the checkpoint itself between two commits.
+#[derive(Debug)]
+pub(super) struct Backstop {
+    wal: PathBuf,
+    commits: AtomicU64,
+}
+
+impl Backstop {
+    /// For the database at `db`, whose WAL is `<db>-wal`.
+    pub(super) fn new(db: &Path) -> Backstop {
+        let mut wal = db.as_os_str().to_owned();
+        wal.push("-wal");
+        Backstop {
+            wal: wal.into(),
+            commits: AtomicU64::new(0),
+        }
+    }
+
+    /// Called by the writer after each commit, with the connection still held.
+    pub(super) fn after_commit(&self, conn: &rusqlite::Connection) {
+        if self.commits.fetch_add(1, Ordering::Relaxed) % BACKSTOP_COMMITS != 0 {
+            return;
+        }
+        if std::fs::metadata(&self.wal).map_or(0, |m| m.len()) > BACKSTOP_BYTES {
+            finish(conn);
         }
     }
 }

@@ -46,13 +46,6 @@ use crate::store::runs::{kind_str, status_str};
 /// ~3 × a batched one.
 const QUIET_MS: u64 = 2;
 
-/// How often (in commits) the writer checks that the WAL is not running away.
-const BACKSTOP_COMMITS: u64 = 256;
-
-/// The WAL size past which the writer finishes the checkpoint itself: twice what the
-/// background task cues it at.
-const BACKSTOP_BYTES: u64 = 2 * checkpoint::RESTART_FRAMES.unsigned_abs() * 4096;
-
 /// Changes per transaction at most.
 const MAX_BATCH: usize = 256;
 
@@ -95,16 +88,14 @@ struct Traffic {
     /// (monotonic: a clock set back must not keep changes off the inline path).
     batched_at_ms: AtomicU64,
     start: Instant,
-    /// The WAL file and the commits since the writer last looked at its size.
-    wal: std::path::PathBuf,
-    commits: AtomicU64,
+    /// Finishes the checkpoint when the background task falls behind.
+    backstop: checkpoint::Backstop,
 }
 
 impl Traffic {
-    fn new(wal: std::path::PathBuf) -> Traffic {
+    fn new(backstop: checkpoint::Backstop) -> Traffic {
         Traffic {
-            wal,
-            commits: AtomicU64::new(0),
+            backstop,
             in_flight: AtomicUsize::new(0),
             batched_at_ms: AtomicU64::new(0),
             start: Instant::now(),
@@ -117,20 +108,6 @@ impl Traffic {
 
     fn batched(&self) {
         self.batched_at_ms.store(self.now_ms(), Ordering::Relaxed);
-    }
-
-    /// The backstop of the background checkpoint (see `checkpoint`): every
-    /// [`BACKSTOP_COMMITS`] commits the writer looks at the WAL's size, and when the background
-    /// task has fallen behind (starved of CPU, its cue late) so that the WAL is past
-    /// [`BACKSTOP_BYTES`], it finishes the checkpoint itself, between two commits.
-    fn committed(&self, conn: &Connection) {
-        if self.commits.fetch_add(1, Ordering::Relaxed) % BACKSTOP_COMMITS != 0 {
-            return;
-        }
-        let size = std::fs::metadata(&self.wal).map_or(0, |m| m.len());
-        if size > BACKSTOP_BYTES {
-            checkpoint::finish(conn);
-        }
     }
 
     /// No batch of several on the writer thread for [`QUIET_MS`].
@@ -206,9 +183,7 @@ impl RunWriter {
         conn.set_prepared_statement_cache_capacity(64);
         let conn = Arc::new(Mutex::new(conn));
         let (queue, jobs) = mpsc::channel(4 * MAX_BATCH);
-        let mut wal = path.as_os_str().to_owned();
-        wal.push("-wal");
-        let traffic = Arc::new(Traffic::new(wal.into()));
+        let traffic = Arc::new(Traffic::new(checkpoint::Backstop::new(path)));
         let (shared, seen) = (Arc::clone(&conn), Arc::clone(&traffic));
         std::thread::Builder::new()
             .name("rungate-run-writer".into())
@@ -267,7 +242,7 @@ impl RunWriter {
             Err(TryLockError::WouldBlock) => return Err(change),
         };
         commit_one(&mut conn, change);
-        self.traffic.committed(&conn);
+        self.traffic.backstop.after_commit(&conn);
         Ok(())
     }
 
@@ -349,7 +324,7 @@ fn write_loop(conn: &Mutex<Connection>, traffic: &Traffic, mut jobs: mpsc::Recei
         }
         if !batch.is_empty() {
             commit_batch(&mut conn, &mut batch);
-            traffic.committed(&conn);
+            traffic.backstop.after_commit(&conn);
         }
         // After the answers went out: what queued meanwhile waits for this, not the callers
         // just answered.
